@@ -1,0 +1,127 @@
+// Data files: the 9-byte header and the entries after it, byte for byte the Python s4db
+// 0.5-0.8 format. docs/format.md is the reference, with golden vectors. Bytes in, bytes
+// out; no I/O.
+#pragma once
+
+#include <zlib.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "../error.hpp"
+#include "endian.hpp"
+
+namespace s4db {
+inline namespace v0 {
+namespace format {
+
+inline constexpr std::string_view file_magic = "S4DB";
+inline constexpr std::uint8_t file_version = 1;
+inline constexpr std::size_t file_header_size = 9;
+// flags (1) + key_len (4) + value_len (4) + crc (4)
+inline constexpr std::size_t entry_overhead = 13;
+inline constexpr std::size_t max_key_size = 65535;
+
+inline constexpr std::uint8_t flag_put = 0x00;  // value is a raw Snappy block
+inline constexpr std::uint8_t flag_tombstone = 0x01;
+inline constexpr std::uint8_t flag_raw = 0x02;  // value stored uncompressed
+
+inline std::string file_header(std::uint32_t file_number) {
+  std::string out(file_magic);
+  out.push_back(static_cast<char>(file_version));
+  append_be(out, file_number);
+  return out;
+}
+
+// Returns the file number the header names; `where` says which file, for the message.
+inline std::uint32_t parse_file_header(std::string_view bytes, const std::string& where) {
+  if (bytes.size() < file_header_size) detail::throw_corruption(where + ": shorter than the 9-byte file header");
+  if (bytes.substr(0, 4) != file_magic) detail::throw_corruption(where + ": bad magic (not an s4db data file)");
+  if (static_cast<std::uint8_t>(bytes[4]) != file_version)
+    detail::throw_corruption(where + ": unsupported data file version " +
+                             std::to_string(static_cast<unsigned>(static_cast<std::uint8_t>(bytes[4]))));
+  return load_be<std::uint32_t>(bytes.data() + 5);
+}
+
+inline std::uint32_t crc32_of(std::string_view bytes) {
+  // zlib takes uInt lengths; entries are bounded far below 4 GiB by the format's u32s.
+  return static_cast<std::uint32_t>(
+      ::crc32(0L, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(bytes.size())));
+}
+
+// Appends one entry; returns its whole length (what the index stores).
+inline std::size_t append_entry(std::string& out, std::uint8_t flags, std::string_view key,
+                                std::string_view stored_value) {
+  const std::size_t start = out.size();
+  out.push_back(static_cast<char>(flags));
+  append_be(out, static_cast<std::uint32_t>(key.size()));
+  append_be(out, static_cast<std::uint32_t>(stored_value.size()));
+  out.append(key);
+  out.append(stored_value);
+  append_be(out, crc32_of(std::string_view(out).substr(start)));
+  return out.size() - start;
+}
+
+struct entry_view {
+  std::uint8_t flags = 0;
+  std::string_view key;
+  std::string_view value;  // as stored: compressed by the codec, empty for a tombstone
+  std::size_t size = 0;    // the whole entry, header and crc included
+};
+
+enum class parse_status {
+  ok,
+  truncated,  // the bytes end before the entry does
+  bad_crc,    // the entry is all there (entry.size says how long) but its checksum differs
+  bad_key,    // a key length the format cannot hold (over 65,535 bytes)
+};
+
+struct parse_result {
+  parse_status status;
+  entry_view entry;
+};
+
+// Parses the entry that starts at bytes[0]; bytes may run on past it.
+inline parse_result parse_entry(std::string_view bytes) {
+  if (bytes.size() < entry_overhead) return {parse_status::truncated, {}};
+  const auto key_len = load_be<std::uint32_t>(bytes.data() + 1);
+  const auto value_len = load_be<std::uint32_t>(bytes.data() + 5);
+  if (key_len > max_key_size) return {parse_status::bad_key, {}};
+  const std::uint64_t size = entry_overhead + std::uint64_t{key_len} + value_len;
+  if (bytes.size() < size) return {parse_status::truncated, {}};
+  const auto body = static_cast<std::size_t>(size - 4);
+  entry_view e;
+  e.size = static_cast<std::size_t>(size);
+  if (crc32_of(bytes.substr(0, body)) != load_be<std::uint32_t>(bytes.data() + body)) return {parse_status::bad_crc, e};
+  e.flags = static_cast<std::uint8_t>(bytes[0]);
+  e.key = bytes.substr(9, key_len);
+  e.value = bytes.substr(9 + key_len, value_len);
+  return {parse_status::ok, e};
+}
+
+inline const char* describe(parse_status s) {
+  switch (s) {
+    case parse_status::ok: return "ok";
+    case parse_status::truncated: return "truncated entry";
+    case parse_status::bad_crc: return "CRC mismatch";
+    case parse_status::bad_key: return "key length over 65,535 bytes";
+  }
+  return "unknown";
+}
+
+// Parses exactly one entry that must fill `bytes` and carry `key`: what a point read got.
+inline entry_view parse_exact_entry(std::string_view bytes, std::string_view key, const std::string& where) {
+  const parse_result r = parse_entry(bytes);
+  if (r.status != parse_status::ok) detail::throw_corruption(where + ": " + describe(r.status));
+  if (r.entry.size != bytes.size())
+    detail::throw_corruption(where + ": entry length " + std::to_string(r.entry.size) +
+                             " differs from the index's " + std::to_string(bytes.size()));
+  if (r.entry.key != key) detail::throw_corruption(where + ": entry holds another key than the index says");
+  return r.entry;
+}
+
+}  // namespace format
+}  // namespace v0
+}  // namespace s4db

@@ -1,0 +1,52 @@
+// How a db is opened. `options` is an aggregate: set the fields you need, the rest keep
+// the defaults documented beside them.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace s4db {
+inline namespace v0 {
+
+enum class log_level { debug, info, warning, error };
+
+// Receives the library's log lines. Called from whichever thread did the work; must not
+// throw. An empty sink means: warnings and errors go to std::cerr, nothing else.
+using log_sink = std::function<void(log_level, std::string_view)>;
+
+// What opening does when the local working copy holds unpublished writes *and* the
+// store's index.idx changed since that copy was taken from it.
+enum class conflict_resolution {
+  fail,        // throw conflict_error naming both sides (the default: nothing is lost)
+  keep_local,  // open the working copy; the next upload() replaces the store's index
+  take_store,  // discard the unpublished local writes and open the store's index
+};
+
+struct options {
+  // Object-key prefix of the database in the store, used as given ("my-db/" or "").
+  std::string prefix;
+  // Where data files and the local index live. Without it a temporary directory is made
+  // on the first call that needs a disk (see README, "local_dir").
+  std::optional<std::filesystem::path> local_dir;
+  // Soft limit on a data file's size: an entry is never split, so one oversized entry
+  // gets a file of its own.
+  std::uint64_t max_file_size = 64 * 1024 * 1024;
+  // The local index is saved on flush/close/upload and whenever this many bytes were
+  // appended since the last save; opening replays at most this much.
+  std::uint64_t index_save_interval = 16 * 1024 * 1024;
+  conflict_resolution on_conflict = conflict_resolution::fail;
+  log_sink log;
+};
+
+// For items(): with `local`, first download the data files the index references that
+// are not local, then read every value from disk.
+struct items_options {
+  bool local = false;
+};
+
+}  // namespace v0
+}  // namespace s4db

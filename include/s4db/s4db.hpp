@@ -1,0 +1,17 @@
+// Everything, for include-and-go: the engine, the local stores, both codecs and all three
+// indexes. Needs libsnappy, zlib and robin-map. The S3 store comes with store/s3.hpp.
+#pragma once
+
+#include "codec/identity.hpp"
+#include "codec/snappy.hpp"
+#include "concepts.hpp"
+#include "db.hpp"
+#include "error.hpp"
+#include "fwd.hpp"
+#include "index/flat.hpp"
+#include "index/ordered.hpp"
+#include "index/unordered.hpp"
+#include "options.hpp"
+#include "store/fs.hpp"
+#include "store/memory.hpp"
+#include "version.hpp"

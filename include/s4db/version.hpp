@@ -1,0 +1,16 @@
+// The library version, for the preprocessor and for code.
+#pragma once
+
+#define S4DB_VERSION_MAJOR 0
+#define S4DB_VERSION_MINOR 1
+#define S4DB_VERSION_PATCH 0
+
+namespace s4db {
+inline namespace v0 {
+
+inline constexpr int version_major = S4DB_VERSION_MAJOR;
+inline constexpr int version_minor = S4DB_VERSION_MINOR;
+inline constexpr int version_patch = S4DB_VERSION_PATCH;
+
+}  // namespace v0
+}  // namespace s4db
