@@ -241,11 +241,12 @@ class basic_db {
         remote.insert(*n);
       }
     }
-    adopt_store_index(store_.get(object_key(format::index_name)), remote);
+    const auto published = store_.get(object_key(format::index_name));
+    adopt_store_index(published, remote);
     for (const auto& [n, size] : local_data_files())
       if (!remote.contains(n)) remove_local(n);
     forget_local_files();
-    save_local();
+    save_local(published ? published->data : encode_index());
   }
 
   // Publishes local data files (skipping those the store has at the same size), then the

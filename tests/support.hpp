@@ -1,0 +1,197 @@
+// Shared by the tests: a temporary directory per test, the policy combinations every
+// behaviour test runs over, and helpers to look at real files and real store objects.
+#pragma once
+
+#include <boost/mpl/list.hpp>
+#include <boost/test/unit_test.hpp>
+#include <s4db/s4db.hpp>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace s4db_test {
+
+namespace fs = std::filesystem;
+
+// A fresh directory under the system temp dir, removed when the test ends.
+struct temp_dir {
+  fs::path path;
+  temp_dir() {
+    std::string pattern = (fs::temp_directory_path() / "s4db-test-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path = pattern;
+  }
+  ~temp_dir() {
+    std::error_code ignored;
+    fs::remove_all(path, ignored);
+  }
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+};
+
+inline std::string read_bytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+inline void write_bytes(const fs::path& p, std::string_view bytes) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+inline std::string unhex(std::string_view hex) {
+  std::string out;
+  int high = -1;
+  for (char c : hex) {
+    if (c == ' ') continue;
+    const int v = c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+    if (high < 0) {
+      high = v;
+    } else {
+      out.push_back(static_cast<char>(high * 16 + v));
+      high = -1;
+    }
+  }
+  return out;
+}
+
+// The data file names in a directory, sorted.
+inline std::vector<std::string> data_files_in(const fs::path& dir) {
+  std::vector<std::string> out;
+  if (!fs::exists(dir)) return out;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (s4db::format::parse_data_file_name(e.path().filename().string())) out.push_back(e.path().filename().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// The data file names the store holds under prefix, sorted.
+template <class Store>
+std::vector<std::string> data_objects_in(Store& store, const std::string& prefix) {
+  std::vector<std::string> out;
+  for (const auto& o : store.list(prefix)) {
+    auto name = o.key.substr(prefix.size());
+    if (s4db::format::parse_data_file_name(name)) out.push_back(name);
+  }
+  return out;
+}
+
+// A real store with a tally in front: counts the calls that reach it.
+template <class Store>
+class counting_store {
+ public:
+  struct tally {
+    std::atomic<int> gets{0}, ranges{0}, puts{0}, put_files{0}, get_files{0}, heads{0}, removes{0}, lists{0};
+    std::mutex mutex;
+    std::vector<std::string> writes;  // "put KEY", "remove KEY", in the order they reached the store
+    void record(std::string what) {
+      std::lock_guard lock(mutex);
+      writes.push_back(std::move(what));
+    }
+  };
+  explicit counting_store(Store inner) : inner_(std::move(inner)) {}
+  std::optional<s4db::object> get(const std::string& k) { return ++calls_->gets, inner_.get(k); }
+  std::string get_range(const std::string& k, std::uint64_t o, std::uint64_t n) {
+    return ++calls_->ranges, inner_.get_range(k, o, n);
+  }
+  bool get_file(const std::string& k, const fs::path& p) { return ++calls_->get_files, inner_.get_file(k, p); }
+  std::string put(const std::string& k, std::string_view d, const s4db::put_condition& c) {
+    ++calls_->puts;
+    auto etag = inner_.put(k, d, c);
+    calls_->record("put " + k);
+    return etag;
+  }
+  std::string put_file(const std::string& k, const fs::path& p, const s4db::put_condition& c) {
+    ++calls_->put_files;
+    auto etag = inner_.put_file(k, p, c);
+    calls_->record("put " + k);
+    return etag;
+  }
+  std::optional<s4db::object_info> head(const std::string& k) { return ++calls_->heads, inner_.head(k); }
+  void remove(std::span<const std::string> keys) {
+    ++calls_->removes;
+    for (const auto& k : keys) calls_->record("remove " + k);
+    inner_.remove(keys);
+  }
+  std::vector<s4db::object_info> list(const std::string& p) { return ++calls_->lists, inner_.list(p); }
+  tally& calls() { return *calls_; }
+  Store& inner() { return inner_; }
+
+ private:
+  Store inner_;
+  std::shared_ptr<tally> calls_ = std::make_shared<tally>();
+};
+
+// One policy combination; `env` builds its store in a temp dir (fs) or in memory.
+template <class Store, class Codec, class Index>
+struct combo {
+  using store_type = Store;
+  using codec_type = Codec;
+  using index_type = Index;
+  using db_type = s4db::basic_db<Store, Codec, Index>;
+};
+
+using all_combos = boost::mpl::list<
+    combo<s4db::fs_store, s4db::snappy_codec, s4db::unordered_index>,
+    combo<s4db::fs_store, s4db::snappy_codec, s4db::ordered_index>,
+    combo<s4db::fs_store, s4db::snappy_codec, s4db::flat_index>,
+    combo<s4db::fs_store, s4db::identity_codec, s4db::unordered_index>,
+    combo<s4db::fs_store, s4db::identity_codec, s4db::ordered_index>,
+    combo<s4db::fs_store, s4db::identity_codec, s4db::flat_index>,
+    combo<s4db::memory_store, s4db::snappy_codec, s4db::unordered_index>,
+    combo<s4db::memory_store, s4db::snappy_codec, s4db::ordered_index>,
+    combo<s4db::memory_store, s4db::snappy_codec, s4db::flat_index>,
+    combo<s4db::memory_store, s4db::identity_codec, s4db::unordered_index>,
+    combo<s4db::memory_store, s4db::identity_codec, s4db::ordered_index>,
+    combo<s4db::memory_store, s4db::identity_codec, s4db::flat_index>>;
+
+template <class Store>
+Store make_store(const fs::path& root) {
+  if constexpr (std::is_same_v<Store, s4db::fs_store>)
+    return s4db::fs_store{root / "bucket"};
+  else
+    return Store{};
+}
+
+template <class Combo>
+struct env {
+  using db_type = typename Combo::db_type;
+  temp_dir tmp;
+  typename Combo::store_type store = make_store<typename Combo::store_type>(tmp.path);
+  std::string prefix = "tests/db/";
+
+  fs::path local(const std::string& name = "local") const { return tmp.path / name; }
+
+  s4db::options opts(const std::string& local_name = "local") const {
+    s4db::options o;
+    o.prefix = prefix;
+    o.local_dir = local(local_name);
+    o.log = [](s4db::log_level, std::string_view) {};
+    return o;
+  }
+
+  std::unique_ptr<db_type> open(s4db::options o) { return std::make_unique<db_type>(store, std::move(o)); }
+  std::unique_ptr<db_type> open(const std::string& local_name = "local") { return open(opts(local_name)); }
+
+  std::vector<std::string> local_files(const std::string& local_name = "local") const {
+    return data_files_in(local(local_name));
+  }
+  std::vector<std::string> store_files() { return data_objects_in(store, prefix); }
+};
+
+// The stored form of a value under codec C: what an entry's value bytes are.
+template <class Codec>
+std::string stored(std::string_view value) {
+  std::string out;
+  Codec{}.encode(value, out);
+  return out;
+}
+
+}  // namespace s4db_test
