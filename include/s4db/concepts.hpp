@@ -38,6 +38,9 @@ struct object {
 struct put_condition {
   bool if_absent = false;
   std::optional<std::string> if_match;
+
+  static put_condition when_absent() { return {true, std::nullopt}; }
+  static put_condition when_matching(std::string etag) { return {false, std::move(etag)}; }
 };
 
 // get(key): the whole object, or nullopt when there is none.
