@@ -37,7 +37,7 @@ struct object {
 // A lost condition throws conflict_error.
 struct put_condition {
   bool if_absent = false;
-  std::optional<std::string> if_match;
+  std::optional<std::string> if_match{};
 
   static put_condition when_absent() { return {true, std::nullopt}; }
   static put_condition when_matching(std::string etag) { return {false, std::move(etag)}; }

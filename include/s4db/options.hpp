@@ -28,10 +28,10 @@ enum class conflict_resolution {
 
 struct options {
   // Object-key prefix of the database in the store, used as given ("my-db/" or "").
-  std::string prefix;
+  std::string prefix{};
   // Where data files and the local index live. Without it a temporary directory is made
   // on the first call that needs a disk (see README, "local_dir").
-  std::optional<std::filesystem::path> local_dir;
+  std::optional<std::filesystem::path> local_dir{};
   // Soft limit on a data file's size: an entry is never split, so one oversized entry
   // gets a file of its own.
   std::uint64_t max_file_size = 64 * 1024 * 1024;
@@ -39,7 +39,7 @@ struct options {
   // appended since the last save; opening replays at most this much.
   std::uint64_t index_save_interval = 16 * 1024 * 1024;
   conflict_resolution on_conflict = conflict_resolution::fail;
-  log_sink log;
+  log_sink log{};
 };
 
 // For items(): with `local`, first download the data files the index references that

@@ -1,0 +1,149 @@
+// Opening: from the store, from a working copy, and what happens when both changed.
+#include "support.hpp"
+
+using namespace s4db_test;
+
+BOOST_AUTO_TEST_SUITE(opening)
+
+using local_combos = boost::mpl::list<combo<s4db::fs_store, s4db::snappy_codec, s4db::unordered_index>,
+                                      combo<s4db::memory_store, s4db::identity_codec, s4db::ordered_index>>;
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(opening_never_creates_local_dir, C, local_combos) {
+  env<C> e;
+  {
+    auto db = e.open();
+    BOOST_TEST(db->size() == 0u);
+    BOOST_TEST(!db->get("x"));
+    db->upload();  // only the (empty) index: nothing local to send
+  }
+  BOOST_TEST(!fs::exists(e.local()));
+  BOOST_TEST(e.store.head(e.prefix + "index.idx").has_value());
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(a_working_copy_reopens_with_its_unpublished_writes, C, local_combos) {
+  env<C> e;
+  e.open()->put("a", "1");
+  auto db = e.open();
+  BOOST_TEST(*db->get("a") == "1");
+  BOOST_TEST(!e.store.head(e.prefix + "index.idx"));  // nothing was uploaded
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(the_store_wins_when_the_working_copy_has_no_unpublished_writes, C, local_combos) {
+  env<C> e;
+  {
+    auto db = e.open();
+    db->put("a", "1");
+    db->upload();
+  }
+  {
+    auto other = e.open("other");
+    other->put("a", "2");
+    other->put("b", "new");
+    other->upload();
+  }
+  auto db = e.open();
+  BOOST_TEST(*db->get("a") == "2");
+  BOOST_TEST(*db->get("b") == "new");
+  db->put("c", "3");  // and writing continues without clobbering the other writer's files
+  db->upload();
+  auto fresh = e.open("fresh");
+  BOOST_TEST(*fresh->get("a") == "2");
+  BOOST_TEST(*fresh->get("c") == "3");
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(both_sides_changed_is_a_conflict_error_naming_both, C, local_combos) {
+  env<C> e;
+  {
+    auto db = e.open();
+    db->put("a", "1");
+    db->upload();
+    db->put("a", "local");  // unpublished
+  }
+  {
+    auto other = e.open("other");
+    other->put("a", "remote");
+    other->upload();
+  }
+  try {
+    e.open();
+    BOOST_FAIL("expected conflict_error");
+  } catch (const s4db::conflict_error& error) {
+    const std::string what = error.what();
+    BOOST_TEST(what.find(e.local().string()) != std::string::npos);
+    BOOST_TEST(what.find(e.prefix + "index.idx") != std::string::npos);
+  }
+  auto keep = e.opts();
+  keep.on_conflict = s4db::conflict_resolution::keep_local;
+  BOOST_TEST(*e.open(keep)->get("a") == "local");
+  auto take = e.opts();
+  take.on_conflict = s4db::conflict_resolution::take_store;
+  auto db = e.open(take);
+  BOOST_TEST(*db->get("a") == "remote");
+  db.reset();
+  BOOST_TEST(*e.open()->get("a") == "remote");  // settled: no conflict any more
+}
+
+BOOST_AUTO_TEST_CASE(opening_a_working_copy_with_the_wrong_codec_is_corruption) {
+  temp_dir tmp;
+  s4db::options o;
+  o.local_dir = tmp.path / "local";
+  s4db::memory_store store;
+  s4db::basic_db<s4db::memory_store, s4db::identity_codec>{store, o}.put("k", "v");
+  BOOST_CHECK_THROW((s4db::basic_db<s4db::memory_store, s4db::snappy_codec>{store, o}), s4db::corruption_error);
+}
+
+BOOST_AUTO_TEST_CASE(reading_entries_of_another_codec_is_corruption_not_garbage) {
+  s4db::memory_store store;
+  s4db::options o;
+  o.prefix = "p/";
+  {
+    s4db::basic_db<s4db::memory_store, s4db::identity_codec> writer{store, o};
+    writer.put("k", "raw value");
+    writer.upload();
+  }
+  s4db::basic_db<s4db::memory_store, s4db::snappy_codec> reader{store, o};
+  BOOST_CHECK_THROW(reader.get("k"), s4db::corruption_error);
+  {
+    s4db::basic_db<s4db::memory_store, s4db::snappy_codec> writer{store, {.prefix = "q/"}};
+    writer.put("k", "snappy value");
+    writer.upload();
+  }
+  s4db::basic_db<s4db::memory_store, s4db::identity_codec> raw_reader{store, {.prefix = "q/"}};
+  BOOST_CHECK_THROW(raw_reader.get("k"), s4db::corruption_error);
+}
+
+BOOST_AUTO_TEST_CASE(a_temporary_directory_is_removed_once_uploaded_and_kept_otherwise) {
+  s4db::memory_store store;
+  std::vector<std::string> warnings;
+  s4db::options o;
+  o.log = [&](s4db::log_level level, std::string_view line) {
+    if (level == s4db::log_level::warning) warnings.emplace_back(line);
+  };
+  fs::path uploaded, kept;
+  {
+    s4db::basic_db<s4db::memory_store> db{store, o};
+    db.put("a", "1");
+    uploaded = db.local_directory().value();
+    BOOST_TEST(fs::exists(uploaded / "data_000001.s4db"));
+    db.upload();
+  }
+  BOOST_TEST(!fs::exists(uploaded));
+  BOOST_TEST(warnings.empty());
+  {
+    s4db::basic_db<s4db::memory_store> db{store, o};
+    db.put("b", "2");
+    kept = db.local_directory().value();
+  }
+  BOOST_TEST(fs::exists(kept / "data_000002.s4db"));
+  BOOST_REQUIRE(warnings.size() == 1u);
+  BOOST_TEST(warnings[0].find(kept.string()) != std::string::npos);
+  fs::remove_all(kept);
+}
+
+BOOST_AUTO_TEST_CASE(a_corrupt_published_index_is_a_corruption_error) {
+  s4db::memory_store store;
+  store.put("index.idx", unhex("0100000002000000"), {});
+  BOOST_CHECK_THROW(s4db::basic_db<s4db::memory_store>(store, {}), s4db::corruption_error);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,64 @@
+// One db, many threads: readers in parallel with a writer (also run under ThreadSanitizer).
+#include <thread>
+
+#include "support.hpp"
+
+using namespace s4db_test;
+
+BOOST_AUTO_TEST_SUITE(threads)
+
+using thread_combos = boost::mpl::list<combo<s4db::fs_store, s4db::snappy_codec, s4db::unordered_index>,
+                                       combo<s4db::memory_store, s4db::snappy_codec, s4db::flat_index>,
+                                       combo<s4db::fs_store, s4db::identity_codec, s4db::ordered_index>>;
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(readers_see_whole_values_while_a_writer_puts, C, thread_combos) {
+  env<C> e;
+  auto o = e.opts();
+  o.max_file_size = 4096;  // many rollovers while readers read
+  auto db = e.open(o);
+  for (int i = 0; i < 100; ++i) db->put("k" + std::to_string(i), "v0-" + std::to_string(i));
+  std::atomic<bool> done{false};
+  std::atomic<int> bad{0}, reads{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 4; ++t)
+    readers.emplace_back([&, t] {
+      int i = t;
+      while (!done) {
+        const auto key = "k" + std::to_string(i++ % 100);
+        auto v = db->get(key);
+        // Every value is "v<round>-<i>" for this key's i, never torn or another key's.
+        if (!v || !v->ends_with("-" + key.substr(1)) || v->front() != 'v') ++bad;
+        if (i % 50 == 0) (void)db->keys();
+        ++reads;
+      }
+    });
+  for (int round = 1; round <= 30; ++round) {
+    std::vector<std::pair<std::string, std::string>> batch;
+    for (int i = 0; i < 100; ++i) batch.emplace_back("k" + std::to_string(i), "v" + std::to_string(round) + "-" + std::to_string(i));
+    db->put(batch);
+    if (round % 10 == 0) db->flush();
+    if (round == 20) db->upload();
+  }
+  done = true;
+  for (auto& r : readers) r.join();
+  BOOST_TEST(bad == 0);
+  BOOST_TEST(reads > 0);
+  for (int i = 0; i < 100; ++i) BOOST_TEST(*db->get("k" + std::to_string(i)) == "v30-" + std::to_string(i));
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(concurrent_writers_are_serialised, C, thread_combos) {
+  env<C> e;
+  auto db = e.open();
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 4; ++t)
+    writers.emplace_back([&, t] {
+      for (int i = 0; i < 200; ++i) db->put("w" + std::to_string(t) + "-" + std::to_string(i), std::to_string(i));
+    });
+  for (auto& w : writers) w.join();
+  BOOST_TEST(db->size() == 800u);
+  db->rebuild_index();
+  BOOST_TEST(db->size() == 800u);
+  BOOST_TEST(*db->get("w3-199") == "199");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
