@@ -817,8 +817,15 @@ class basic_db {
 
   // ------------------------------------------------------------------ local directory
 
+  // The local directory, created on first need. Its state file is written before any data
+  // file, so a crash at any later moment leaves a copy that open() can replay.
   const std::filesystem::path& ensure_dir() {
-    if (dir_) return *dir_;
+    if (dir_ && dir_has_state_) return *dir_;
+    if (dir_) {
+      dir_has_state_ = true;
+      if (!std::filesystem::exists(*dir_ / detail::local_state_name)) save_local();
+      return *dir_;
+    }
     if (opt_.local_dir) {
       std::error_code ec;
       std::filesystem::create_directories(*opt_.local_dir, ec);
@@ -831,7 +838,7 @@ class basic_db {
       dir_is_temp_ = true;
       detail::log(opt_.log, log_level::info, "using temporary directory " + pattern);
     }
-    return *dir_;
+    return ensure_dir();
   }
 
   std::filesystem::path data_path(std::uint32_t n) const { return *dir_ / format::data_file_name(n); }
@@ -962,6 +969,7 @@ class basic_db {
   std::uint32_t next_file_ = 1;
   std::optional<std::filesystem::path> dir_;
   bool dir_is_temp_ = false;
+  bool dir_has_state_ = false;  // local.state exists in dir_
   bool closed_ = false;
 
   detail::file active_;  // the data file being appended to, opened lazily
