@@ -39,6 +39,7 @@
 #include "detail/file.hpp"
 #include "detail/local_state.hpp"
 #include "detail/log.hpp"
+#include "detail/mapped_file.hpp"
 #include "error.hpp"
 #include "format/entry.hpp"
 #include "format/index_file.hpp"
@@ -174,14 +175,14 @@ class basic_db {
 
   std::optional<std::string> get(std::string_view key) const {
     location loc;
-    std::shared_ptr<const detail::file> local;
+    std::shared_ptr<const detail::mapped_file> local;
     {
       std::shared_lock lock(mutex_);
       check_open();
       auto it = index_.find(key);
       if (it == index_.end()) return std::nullopt;
       loc = it->second;
-      local = local_file(loc.file);
+      local = local_file(loc);
     }
     return read_value(key, loc, local.get());
   }
@@ -312,10 +313,11 @@ class basic_db {
         const std::size_t begin = i;
         for (; i < live.size() && buffer.size() < chunk; ++i) {
           const auto& [key, loc] = live[i];
-          auto file = local_file(loc.file);
-          const std::string bytes = read_entry(loc, file.get());
-          format::parse_exact_entry(bytes, *key, where(loc));  // never carry corruption forward
-          buffer += bytes;
+          const auto file = local_file(loc);
+          with_entry(loc, file.get(), [&](std::string_view bytes) {
+            format::parse_exact_entry(bytes, *key, where(loc));  // never carry corruption forward
+            buffer += bytes;
+          });
         }
         for (std::size_t j = begin, at = 0; j < i; at += live[j].second.length, ++j)
           entries.push_back(std::string_view(buffer).substr(at, live[j].second.length));
@@ -761,17 +763,25 @@ class basic_db {
 
   // ------------------------------------------------------------------ reading
 
-  std::string read_entry(const location& loc, const detail::file* local) const {
-    std::string bytes = local ? local->read_at(loc.offset, loc.length)
-                              : store_.get_range(object_key(format::data_file_name(loc.file)), loc.offset, loc.length);
+  // Calls use(bytes) with exactly the entry at loc: a view of the local mapping when it
+  // covers the entry, else bytes read with pread, else one ranged read from the store.
+  template <class Use>
+  decltype(auto) with_entry(const location& loc, const detail::mapped_file* local, Use&& use) const {
+    if (local && local->covers(loc.offset, loc.length)) return use(local->view(loc.offset, loc.length));
+    const std::string bytes =
+        local ? local->read_at(loc.offset, loc.length)
+              : store_.get_range(object_key(format::data_file_name(loc.file)), loc.offset, loc.length);
     if (bytes.size() != loc.length)
       detail::throw_corruption(where(loc) + ": the file ends " + std::to_string(loc.length - bytes.size()) +
                                " bytes before the entry the index names");
-    return bytes;
+    return use(std::string_view(bytes));
   }
 
-  std::string read_value(std::string_view key, const location& loc, const detail::file* local) const {
-    const std::string bytes = read_entry(loc, local);
+  std::string read_value(std::string_view key, const location& loc, const detail::mapped_file* local) const {
+    return with_entry(loc, local, [&](std::string_view bytes) { return decode_entry(key, loc, bytes); });
+  }
+
+  std::string decode_entry(std::string_view key, const location& loc, std::string_view bytes) const {
     const format::entry_view entry = format::parse_exact_entry(bytes, key, where(loc));
     if (entry.flags != Codec::flag)
       detail::throw_corruption(where(loc) + ": entry flags " + hex_byte(entry.flags) +
@@ -785,22 +795,24 @@ class basic_db {
   }
 
   std::string read_snapshot_value(const std::string& key, const location& loc) const {
-    std::shared_ptr<const detail::file> local;
+    std::shared_ptr<const detail::mapped_file> local;
     {
       std::shared_lock lock(mutex_);
       check_open();
-      local = local_file(loc.file);
+      local = local_file(loc);
     }
     return read_value(key, loc, local.get());
   }
 
-  // The open local data file n, or null when it is not local. Cached; readers share it.
-  std::shared_ptr<const detail::file> local_file(std::uint32_t n) const {
+  // The mapped local data file holding loc, or null when that file is not local. Cached
+  // and shared by readers; mapped again when the file has grown past the entry.
+  std::shared_ptr<const detail::mapped_file> local_file(const location& loc) const {
     if (!dir_) return nullptr;
     std::lock_guard lock(files_mutex_);
-    auto [it, inserted] = files_.try_emplace(n);
-    if (inserted) {
-      if (auto f = detail::file::open_existing(data_path(n))) it->second = std::make_shared<const detail::file>(std::move(*f));
+    auto [it, inserted] = files_.try_emplace(loc.file);
+    if (inserted || (it->second && !it->second->covers(loc.offset, loc.length))) {
+      auto f = detail::file::open_existing(data_path(loc.file));
+      it->second = f ? std::make_shared<const detail::mapped_file>(std::move(*f)) : nullptr;
     }
     return it->second;
   }
@@ -982,7 +994,7 @@ class basic_db {
   std::string published_etag_;  // the store's index.idx this copy matches
 
   mutable std::mutex files_mutex_;
-  mutable std::unordered_map<std::uint32_t, std::shared_ptr<const detail::file>> files_;
+  mutable std::unordered_map<std::uint32_t, std::shared_ptr<const detail::mapped_file>> files_;
 };
 
 }  // namespace v0

@@ -53,6 +53,7 @@ class file {
   ~file() { close_quietly(); }
 
   bool is_open() const noexcept { return fd_ >= 0; }
+  int descriptor() const noexcept { return fd_; }
   const std::string& path() const noexcept { return path_; }
 
   struct stat status() const {
