@@ -2,13 +2,12 @@
 // single-key puts/s, batched put entries/s, local get p50/p99 for 100 B and 4 KiB values,
 // open time with N keys (1,000,000 by default), compaction MB/s. Run on purpose, in a
 // Release build: ./build-release/benchmarks/s4db_bench [keys-for-open]
-#include <s4db/s4db.hpp>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <random>
+#include <s4db/s4db.hpp>
 #include <string>
 #include <vector>
 
@@ -41,7 +40,9 @@ std::string random_value(std::mt19937& rng, std::size_t n) {
   return v;
 }
 
-void row(const char* what, double value, const char* unit) { std::printf("| %-42s | %14.2f | %-9s |\n", what, value, unit); }
+void row(const char* what, double value, const char* unit) {
+  std::printf("| %-42s | %14.2f | %-9s |\n", what, value, unit);
+}
 
 }  // namespace
 
@@ -70,7 +71,8 @@ int main(int argc, char** argv) {
     std::vector<std::pair<std::string, std::string>> batch(per_batch);
     const auto start = clock_type::now();
     for (int b = 0; b < batches; ++b) {
-      for (int i = 0; i < per_batch; ++i) batch[static_cast<std::size_t>(i)] = {"k" + std::to_string(b * per_batch + i), value};
+      for (int i = 0; i < per_batch; ++i)
+        batch[static_cast<std::size_t>(i)] = {"k" + std::to_string(b * per_batch + i), value};
       db.put(batch);
     }
     row("batched put (1,000 per batch), 100 B values", batches * per_batch / seconds_since(start), "entries/s");
@@ -128,6 +130,7 @@ int main(int argc, char** argv) {
       if (e.path().extension() == ".s4db") bytes += e.file_size();
     const auto start = clock_type::now();
     db.compact();
-    row("compaction (input bytes, upload to fs_store)", static_cast<double>(bytes) / 1e6 / seconds_since(start), "MB/s");
+    row("compaction (input bytes, upload to fs_store)", static_cast<double>(bytes) / 1e6 / seconds_since(start),
+        "MB/s");
   }
 }

@@ -1,9 +1,8 @@
 // The main example: a database in a local directory standing in for a bucket (no server
 // needed). Run it twice: the second run finds what the first one published.
-#include <s4db/s4db.hpp>
-
 #include <filesystem>
 #include <iostream>
+#include <s4db/s4db.hpp>
 
 int main(int argc, char** argv) {
   const std::filesystem::path base = argc > 1 ? argv[1] : "s4db-example";

@@ -1,7 +1,6 @@
 // Fuzz target: the whole API on memory_store against a std::map model. Each input is a
 // program of operations (put, batch put, erase, get, flush, upload, compact, rebuild,
 // reopen); after every step the db must agree with the model.
-#include <s4db/s4db.hpp>
 #include <unistd.h>
 
 #include <cstdint>
@@ -10,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <s4db/s4db.hpp>
 #include <string>
 
 namespace {
@@ -77,10 +77,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         check(db->get(k) == (it == model.end() ? std::nullopt : std::optional<std::string>(it->second)));
         break;
       }
-      case 5: db->flush(); break;
-      case 6: db->upload(); break;
-      case 7: db->compact(); break;
-      case 8: db->rebuild_index(); break;
+      case 5:
+        db->flush();
+        break;
+      case 6:
+        db->upload();
+        break;
+      case 7:
+        db->compact();
+        break;
+      case 8:
+        db->rebuild_index();
+        break;
       case 9:
         db.reset();
         db = std::make_unique<db_type>(store, opt);

@@ -1,10 +1,9 @@
 // Fuzz target: data-file bytes. Parsing must never crash, read out of bounds or accept an
 // entry whose CRC is wrong; what parses must re-encode to the same bytes.
-#include <s4db/codec/snappy.hpp>
-#include <s4db/format/entry.hpp>
-
 #include <cstdint>
 #include <cstdlib>
+#include <s4db/codec/snappy.hpp>
+#include <s4db/format/entry.hpp>
 #include <string>
 #include <string_view>
 

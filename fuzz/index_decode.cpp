@@ -1,9 +1,8 @@
 // Fuzz target: index.idx bytes. Decoding must never crash or read out of bounds; what
 // decodes must re-encode to exactly the input.
-#include <s4db/format/index_file.hpp>
-
 #include <cstdint>
 #include <cstdlib>
+#include <s4db/format/index_file.hpp>
 #include <string>
 #include <string_view>
 #include <utility>

@@ -26,11 +26,13 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(many_keys_round_trip, C, all_combos) {
   env<C> e;
   auto db = e.open();
   std::vector<std::pair<std::string, std::string>> batch;
-  for (int i = 0; i < 1000; ++i) batch.emplace_back("key-" + std::to_string(i), std::string(i % 97, 'x') + std::to_string(i));
+  for (int i = 0; i < 1000; ++i)
+    batch.emplace_back("key-" + std::to_string(i), std::string(i % 97, 'x') + std::to_string(i));
   db->put(batch);
   for (int i = 1000; i < 1200; ++i) db->put("key-" + std::to_string(i), "single-" + std::to_string(i));
   BOOST_TEST(db->size() == 1200u);
-  for (int i = 0; i < 1000; ++i) BOOST_TEST(*db->get("key-" + std::to_string(i)) == batch[static_cast<std::size_t>(i)].second);
+  for (int i = 0; i < 1000; ++i)
+    BOOST_TEST(*db->get("key-" + std::to_string(i)) == batch[static_cast<std::size_t>(i)].second);
   for (int i = 1000; i < 1200; ++i) BOOST_TEST(*db->get("key-" + std::to_string(i)) == "single-" + std::to_string(i));
 }
 
@@ -274,7 +276,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(a_db_without_local_files_reads_through_the_store, 
   counting_store<typename C::store_type> counted(e.store);
   s4db::options o;
   o.prefix = e.prefix;
-  s4db::basic_db<counting_store<typename C::store_type>, typename C::codec_type, typename C::index_type> reader(counted, o);
+  s4db::basic_db<counting_store<typename C::store_type>, typename C::codec_type, typename C::index_type> reader(counted,
+                                                                                                                o);
   const int before = counted.calls().ranges;
   BOOST_TEST(*reader.get("b") == std::string(5000, 'b'));
   BOOST_TEST(counted.calls().ranges == before + 1);  // exactly one ranged read per get
@@ -291,9 +294,9 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(items_local_fetches_only_referenced_missing_files_
     auto o = e.opts();
     o.max_file_size = 30;
     auto db = e.open(o);
-    db->put("a", "1");         // file 1
-    db->put("b", "2");         // file 2
-    db->put("c", "3");         // file 3
+    db->put("a", "1");          // file 1
+    db->put("b", "2");          // file 2
+    db->put("c", "3");          // file 3
     db->put("a", "overwrite");  // file 4: file 1 is no longer referenced
     db->upload();
   }
@@ -306,7 +309,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(items_local_fetches_only_referenced_missing_files_
   std::map<std::string, std::string> seen;
   for (auto&& [key, value] : reader->items({.local = true})) seen.emplace(key, value);
   BOOST_TEST((seen == std::map<std::string, std::string>{{"a", "overwrite"}, {"b", "2"}, {"c", "3"}}));
-  BOOST_TEST(e.local_files("reader") == (std::vector<std::string>{"data_000002.s4db", "data_000003.s4db", "data_000004.s4db"}));
+  BOOST_TEST(e.local_files("reader") ==
+             (std::vector<std::string>{"data_000002.s4db", "data_000003.s4db", "data_000004.s4db"}));
   BOOST_TEST(read_bytes(e.local("reader") / "data_000002.s4db").back() == '!');
 }
 
@@ -490,7 +494,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(torn_last_entry_is_dropped_not_indexed, C, all_com
   db->rebuild_index();
   BOOST_TEST(*db->get("a") == "1");
   BOOST_TEST(!db->contains("b"));
-  BOOST_TEST(std::count_if(logged.begin(), logged.end(), [](auto& l) { return l.find("torn") != std::string::npos; }) == 1);
+  BOOST_TEST(std::count_if(logged.begin(), logged.end(), [](auto& l) { return l.find("torn") != std::string::npos; }) ==
+             1);
   db->put("c", "3");  // appends go after the last whole entry
   db->rebuild_index();
   BOOST_TEST(*db->get("c") == "3");
@@ -511,7 +516,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(corruption_before_the_last_entry_is_an_error, C, a
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(file_numbers_past_999999, C, all_combos) {
   env<C> e;
-  e.store.put(e.prefix + "index.idx", format::encode_index(999999, 0, std::vector<std::pair<std::string, s4db::location>>{}), {});
+  e.store.put(e.prefix + "index.idx",
+              format::encode_index(999999, 0, std::vector<std::pair<std::string, s4db::location>>{}), {});
   auto o = e.opts();
   o.max_file_size = 30;
   auto db = e.open(o);
@@ -540,7 +546,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(upload_skips_files_the_store_already_has, C, all_c
   BOOST_TEST(counted.calls().put_files == 2);
   db.upload();
   BOOST_TEST(counted.calls().put_files == 2);  // sealed and unchanged: nothing re-sent
-  db.put("c", "3");                             // a new file
+  db.put("c", "3");                            // a new file
   db.upload();
   BOOST_TEST(counted.calls().put_files == 3);
   BOOST_TEST(counted.calls().puts == 3);  // the index, each time

@@ -21,10 +21,11 @@ std::string python_data_file() {
 
 // index.idx for it, next file 2: hello at 9 (25 bytes), k at 34 (15), k1 at 49 (21).
 std::string python_index() {
-  return unhex("01 00000002 00000003"
-               "0005 68656c6c6f 00000001 0000000000000009 00000019"
-               "0001 6b 00000001 0000000000000022 0000000f"
-               "0002 6b31 00000001 0000000000000031 00000015");
+  return unhex(
+      "01 00000002 00000003"
+      "0005 68656c6c6f 00000001 0000000000000009 00000019"
+      "0001 6b 00000001 0000000000000022 0000000f"
+      "0002 6b31 00000001 0000000000000031 00000015");
 }
 
 std::string run(const std::string& command) {
@@ -95,7 +96,9 @@ BOOST_AUTO_TEST_CASE(a_database_written_here_reads_with_the_python_reader) {
   std::map<std::string, std::string> expected;
   {
     s4db::basic_db<s4db::fs_store> db{s4db::fs_store{tmp.path / "bucket"}, o};
-    for (int i = 0; i < 50; ++i) expected["key" + std::to_string(i)] = std::string(static_cast<std::size_t>(i * 3), 'a' + static_cast<char>(i % 26));
+    for (int i = 0; i < 50; ++i)
+      expected["key" + std::to_string(i)] =
+          std::string(static_cast<std::size_t>(i * 3), 'a' + static_cast<char>(i % 26));
     expected[std::string("bin\0\xff", 5)] = std::string("\x00\x01\x02", 3);
     expected["empty"] = "";
     db.put(expected);

@@ -21,7 +21,7 @@ std::string value_for(std::uint64_t i) { return "value-" + std::to_string(i) + s
 [[noreturn]] void writer(const fs::path& local, std::uint64_t start, int ack) {
   s4db::options o;
   o.local_dir = local;
-  o.max_file_size = 64 * 1024;     // frequent rollovers
+  o.max_file_size = 64 * 1024;        // frequent rollovers
   o.index_save_interval = 16 * 1024;  // frequent index saves
   o.log = [](s4db::log_level, std::string_view) {};
   s4db::basic_db<s4db::fs_store> db{s4db::fs_store{local.parent_path() / "bucket"}, o};

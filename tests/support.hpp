@@ -2,17 +2,16 @@
 // behaviour test runs over, and helpers to look at real files and real store objects.
 #pragma once
 
+#include <atomic>
 #include <boost/mpl/list.hpp>
 #include <boost/test/unit_test.hpp>
-#include <s4db/s4db.hpp>
-
-#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <mutex>
 #include <random>
+#include <s4db/s4db.hpp>
 #include <string>
 #include <vector>
 
@@ -138,19 +137,18 @@ struct combo {
   using db_type = s4db::basic_db<Store, Codec, Index>;
 };
 
-using all_combos = boost::mpl::list<
-    combo<s4db::fs_store, s4db::snappy_codec, s4db::unordered_index>,
-    combo<s4db::fs_store, s4db::snappy_codec, s4db::ordered_index>,
-    combo<s4db::fs_store, s4db::snappy_codec, s4db::flat_index>,
-    combo<s4db::fs_store, s4db::identity_codec, s4db::unordered_index>,
-    combo<s4db::fs_store, s4db::identity_codec, s4db::ordered_index>,
-    combo<s4db::fs_store, s4db::identity_codec, s4db::flat_index>,
-    combo<s4db::memory_store, s4db::snappy_codec, s4db::unordered_index>,
-    combo<s4db::memory_store, s4db::snappy_codec, s4db::ordered_index>,
-    combo<s4db::memory_store, s4db::snappy_codec, s4db::flat_index>,
-    combo<s4db::memory_store, s4db::identity_codec, s4db::unordered_index>,
-    combo<s4db::memory_store, s4db::identity_codec, s4db::ordered_index>,
-    combo<s4db::memory_store, s4db::identity_codec, s4db::flat_index>>;
+using all_combos = boost::mpl::list<combo<s4db::fs_store, s4db::snappy_codec, s4db::unordered_index>,
+                                    combo<s4db::fs_store, s4db::snappy_codec, s4db::ordered_index>,
+                                    combo<s4db::fs_store, s4db::snappy_codec, s4db::flat_index>,
+                                    combo<s4db::fs_store, s4db::identity_codec, s4db::unordered_index>,
+                                    combo<s4db::fs_store, s4db::identity_codec, s4db::ordered_index>,
+                                    combo<s4db::fs_store, s4db::identity_codec, s4db::flat_index>,
+                                    combo<s4db::memory_store, s4db::snappy_codec, s4db::unordered_index>,
+                                    combo<s4db::memory_store, s4db::snappy_codec, s4db::ordered_index>,
+                                    combo<s4db::memory_store, s4db::snappy_codec, s4db::flat_index>,
+                                    combo<s4db::memory_store, s4db::identity_codec, s4db::unordered_index>,
+                                    combo<s4db::memory_store, s4db::identity_codec, s4db::ordered_index>,
+                                    combo<s4db::memory_store, s4db::identity_codec, s4db::flat_index>>;
 
 template <class Store>
 Store make_store(const fs::path& root) {

@@ -34,7 +34,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(readers_see_whole_values_while_a_writer_puts, C, t
     });
   for (int round = 1; round <= 30; ++round) {
     std::vector<std::pair<std::string, std::string>> batch;
-    for (int i = 0; i < 100; ++i) batch.emplace_back("k" + std::to_string(i), "v" + std::to_string(round) + "-" + std::to_string(i));
+    for (int i = 0; i < 100; ++i)
+      batch.emplace_back("k" + std::to_string(i), "v" + std::to_string(round) + "-" + std::to_string(i));
     db->put(batch);
     if (round % 10 == 0) db->flush();
     if (round == 20) db->upload();

@@ -70,10 +70,10 @@ concept store_puts_objects = requires(S& s, const std::string& key, std::string_
 
 // put_file(key, path, condition): the same with the body streamed from a local file.
 template <class S>
-concept store_puts_files =
-    requires(S& s, const std::string& key, const std::filesystem::path& p, const put_condition& c) {
-      { s.put_file(key, p, c) } -> std::same_as<std::string>;
-    };
+concept store_puts_files = requires(S& s, const std::string& key, const std::filesystem::path& p,
+                                    const put_condition& c) {
+  { s.put_file(key, p, c) } -> std::same_as<std::string>;
+};
 
 // head(key): size and ETag, or nullopt when missing.
 template <class S>
@@ -94,9 +94,9 @@ concept store_lists_objects = requires(S& s, const std::string& prefix) {
 };
 
 template <class S>
-concept store = std::movable<S> && store_gets_objects<S> && store_gets_ranges<S> && store_gets_files<S> &&
-                store_puts_objects<S> && store_puts_files<S> && store_heads_objects<S> &&
-                store_removes_objects<S> && store_lists_objects<S>;
+concept store =
+    std::movable<S> && store_gets_objects<S> && store_gets_ranges<S> && store_gets_files<S> && store_puts_objects<S> &&
+    store_puts_files<S> && store_heads_objects<S> && store_removes_objects<S> && store_lists_objects<S>;
 
 // ---------------------------------------------------------------------------- codec
 // How values are stored. A codec is recorded in every entry's flags byte, so a db opened
@@ -106,7 +106,8 @@ concept store = std::movable<S> && store_gets_objects<S> && store_gets_ranges<S>
 template <class C>
 concept codec_has_flag = requires {
   { C::flag } -> std::convertible_to<std::uint8_t>;
-} && (C::flag != 0x01);
+}
+&&(C::flag != 0x01);
 
 // C::name: a short name for messages and the local state file.
 template <class C>
@@ -127,15 +128,17 @@ concept codec_decodes = requires(const C& c, std::string_view in, std::string& o
 };
 
 template <class C>
-concept codec = std::default_initializable<C> && codec_has_flag<C> && codec_has_name<C> && codec_encodes<C> &&
-                codec_decodes<C>;
+concept codec =
+    std::default_initializable<C> && codec_has_flag<C> && codec_has_name<C> && codec_encodes<C> && codec_decodes<C>;
 
 // ---------------------------------------------------------------------------- index
 // The container behind the in-memory index, named as I::map_type<location>: a map from
 // std::string keys that also finds by std::string_view without building a string.
 
 template <class I>
-concept index_has_map_type = requires { typename I::template map_type<location>; };
+concept index_has_map_type = requires {
+  typename I::template map_type<location>;
+};
 
 template <class I>
 using index_map_t = typename I::template map_type<location>;
@@ -165,7 +168,7 @@ concept index_iterates = requires(const index_map_t<I>& m) {
 
 template <class I>
 concept index = index_has_map_type<I> && std::default_initializable<index_map_t<I>> && index_finds_by_view<I> &&
-                index_modifies<I> && index_iterates<I>;
+    index_modifies<I> && index_iterates<I>;
 
 }  // namespace v0
 }  // namespace s4db

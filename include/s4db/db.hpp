@@ -82,8 +82,9 @@ class basic_db {
   static_assert(store_heads_objects<Store>,
                 "s4db Store policy: missing `std::optional<s4db::object_info> head(const std::string& key)` "
                 "(docs/policies.md, Store)");
-  static_assert(store_removes_objects<Store>,
-                "s4db Store policy: missing `void remove(std::span<const std::string> keys)` (docs/policies.md, Store)");
+  static_assert(
+      store_removes_objects<Store>,
+      "s4db Store policy: missing `void remove(std::span<const std::string> keys)` (docs/policies.md, Store)");
   static_assert(store_lists_objects<Store>,
                 "s4db Store policy: missing `std::vector<s4db::object_info> list(const std::string& prefix)` "
                 "(docs/policies.md, Store)");
@@ -259,7 +260,8 @@ class basic_db {
       const auto remote = remote_data_files();
       for (const auto& [n, size] : local_data_files()) {
         auto it = remote.find(n);
-        if (it == remote.end() || it->second != size) store_.put_file(object_key(format::data_file_name(n)), data_path(n), {});
+        if (it == remote.end() || it->second != size)
+          store_.put_file(object_key(format::data_file_name(n)), data_path(n), {});
       }
     }
     publish_index(encode_index());
@@ -342,7 +344,8 @@ class basic_db {
       try {
         store_.remove(created);
       } catch (const error& e) {
-        detail::log(opt_.log, log_level::warning, std::string("compact: could not remove its new objects: ") + e.what());
+        detail::log(opt_.log, log_level::warning,
+                    std::string("compact: could not remove its new objects: ") + e.what());
       }
       throw;
     }
@@ -450,8 +453,7 @@ class basic_db {
   // saved, then reconcile with the store's index (SPEC section 2, "open").
   void open_working_copy() {
     const auto state_path = *dir_ / detail::local_state_name;
-    const auto state =
-        detail::local_state::decode(detail::read_file(state_path).value_or(""), state_path.string());
+    const auto state = detail::local_state::decode(detail::read_file(state_path).value_or(""), state_path.string());
     if (state.codec != Codec::name)
       detail::throw_corruption(dir_->string() + " was written with codec '" + state.codec + "', but this db uses '" +
                                std::string(Codec::name) + "'");
@@ -785,12 +787,13 @@ class basic_db {
     const format::entry_view entry = format::parse_exact_entry(bytes, key, where(loc));
     if (entry.flags != Codec::flag)
       detail::throw_corruption(where(loc) + ": entry flags " + hex_byte(entry.flags) +
-                               (entry.flags == format::flag_tombstone ? " (a tombstone)" : "") + ", but this db's codec '" +
-                               std::string(Codec::name) + "' writes " + hex_byte(Codec::flag) +
-                               ": opened with the wrong codec?");
+                               (entry.flags == format::flag_tombstone ? " (a tombstone)" : "") +
+                               ", but this db's codec '" + std::string(Codec::name) + "' writes " +
+                               hex_byte(Codec::flag) + ": opened with the wrong codec?");
     std::string value;
     if (!codec_.decode(entry.value, value))
-      detail::throw_corruption(where(loc) + ": the value does not decode with codec '" + std::string(Codec::name) + "'");
+      detail::throw_corruption(where(loc) + ": the value does not decode with codec '" + std::string(Codec::name) +
+                               "'");
     return value;
   }
 

@@ -84,8 +84,7 @@ class file {
   void write_at(std::uint64_t offset, std::string_view bytes) const {
     std::size_t done = 0;
     while (done < bytes.size()) {
-      const ssize_t put =
-          ::pwrite(fd_, bytes.data() + done, bytes.size() - done, static_cast<off_t>(offset + done));
+      const ssize_t put = ::pwrite(fd_, bytes.data() + done, bytes.size() - done, static_cast<off_t>(offset + done));
       if (put < 0 && errno == EINTR) continue;
       if (put < 0) throw_errno("write", path_);
       done += static_cast<std::size_t>(put);
@@ -115,15 +114,13 @@ inline std::optional<std::string> read_file(const std::filesystem::path& path) {
   return f->read_all();
 }
 
-inline void sync_directory(const std::filesystem::path& dir) {
-  file(dir, O_RDONLY | O_DIRECTORY).sync();
-}
+inline void sync_directory(const std::filesystem::path& dir) { file(dir, O_RDONLY | O_DIRECTORY).sync(); }
 
 // A name beside `path` for staging its replacement; unique per process and call.
 inline std::filesystem::path staging_path(const std::filesystem::path& path) {
   static std::atomic<unsigned> counter{0};
-  auto name = path.filename().string() + ".s4db-tmp." + std::to_string(::getpid()) + "." +
-              std::to_string(counter.fetch_add(1));
+  auto name =
+      path.filename().string() + ".s4db-tmp." + std::to_string(::getpid()) + "." + std::to_string(counter.fetch_add(1));
   return path.parent_path() / ("." + name);
 }
 

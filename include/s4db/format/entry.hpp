@@ -103,10 +103,14 @@ inline parse_result parse_entry(std::string_view bytes) {
 
 inline const char* describe(parse_status s) {
   switch (s) {
-    case parse_status::ok: return "ok";
-    case parse_status::truncated: return "truncated entry";
-    case parse_status::bad_crc: return "CRC mismatch";
-    case parse_status::bad_key: return "key length over 65,535 bytes";
+    case parse_status::ok:
+      return "ok";
+    case parse_status::truncated:
+      return "truncated entry";
+    case parse_status::bad_crc:
+      return "CRC mismatch";
+    case parse_status::bad_key:
+      return "key length over 65,535 bytes";
   }
   return "unknown";
 }
@@ -116,8 +120,8 @@ inline entry_view parse_exact_entry(std::string_view bytes, std::string_view key
   const parse_result r = parse_entry(bytes);
   if (r.status != parse_status::ok) detail::throw_corruption(where + ": " + describe(r.status));
   if (r.entry.size != bytes.size())
-    detail::throw_corruption(where + ": entry length " + std::to_string(r.entry.size) +
-                             " differs from the index's " + std::to_string(bytes.size()));
+    detail::throw_corruption(where + ": entry length " + std::to_string(r.entry.size) + " differs from the index's " +
+                             std::to_string(bytes.size()));
   if (r.entry.key != key) detail::throw_corruption(where + ": entry holds another key than the index says");
   return r.entry;
 }

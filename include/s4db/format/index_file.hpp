@@ -74,8 +74,7 @@ index_header decode_index(std::string_view bytes, const std::string& where, OnEn
     pos += index_entry_overhead + key_len;
   }
   if (pos != bytes.size())
-    detail::throw_corruption(where + ": " + std::to_string(bytes.size() - pos) +
-                             " bytes after the last index entry");
+    detail::throw_corruption(where + ": " + std::to_string(bytes.size() - pos) + " bytes after the last index entry");
   return h;
 }
 

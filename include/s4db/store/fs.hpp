@@ -156,7 +156,8 @@ class fs_store {
       std::unique_lock lock(conditional_mutex, std::defer_lock);
       if (condition.if_absent) {
         if (::link(tmp.c_str(), path.c_str()) != 0) {
-          if (errno == EEXIST) detail::throw_conflict("put '" + key + "': the object already exists (If-None-Match: *)");
+          if (errno == EEXIST)
+            detail::throw_conflict("put '" + key + "': the object already exists (If-None-Match: *)");
           detail::throw_errno("link", path.string());
         }
         ::unlink(tmp.c_str());

@@ -56,8 +56,7 @@ class memory_store {
     return etag;
   }
 
-  std::string put_file(const std::string& key, const std::filesystem::path& path,
-                       const put_condition& condition = {}) {
+  std::string put_file(const std::string& key, const std::filesystem::path& path, const put_condition& condition = {}) {
     return put(key, detail::file(path, O_RDONLY).read_all(), condition);
   }
 
@@ -91,7 +90,8 @@ class memory_store {
 
   const object& find_or_throw(const std::string& key) const {
     auto it = bucket_->objects.find(key);
-    if (it == bucket_->objects.end()) detail::throw_store("get '" + key + "': no such object in memory_store", 404, false);
+    if (it == bucket_->objects.end())
+      detail::throw_store("get '" + key + "': no such object in memory_store", 404, false);
     return it->second;
   }
 

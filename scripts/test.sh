@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what is missing, then builds and tests with CMake and
+# with Meson, under ASan+UBSan and under TSan, checks formatting, and builds consumer
+# projects against the installed package. Build trees go to build/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+jobs=$(nproc)
+start=$SECONDS
+step() { printf '\n== %s (%ds elapsed)\n' "$*" $((SECONDS - start)); }
+
+step "format check (clang-format)"
+git ls-files '*.hpp' '*.cpp' | xargs clang-format --dry-run -Werror
+
+step "CMake, g++, debug"
+cmake -S . -B build/debug -G Ninja -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build build/debug -j "$jobs"
+ctest --test-dir build/debug --output-on-failure -j "$jobs"
+
+step "Meson, g++"
+if [[ -d build/meson ]]; then meson setup --reconfigure build/meson >/dev/null; else meson setup build/meson >/dev/null; fi
+meson compile -C build/meson
+meson test -C build/meson --print-errorlogs
+
+step "CMake, g++, ASan + UBSan"
+cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DS4DB_SANITIZE=address,undefined \
+  -DS4DB_BUILD_EXAMPLES=OFF -DS4DB_BUILD_BENCHMARKS=OFF >/dev/null
+cmake --build build/asan -j "$jobs"
+ctest --test-dir build/asan --output-on-failure -j "$jobs" -E compile_fail
+
+step "CMake, g++, TSan"
+cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DS4DB_SANITIZE=thread \
+  -DS4DB_BUILD_EXAMPLES=OFF -DS4DB_BUILD_BENCHMARKS=OFF >/dev/null
+cmake --build build/tsan -j "$jobs" --target s4db_tests
+TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ./build/tsan/tests/s4db_tests --log_level=warning
+
+step "install, then consumer projects (find_package, impossible version, pkg-config)"
+prefix=$(mktemp -d)
+trap 'rm -rf "$prefix"' EXIT
+cmake --install build/debug --prefix "$prefix" >/dev/null
+cmake -S tests/consumer -B build/consumer -G Ninja -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+cmake --build build/consumer
+./build/consumer/consumer
+if cmake -S tests/consumer -B build/consumer-impossible -DCMAKE_PREFIX_PATH="$prefix" \
+     -DS4DB_REQUIRED_VERSION=99.0 >/dev/null 2>&1; then
+  echo "FAIL: find_package(s4db 99.0) was accepted"; exit 1
+fi
+echo "find_package(s4db 99.0) refused, as it must be"
+PKG_CONFIG_PATH="$prefix/share/pkgconfig" g++ tests/consumer/main.cpp -o build/consumer/pkgconfig-consumer \
+  $(PKG_CONFIG_PATH="$prefix/share/pkgconfig" pkg-config --cflags --libs s4db)
+./build/consumer/pkgconfig-consumer
+
+step "done"
+echo "all checks passed in $((SECONDS - start))s"
