@@ -40,6 +40,7 @@
 #include "detail/local_state.hpp"
 #include "detail/log.hpp"
 #include "detail/mapped_file.hpp"
+#include "detail/parallel.hpp"
 #include "error.hpp"
 #include "format/entry.hpp"
 #include "format/index_file.hpp"
@@ -188,6 +189,20 @@ class basic_db {
     return read_value(key, loc, local.get());
   }
 
+  // The values of many keys, in the order asked (nullopt where missing). Local entries are
+  // read from disk; the others with concurrent ranged reads, entries that sit next to each
+  // other in one file merged into one request.
+  template <key_range Range>
+  std::vector<std::optional<std::string>> get_many(const Range& keys) const {
+    std::vector<std::string_view> wanted;
+    for (auto&& k : keys) wanted.emplace_back(k);
+    return get_many_views(wanted);
+  }
+
+  std::vector<std::optional<std::string>> get_many(std::initializer_list<std::string_view> keys) const {
+    return get_many_views(std::vector<std::string_view>(keys));
+  }
+
   bool contains(std::string_view key) const {
     std::shared_lock lock(mutex_);
     check_open();
@@ -237,12 +252,11 @@ class basic_db {
                   "download() replaces local writes that were never uploaded, in " + dir_->string());
     close_active();
     std::set<std::uint32_t> remote;
-    for (const auto& o : store_.list(opt_.prefix)) {
-      if (auto n = format::parse_data_file_name(std::string_view(o.key).substr(opt_.prefix.size()))) {
-        fetch(o.key, data_path(*n));
-        remote.insert(*n);
-      }
-    }
+    for (const auto& [n, size] : remote_data_files()) remote.insert(n);
+    const std::vector<std::uint32_t> numbers(remote.begin(), remote.end());
+    detail::parallel_for(numbers.size(), opt_.concurrency, [&](std::size_t i) {
+      fetch(object_key(format::data_file_name(numbers[i])), data_path(numbers[i]));
+    });
     const auto published = store_.get(object_key(format::index_name));
     adopt_store_index(published, remote);
     for (const auto& [n, size] : local_data_files())
@@ -258,11 +272,12 @@ class basic_db {
     check_open();
     if (dir_) {
       const auto remote = remote_data_files();
+      std::vector<std::uint32_t> changed;
       for (const auto& [n, size] : local_data_files()) {
         auto it = remote.find(n);
-        if (it == remote.end() || it->second != size)
-          store_.put_file(object_key(format::data_file_name(n)), data_path(n), {});
+        if (it == remote.end() || it->second != size) changed.push_back(n);
       }
+      put_files(changed);
     }
     publish_index(encode_index());
   }
@@ -328,8 +343,9 @@ class basic_db {
       }
       if (active_.is_open()) active_.sync();
       close_active();
-      for (std::uint32_t n = first_new; n < next_file_; ++n)
-        store_.put_file(object_key(format::data_file_name(n)), data_path(n), {});
+      std::vector<std::uint32_t> created;
+      for (std::uint32_t n = first_new; n < next_file_; ++n) created.push_back(n);
+      put_files(created);
       index_bytes = format::encode_index(next_file_, fresh.size(), fresh);
       published_etag_ = store_.put(object_key(format::index_name), index_bytes, {});
     } catch (...) {
@@ -797,6 +813,61 @@ class basic_db {
     return value;
   }
 
+  std::vector<std::optional<std::string>> get_many_views(const std::vector<std::string_view>& keys) const {
+    struct wanted_entry {
+      std::size_t slot;
+      location loc;
+    };
+    std::vector<std::optional<std::string>> out(keys.size());
+    std::vector<wanted_entry> remote;
+    std::vector<std::pair<wanted_entry, std::shared_ptr<const detail::mapped_file>>> local;
+    {
+      std::shared_lock lock(mutex_);
+      check_open();
+      for (std::size_t i = 0; i < keys.size(); ++i) {
+        auto it = index_.find(keys[i]);
+        if (it == index_.end()) continue;
+        if (auto file = local_file(it->second))
+          local.push_back({{i, it->second}, std::move(file)});
+        else
+          remote.push_back({i, it->second});
+      }
+    }
+    for (const auto& [entry, file] : local) out[entry.slot] = read_value(keys[entry.slot], entry.loc, file.get());
+
+    // Runs of entries that touch or overlap in one file become one ranged read, up to 8 MiB.
+    std::sort(remote.begin(), remote.end(), [](const auto& a, const auto& b) {
+      return std::tie(a.loc.file, a.loc.offset) < std::tie(b.loc.file, b.loc.offset);
+    });
+    constexpr std::uint64_t max_request = 8 * 1024 * 1024;
+    struct run {
+      std::size_t first, last;  // [first, last) in remote
+      location span;
+    };
+    std::vector<run> runs;
+    for (std::size_t i = 0; i < remote.size();) {
+      const location& head = remote[i].loc;
+      std::uint64_t end = head.offset + head.length;
+      std::size_t j = i + 1;
+      for (; j < remote.size() && remote[j].loc.file == head.file && remote[j].loc.offset <= end; ++j) {
+        const std::uint64_t grown = std::max(end, remote[j].loc.offset + remote[j].loc.length);
+        if (grown - head.offset > max_request) break;
+        end = grown;
+      }
+      runs.push_back({i, j, {head.file, head.offset, static_cast<std::uint32_t>(end - head.offset)}});
+      i = j;
+    }
+    detail::parallel_for(runs.size(), opt_.concurrency, [&](std::size_t r) {
+      with_entry(runs[r].span, nullptr, [&](std::string_view bytes) {
+        for (std::size_t i = runs[r].first; i < runs[r].last; ++i) {
+          const auto& e = remote[i];
+          out[e.slot] = decode_entry(keys[e.slot], e.loc, bytes.substr(e.loc.offset - runs[r].span.offset, e.loc.length));
+        }
+      });
+    });
+    return out;
+  }
+
   std::string read_snapshot_value(const std::string& key, const location& loc) const {
     std::shared_ptr<const detail::mapped_file> local;
     {
@@ -895,9 +966,19 @@ class basic_db {
   // Downloads the listed data files that are not local; never replaces a local one.
   void fetch_missing(const std::set<std::uint32_t>& files) {
     ensure_dir();
+    std::vector<std::uint32_t> missing;
     for (auto n : files)
-      if (!std::filesystem::exists(data_path(n))) fetch(object_key(format::data_file_name(n)), data_path(n));
+      if (!std::filesystem::exists(data_path(n))) missing.push_back(n);
+    detail::parallel_for(missing.size(), opt_.concurrency, [&](std::size_t i) {
+      fetch(object_key(format::data_file_name(missing[i])), data_path(missing[i]));
+    });
     forget_local_files();
+  }
+
+  void put_files(const std::vector<std::uint32_t>& numbers) {
+    detail::parallel_for(numbers.size(), opt_.concurrency, [&](std::size_t i) {
+      store_.put_file(object_key(format::data_file_name(numbers[i])), data_path(numbers[i]), {});
+    });
   }
 
   void fetch(const std::string& key, const std::filesystem::path& destination) {

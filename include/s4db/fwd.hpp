@@ -10,6 +10,7 @@ struct items_options;
 
 class memory_store;
 class fs_store;
+class s3_store;
 
 struct snappy_codec;
 struct identity_codec;

@@ -39,6 +39,9 @@ struct options {
   // appended since the last save; opening replays at most this much.
   std::uint64_t index_save_interval = 16 * 1024 * 1024;
   conflict_resolution on_conflict = conflict_resolution::fail;
+  // How many transfers download(), upload(), items({.local = true}), compact() and
+  // get_many() run against the store at once.
+  std::size_t concurrency = 16;
   log_sink log{};
 };
 
