@@ -12,6 +12,7 @@
 #include <mutex>
 #include <random>
 #include <s4db/s4db.hpp>
+#include <s4db/store/s3.hpp>
 #include <string>
 #include <vector>
 
@@ -150,10 +151,46 @@ using all_combos = boost::mpl::list<combo<s4db::fs_store, s4db::snappy_codec, s4
                                     combo<s4db::memory_store, s4db::identity_codec, s4db::ordered_index>,
                                     combo<s4db::memory_store, s4db::identity_codec, s4db::flat_index>>;
 
+// The S3 server the tests talk to, from the environment tests/s3/run-with-server.sh sets.
+inline std::string s3_server() {
+  const char* name = std::getenv("S4DB_TEST_S3_SERVER");
+  return name ? name : "external";
+}
+
+inline s4db::s3_config test_s3_config() {
+  s4db::s3_config c;
+  const char* bucket = std::getenv("S4DB_TEST_S3_BUCKET");
+  if (bucket == nullptr) throw std::runtime_error("S4DB_TEST_S3_BUCKET is not set");
+  c.bucket = bucket;
+  if (const char* endpoint = std::getenv("S4DB_TEST_S3_ENDPOINT")) c.endpoint = endpoint;
+  c.retry_base_delay = std::chrono::milliseconds(20);
+  return c;
+}
+
+inline boost::test_tools::assertion_result s3_server_given(boost::unit_test::test_unit_id) {
+  if (std::getenv("S4DB_TEST_S3_BUCKET")) return true;
+  boost::test_tools::assertion_result r(false);
+  r.message() << "no S3 server: these run through tests/s3/run-with-server.sh (ctest does that)";
+  return r;
+}
+
+// A fresh object-key prefix, so tests sharing one bucket never see each other's objects.
+inline std::string unique_prefix(const std::string& base = "tests") {
+  static std::mt19937_64 rng(std::random_device{}());
+  static std::mutex mutex;
+  std::lock_guard lock(mutex);
+  return base + "/" + std::to_string(rng()) + "/";
+}
+
+using s3_combos = boost::mpl::list<combo<s4db::s3_store, s4db::snappy_codec, s4db::unordered_index>,
+                                   combo<s4db::s3_store, s4db::identity_codec, s4db::ordered_index>>;
+
 template <class Store>
 Store make_store(const fs::path& root) {
   if constexpr (std::is_same_v<Store, s4db::fs_store>)
     return s4db::fs_store{root / "bucket"};
+  else if constexpr (std::is_same_v<Store, s4db::s3_store>)
+    return s4db::s3_store{test_s3_config()};
   else
     return Store{};
 }
@@ -163,7 +200,7 @@ struct env {
   using db_type = typename Combo::db_type;
   temp_dir tmp;
   typename Combo::store_type store = make_store<typename Combo::store_type>(tmp.path);
-  std::string prefix = "tests/db/";
+  std::string prefix = unique_prefix();
 
   fs::path local(const std::string& name = "local") const { return tmp.path / name; }
 

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Runs a command against a real S3-compatible server on 127.0.0.1, started here on a free
+# port and stopped afterwards:  run-with-server.sh s3rver|moto|external COMMAND...
+#   s3rver    @20minutes/s3rver 4.0.4 from tests/s3/node_modules (scripts/setup.sh installs it)
+#   moto      moto_server, when `python3 -c 'import moto'` works
+#   external  whatever S4DB_TEST_S3_BUCKET (and S4DB_TEST_S3_ENDPOINT, AWS_*) name
+# The command sees S4DB_TEST_S3_{ENDPOINT,BUCKET,SERVER} and AWS credentials. Exit 77
+# (a skip, for CTest and Meson) when the server cannot run here, saying why.
+set -euo pipefail
+server=$1
+shift
+here=$(cd "$(dirname "$0")" && pwd)
+work=$(mktemp -d)
+pid=""
+cleanup() {
+  if [[ -n $pid ]]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+bucket=s4db-test
+
+wait_for_port() {  # the server is up when it answers HTTP
+  for _ in $(seq 1 100); do
+    curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0
+    kill -0 "$pid" 2>/dev/null || { cat "$work/log"; echo "$server died on start"; exit 1; }
+    sleep 0.2
+  done
+  cat "$work/log"; echo "$server did not answer on port $1"; exit 1
+}
+
+case $server in
+  s3rver)
+    [[ -d $here/node_modules/@20minutes/s3rver ]] || { echo "s3rver is not installed: run scripts/setup.sh"; exit 1; }
+    node --openssl-legacy-provider "$here/start-s3rver.js" -d "$work/data" -a 127.0.0.1 -p 0 -s \
+      --configure-bucket "$bucket" >"$work/log" 2>&1 &
+    pid=$!
+    port=""
+    for _ in $(seq 1 100); do
+      port=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$work/log")
+      [[ -n $port ]] && break
+      sleep 0.2
+    done
+    [[ -n $port ]] || { cat "$work/log"; echo "s3rver did not start"; exit 1; }
+    wait_for_port "$port"
+    export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
+    ;;
+  moto)
+    if ! python3 -c 'import moto' 2>/dev/null || ! command -v moto_server >/dev/null; then
+      echo "SKIPPED LOUDLY: moto is not installed here (python3 -c 'import moto' fails)"; exit 77
+    fi
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    moto_server -H 127.0.0.1 -p "$port" >"$work/log" 2>&1 &
+    pid=$!
+    wait_for_port "$port"
+    export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
+    curl -s -f -X PUT "http://127.0.0.1:$port/$bucket" >/dev/null
+    ;;
+  external)
+    if [[ -z ${S4DB_TEST_S3_BUCKET:-} ]]; then
+      echo "SKIPPED: no external S3 endpoint (set S4DB_TEST_S3_BUCKET, and S4DB_TEST_S3_ENDPOINT for MinIO)"; exit 77
+    fi
+    export S4DB_TEST_S3_SERVER=external
+    exec "$@"
+    ;;
+  *)
+    echo "usage: $0 s3rver|moto|external COMMAND..."; exit 2
+    ;;
+esac
+unset AWS_SESSION_TOKEN AWS_PROFILE AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3
+export AWS_REGION=us-east-1 S4DB_TEST_S3_ENDPOINT="http://127.0.0.1:$port" S4DB_TEST_S3_BUCKET=$bucket \
+  S4DB_TEST_S3_SERVER=$server
+"$@"
