@@ -1,7 +1,9 @@
-// A small HTTP proxy on 127.0.0.1 in front of a real server, for tests: it fails the
-// first requests it is told to (answering 503 SlowDown, or dropping the connection), then
-// forwards bytes both ways untouched, and records every request line and Range header it
-// saw. Bounded: it serves only loopback and stops (joining its threads) on destruction.
+// A small HTTP proxy on 127.0.0.1 in front of a real server, for tests and benchmarks: it
+// fails the first requests it is told to (answering 503 SlowDown, or dropping the
+// connection), can hold every request for a fixed delay (network latency), forwards
+// bytes both ways untouched, and records every request line and Range header it saw and
+// how many requests were in flight at once. Bounded: it serves only loopback and stops
+// (joining its threads) on destruction.
 #pragma once
 
 #include <arpa/inet.h>
@@ -10,7 +12,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -65,6 +69,12 @@ class fault_proxy {
     std::lock_guard lock(mutex_);
     return requests_;
   }
+  // Holds each request this long before forwarding it.
+  void delay_requests(std::chrono::milliseconds delay) { delay_ms_ = delay.count(); }
+
+  // The most requests that were being served at the same moment.
+  int max_in_flight() const { return max_in_flight_; }
+
   std::vector<std::string> ranges() const {
     std::lock_guard lock(mutex_);
     return ranges_;
@@ -76,6 +86,17 @@ class fault_proxy {
   }
 
  private:
+  struct in_flight_request {
+    fault_proxy& proxy;
+    explicit in_flight_request(fault_proxy& p) : proxy(p) {
+      const int now = ++proxy.in_flight_;
+      int seen = proxy.max_in_flight_;
+      while (now > seen && !proxy.max_in_flight_.compare_exchange_weak(seen, now)) {
+      }
+    }
+    ~in_flight_request() { --proxy.in_flight_; }
+  };
+
   void accept_loop() {
     while (!stopping_) {
       const int client = ::accept(listener_, nullptr, nullptr);
@@ -121,6 +142,7 @@ class fault_proxy {
     int upstream = -1;
     std::uint64_t body_left = 0;  // bytes of the current request body still to forward
     bool head_request = false;    // its reply has no body
+    std::optional<in_flight_request> guard;
     for (;;) {
       if (body_left == 0) {
         if (!read_head(client, buffer)) break;
@@ -136,13 +158,16 @@ class fault_proxy {
         }
         if (f) {
           if (*f == fault::slow_down_503) {
-            const std::string body = "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
+            const std::string body =
+                "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
             const std::string reply = "HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nContent-Length: " +
                                       std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
             (void)::send(client, reply.data(), reply.size(), MSG_NOSIGNAL);
           }
           break;  // dropped, or closed after the 503
         }
+        guard.emplace(*this);
+        if (delay_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_.load()));
         body_left = content_length(buffer.substr(0, head_end));
         head_request = buffer.starts_with("HEAD ");
         if (upstream < 0 && (upstream = connect_upstream()) < 0) break;
@@ -150,7 +175,7 @@ class fault_proxy {
         if (::send(upstream, buffer.data(), now, MSG_NOSIGNAL) < 0) break;
         body_left -= now - head_end;
         buffer.erase(0, now);
-        if (body_left == 0 && !pump_reply(client, upstream, head_request)) break;
+        if (body_left == 0 && !pump_reply(client, upstream, head_request, guard)) break;
         continue;
       }
       char chunk[65536];
@@ -159,14 +184,15 @@ class fault_proxy {
       const ssize_t n = ::recv(client, chunk, std::min<std::uint64_t>(sizeof chunk, body_left), 0);
       if (n <= 0 || ::send(upstream, chunk, static_cast<std::size_t>(n), MSG_NOSIGNAL) < 0) break;
       body_left -= static_cast<std::uint64_t>(n);
-      if (body_left == 0 && !pump_reply(client, upstream, head_request)) break;
+      if (body_left == 0 && !pump_reply(client, upstream, head_request, guard)) break;
     }
     if (upstream >= 0) ::close(upstream);
     ::close(client);
   }
 
   // Copies one whole reply (head, then a Content-Length or chunked body) to the client.
-  bool pump_reply(int client, int upstream, bool head_request) {
+  // The request stops counting as in flight once its reply is read, before it is sent on.
+  bool pump_reply(int client, int upstream, bool head_request, std::optional<in_flight_request>& guard) {
     std::string reply;
     if (!read_head(upstream, reply)) return false;
     const auto head_end = reply.find("\r\n\r\n") + 4;
@@ -176,7 +202,9 @@ class fault_proxy {
     const bool no_body = head.starts_with("HTTP/1.1 204") || head.starts_with("HTTP/1.1 304") || head_request;
     const bool chunked = !no_body && lower.find("transfer-encoding: chunked") != std::string::npos;
     const std::uint64_t want = head_end + (no_body || chunked ? 0 : content_length(head));
-    auto complete = [&] { return chunked ? reply.find("\r\n0\r\n\r\n", head_end - 2) != std::string::npos : reply.size() >= want; };
+    auto complete = [&] {
+      return chunked ? reply.find("\r\n0\r\n\r\n", head_end - 2) != std::string::npos : reply.size() >= want;
+    };
     char chunk[65536];
     while (!complete()) {
       pollfd p{upstream, POLLIN, 0};
@@ -185,6 +213,7 @@ class fault_proxy {
       if (n <= 0) return false;
       reply.append(chunk, static_cast<std::size_t>(n));
     }
+    guard.reset();
     return ::send(client, reply.data(), reply.size(), MSG_NOSIGNAL) >= 0;
   }
 
@@ -204,6 +233,8 @@ class fault_proxy {
   std::uint16_t upstream_port_ = 0, port_ = 0;
   int listener_ = -1;
   std::atomic<bool> stopping_{false};
+  std::atomic<long> delay_ms_{0};
+  std::atomic<int> in_flight_{0}, max_in_flight_{0};
   std::thread acceptor_;
   mutable std::mutex mutex_;
   std::vector<std::thread> connections_;

@@ -94,7 +94,8 @@ BOOST_AUTO_TEST_CASE(listing_pages_past_1000_objects) {
   s4db::s3_store store{config};
   const auto prefix = unique_prefix("pages");
   constexpr std::size_t n = 1050;
-  s4db::detail::parallel_for(n, 16, [&](std::size_t i) { store.put(prefix + "obj-" + std::to_string(10000 + i), "x", {}); });
+  s4db::detail::parallel_for(n, 16,
+                             [&](std::size_t i) { store.put(prefix + "obj-" + std::to_string(10000 + i), "x", {}); });
   const auto listed = store.list(prefix);
   BOOST_REQUIRE(listed.size() == n);
   for (std::size_t i = 0; i < n; ++i) BOOST_TEST(listed[i].key == prefix + "obj-" + std::to_string(10000 + i));
@@ -223,7 +224,7 @@ BOOST_AUTO_TEST_CASE(a_remote_get_is_exactly_one_ranged_get) {
   BOOST_TEST(requests[0].starts_with("GET /"));
   BOOST_TEST(requests[0].ends_with("data_000001.s4db"));
   const auto ranges = proxy.ranges();
-  BOOST_TEST(ranges[0].starts_with("bytes=") );
+  BOOST_TEST(ranges[0].starts_with("bytes="));
   // the range is exactly the entry: header 9 + "a" entry (13 + 1 + stored "first"), then b's
   BOOST_TEST(!reader.get("zz"));
   BOOST_TEST(proxy.requests().size() == 1u);  // a missing key costs no request
@@ -250,13 +251,42 @@ BOOST_AUTO_TEST_CASE(get_many_merges_neighbouring_entries) {
   asked.push_back("key-7");  // twice
   const auto values = reader.get_many(asked);
   BOOST_REQUIRE(values.size() == asked.size());
-  for (int i = 0; i < 1000; ++i) BOOST_TEST(values[static_cast<std::size_t>(i)].value() == "value-" + std::to_string(i));
+  for (int i = 0; i < 1000; ++i)
+    BOOST_TEST(values[static_cast<std::size_t>(i)].value() == "value-" + std::to_string(i));
   BOOST_TEST(!values[1000].has_value());
   BOOST_TEST(values[1001].value() == "value-7");
   std::size_t files = 0;
   for (const auto& obj : s4db::s3_store{test_s3_config()}.list(o.prefix)) files += obj.key.ends_with(".s4db");
   BOOST_TEST(proxy.requests().size() == files);  // one request per data file: every run merged
   BOOST_TEST(files > 1u);
+}
+
+BOOST_AUTO_TEST_CASE(get_many_and_download_overlap_their_requests) {
+  s4db::options o;
+  o.prefix = unique_prefix("overlap");
+  o.max_file_size = 40;  // one entry per file: nothing can merge
+  std::vector<std::string> keys;
+  {
+    s4db::db writer{s4db::s3_store{test_s3_config()}, o};
+    for (int i = 0; i < 24; ++i) {
+      keys.push_back("key-" + std::to_string(i));
+      writer.put(keys.back(), "value-" + std::to_string(i));
+    }
+    writer.upload();
+  }
+  fault_proxy proxy(endpoint());
+  proxy.delay_requests(std::chrono::milliseconds(100));  // long enough for requests to overlap
+  o.concurrency = 8;
+  s4db::db reader{s4db::s3_store{via(proxy.endpoint())}, o};
+  const auto values = reader.get_many(keys);
+  for (int i = 0; i < 24; ++i) BOOST_TEST(values[static_cast<std::size_t>(i)].value() == "value-" + std::to_string(i));
+  BOOST_TEST(proxy.max_in_flight() > 1);
+  BOOST_TEST(proxy.max_in_flight() <= 8);
+  temp_dir tmp;
+  o.local_dir = tmp.path / "mirror";
+  s4db::db mirror{s4db::s3_store{via(proxy.endpoint())}, o};
+  mirror.download();
+  BOOST_TEST(data_files_in(tmp.path / "mirror").size() == 24u);
 }
 
 BOOST_AUTO_TEST_CASE(conditional_puts_report_conflicts) {
@@ -266,7 +296,8 @@ BOOST_AUTO_TEST_CASE(conditional_puts_report_conflicts) {
   try {
     store.put(key, "2", s4db::put_condition::when_absent());
   } catch (const s4db::conflict_error&) {
-    BOOST_CHECK_THROW(store.put(key, "3", s4db::put_condition::when_matching("\"not-the-etag\"")), s4db::conflict_error);
+    BOOST_CHECK_THROW(store.put(key, "3", s4db::put_condition::when_matching("\"not-the-etag\"")),
+                      s4db::conflict_error);
     const auto second = store.put(key, "4", s4db::put_condition::when_matching(first));
     BOOST_TEST(store.get(key)->data == "4");
     BOOST_TEST(second != first);
