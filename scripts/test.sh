@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, then builds and tests with CMake and
 # with Meson, under ASan+UBSan and under TSan, checks formatting, and builds consumer
-# projects against the installed package. Build trees go to build/.
+# projects against the installed package. The S3 suites run against s3rver (and moto,
+# and any endpoint S4DB_TEST_S3_* names), each started on 127.0.0.1 for the run by
+# tests/s3/run-with-server.sh. Build trees go to build/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -32,7 +34,10 @@ step "CMake, g++, TSan"
 cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DS4DB_SANITIZE=thread \
   -DS4DB_BUILD_EXAMPLES=OFF -DS4DB_BUILD_BENCHMARKS=OFF >/dev/null
 cmake --build build/tsan -j "$jobs" --target s4db_tests
-TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ./build/tsan/tests/s4db_tests --log_level=warning
+export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
+./build/tsan/tests/s4db_tests --log_level=warning
+tests/s3/run-with-server.sh s3rver ./build/tsan/tests/s4db_tests --log_level=warning --run_test='s3_*'
+unset TSAN_OPTIONS
 
 step "install, then consumer projects (find_package, impossible version, pkg-config)"
 prefix=$(mktemp -d)

@@ -27,9 +27,9 @@ class env_guard {
 };
 
 const std::initializer_list<std::pair<const char*, const char*>> clean = {
-    {"AWS_ACCESS_KEY_ID", nullptr},  {"AWS_SECRET_ACCESS_KEY", nullptr}, {"AWS_SESSION_TOKEN", nullptr},
-    {"AWS_REGION", nullptr},         {"AWS_DEFAULT_REGION", nullptr},    {"AWS_ENDPOINT_URL", nullptr},
-    {"AWS_ENDPOINT_URL_S3", nullptr}, {"AWS_PROFILE", nullptr},          {"AWS_SHARED_CREDENTIALS_FILE", nullptr},
+    {"AWS_ACCESS_KEY_ID", nullptr},   {"AWS_SECRET_ACCESS_KEY", nullptr}, {"AWS_SESSION_TOKEN", nullptr},
+    {"AWS_REGION", nullptr},          {"AWS_DEFAULT_REGION", nullptr},    {"AWS_ENDPOINT_URL", nullptr},
+    {"AWS_ENDPOINT_URL_S3", nullptr}, {"AWS_PROFILE", nullptr},           {"AWS_SHARED_CREDENTIALS_FILE", nullptr},
     {"HOME", "/nonexistent-home"}};
 
 }  // namespace
@@ -49,8 +49,10 @@ BOOST_AUTO_TEST_CASE(defaults_are_aws_us_east_1_virtual_hosted) {
 
 BOOST_AUTO_TEST_CASE(region_and_endpoint_come_from_the_environment_in_sdk_order) {
   env_guard e(clean);
-  env_guard more{{"AWS_ACCESS_KEY_ID", "A"},        {"AWS_SECRET_ACCESS_KEY", "S"},
-                 {"AWS_DEFAULT_REGION", "eu-west-1"}, {"AWS_ENDPOINT_URL", "http://generic:1/"}};
+  env_guard more{{"AWS_ACCESS_KEY_ID", "A"},
+                 {"AWS_SECRET_ACCESS_KEY", "S"},
+                 {"AWS_DEFAULT_REGION", "eu-west-1"},
+                 {"AWS_ENDPOINT_URL", "http://generic:1/"}};
   auto s = s4db::s3::resolve({.bucket = "b"});
   BOOST_TEST(s.region == "eu-west-1");
   BOOST_TEST(s.endpoint == "http://generic:1");
@@ -87,7 +89,8 @@ BOOST_AUTO_TEST_CASE(credentials_explicit_then_environment_then_file_and_profile
     BOOST_TEST(s.credentials.access_key_id == "AKIDWORK");
     BOOST_TEST(s.credentials.session_token == "work-token");
   }
-  env_guard envcreds{{"AWS_ACCESS_KEY_ID", "AKIDENV"}, {"AWS_SECRET_ACCESS_KEY", "env-secret"}, {"AWS_SESSION_TOKEN", "env-token"}};
+  env_guard envcreds{
+      {"AWS_ACCESS_KEY_ID", "AKIDENV"}, {"AWS_SECRET_ACCESS_KEY", "env-secret"}, {"AWS_SESSION_TOKEN", "env-token"}};
   s = s4db::s3::resolve({.bucket = "b"});
   BOOST_TEST(s.credentials.access_key_id == "AKIDENV");
   BOOST_TEST(s.credentials.session_token == "env-token");

@@ -1,9 +1,8 @@
 // Signature V4 against AWS's test suite (tests/data/aws-sigv4-test-suite, every case,
 // header and query signing, normalisation as each case asks) and the S3 documentation's
 // own vectors. The signer encodes paths once, as S3 does.
-#include <s4db/store/s3/sigv4.hpp>
-
 #include <nlohmann/json.hpp>
+#include <s4db/store/s3/sigv4.hpp>
 
 #include "support.hpp"
 
@@ -19,8 +18,8 @@ struct suite_case {
   sigv4::credentials credentials;
   std::string region, service, amz_date;
   bool normalize = false;
-  bool sign_body = false;     // header signing adds x-amz-content-sha256
-  bool omit_token = false;    // the token is sent but not signed: a rule S3 does not have
+  bool sign_body = false;   // header signing adds x-amz-content-sha256
+  bool omit_token = false;  // the token is sent but not signed: a rule S3 does not have
   long expires = 0;
 };
 
@@ -97,8 +96,6 @@ BOOST_AUTO_TEST_CASE(the_aws_suite_has_all_its_cases) {
   BOOST_TEST(skipped == 1u);  // post-sts-header-after, and nothing else
 }
 
-
-
 BOOST_AUTO_TEST_CASE(every_suite_case_signs_headers_exactly) {
   for (const auto& dir : suite_cases()) {
     const auto name = dir.filename().string();
@@ -107,7 +104,8 @@ BOOST_AUTO_TEST_CASE(every_suite_case_signs_headers_exactly) {
     if (c.sign_body) c.request.headers.emplace_back("X-Amz-Content-Sha256", c.request.payload_hash);
     auto with_date = c.request;
     with_date.headers.emplace_back("X-Amz-Date", c.amz_date);
-    if (!c.credentials.session_token.empty()) with_date.headers.emplace_back("X-Amz-Security-Token", c.credentials.session_token);
+    if (!c.credentials.session_token.empty())
+      with_date.headers.emplace_back("X-Amz-Security-Token", c.credentials.session_token);
     const auto canonical = sigv4::canonical_request(with_date, c.normalize);
     BOOST_TEST(canonical == trimmed(read_bytes(dir / "header-canonical-request.txt")), name);
     const sigv4::scope scope{c.amz_date.substr(0, 8), c.region, c.service};
@@ -130,7 +128,8 @@ BOOST_AUTO_TEST_CASE(every_suite_case_presigns_exactly) {
     const auto name = dir.filename().string();
     auto c = load(dir);
     if (!applies_to_s3(c)) continue;
-    const auto query = sigv4::presign_query(c.request, c.credentials, c.region, c.service, c.amz_date, c.expires, c.normalize);
+    const auto query =
+        sigv4::presign_query(c.request, c.credentials, c.region, c.service, c.amz_date, c.expires, c.normalize);
     const auto expected = trimmed(read_bytes(dir / "query-signature.txt"));
     BOOST_TEST(query.ends_with("X-Amz-Signature=" + expected), name << ": " << query);
     auto unsigned_request = c.request;
@@ -146,9 +145,12 @@ const sigv4::credentials s3_doc_credentials{"AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFE
 const std::string empty_sha256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 BOOST_AUTO_TEST_CASE(s3_documentation_ranged_get) {
-  sigv4::request r{"GET", "/test.txt", "",
-                   {{"Host", "examplebucket.s3.amazonaws.com"}, {"Range", "bytes=0-9"}, {"x-amz-content-sha256", empty_sha256}},
-                   empty_sha256};
+  sigv4::request r{
+      "GET",
+      "/test.txt",
+      "",
+      {{"Host", "examplebucket.s3.amazonaws.com"}, {"Range", "bytes=0-9"}, {"x-amz-content-sha256", empty_sha256}},
+      empty_sha256};
   sigv4::sign(r, s3_doc_credentials, "us-east-1", "s3", "20130524T000000Z");
   BOOST_TEST(r.headers.back().second ==
              "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, "
@@ -157,11 +159,14 @@ BOOST_AUTO_TEST_CASE(s3_documentation_ranged_get) {
 }
 
 BOOST_AUTO_TEST_CASE(s3_documentation_list_objects) {
-  sigv4::request r{"GET", "/", "max-keys=2&prefix=J",
-                   {{"Host", "examplebucket.s3.amazonaws.com"}, {"x-amz-content-sha256", empty_sha256}}, empty_sha256};
+  sigv4::request r{"GET",
+                   "/",
+                   "max-keys=2&prefix=J",
+                   {{"Host", "examplebucket.s3.amazonaws.com"}, {"x-amz-content-sha256", empty_sha256}},
+                   empty_sha256};
   sigv4::sign(r, s3_doc_credentials, "us-east-1", "s3", "20130524T000000Z");
-  BOOST_TEST(r.headers.back().second.ends_with(
-      "Signature=34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7"));
+  BOOST_TEST(
+      r.headers.back().second.ends_with("Signature=34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7"));
 }
 
 BOOST_AUTO_TEST_CASE(s3_documentation_presigned_get) {

@@ -861,7 +861,8 @@ class basic_db {
       with_entry(runs[r].span, nullptr, [&](std::string_view bytes) {
         for (std::size_t i = runs[r].first; i < runs[r].last; ++i) {
           const auto& e = remote[i];
-          out[e.slot] = decode_entry(keys[e.slot], e.loc, bytes.substr(e.loc.offset - runs[r].span.offset, e.loc.length));
+          out[e.slot] =
+              decode_entry(keys[e.slot], e.loc, bytes.substr(e.loc.offset - runs[r].span.offset, e.loc.length));
         }
       });
     });

@@ -2,6 +2,10 @@
 #include <filesystem>
 #include <iostream>
 #include <s4db/s4db.hpp>
+#ifdef S4DB_CONSUMER_S3
+#include <s4db/store/s3.hpp>
+static_assert(s4db::store<s4db::s3_store>);
+#endif
 
 int main() {
   s4db::basic_db<s4db::memory_store, s4db::snappy_codec, s4db::flat_index> db{s4db::memory_store{}};

@@ -60,8 +60,9 @@ class s3_store {
     if (r.status == 416) return {};  // the range starts past the end
     impl_->expect_success("GET (range)", key, r);
     if (r.status == 200 && r.body.size() > length) {  // a server that ignores Range
-      r.body = offset < r.body.size() ? r.body.substr(static_cast<std::size_t>(offset), static_cast<std::size_t>(length))
-                                      : std::string();
+      r.body = offset < r.body.size()
+                   ? r.body.substr(static_cast<std::size_t>(offset), static_cast<std::size_t>(length))
+                   : std::string();
     }
     return std::move(r.body);
   }
@@ -128,8 +129,8 @@ class s3_store {
       s3::xml_reply reply(r.body);
       s3::for_each_child(reply.root, "Error", [&](const pugi::xml_node& e) {
         if (s3::child_text(e, "Code") != "NoSuchKey")
-          detail::throw_store("S3 DELETE " + impl_->where(s3::child_text(e, "Key")) + " failed: " +
-                                  s3::child_text(e, "Code") + ": " + s3::child_text(e, "Message"),
+          detail::throw_store("S3 DELETE " + impl_->where(s3::child_text(e, "Key")) +
+                                  " failed: " + s3::child_text(e, "Code") + ": " + s3::child_text(e, "Message"),
                               static_cast<int>(r.status), false);
       });
     }
@@ -149,7 +150,8 @@ class s3_store {
         detail::throw_store("S3 LIST " + impl_->where(prefix + "*") + ": the reply is not a ListBucketResult",
                             static_cast<int>(r.status), true);
       s3::for_each_child(reply.root, "Contents", [&](const pugi::xml_node& c) {
-        out.push_back({s3::child_text(c, "Key"), std::stoull("0" + s3::child_text(c, "Size")), s3::child_text(c, "ETag")});
+        out.push_back(
+            {s3::child_text(c, "Key"), std::stoull("0" + s3::child_text(c, "Size")), s3::child_text(c, "ETag")});
       });
       token = s3::child_text(reply.root, "NextContinuationToken");
       if (s3::child_text(reply.root, "IsTruncated") != "true" || token.empty()) break;
@@ -211,8 +213,8 @@ class s3_store {
         if (retry) {
           const auto cap = std::min<long long>(settings.limits.retry_max_delay.count(),
                                                settings.limits.retry_base_delay.count() << std::min(attempt, 20));
-          std::this_thread::sleep_for(std::chrono::milliseconds(
-              std::uniform_int_distribution<long long>(0, std::max<long long>(cap, 1))(rng)));
+          std::this_thread::sleep_for(
+              std::chrono::milliseconds(std::uniform_int_distribution<long long>(0, std::max<long long>(cap, 1))(rng)));
         }
       }
     }
@@ -274,10 +276,14 @@ class s3_store {
     std::string code = s3::child_text(reply.root, "Code");
     if (!code.empty()) return code;
     switch (r.status) {
-      case 403: return "AccessDenied";
-      case 404: return "NotFound";
-      case 412: return "PreconditionFailed";
-      default: return {};
+      case 403:
+        return "AccessDenied";
+      case 404:
+        return "NotFound";
+      case 412:
+        return "PreconditionFailed";
+      default:
+        return {};
     }
   }
 
@@ -291,7 +297,8 @@ class s3_store {
     EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
     constexpr std::size_t chunk = 1 << 20;
     for (std::uint64_t done = 0; done < length;) {
-      const std::string bytes = f.read_at(offset + done, static_cast<std::size_t>(std::min<std::uint64_t>(chunk, length - done)));
+      const std::string bytes =
+          f.read_at(offset + done, static_cast<std::size_t>(std::min<std::uint64_t>(chunk, length - done)));
       if (bytes.empty()) break;
       EVP_DigestUpdate(ctx, bytes.data(), bytes.size());
       done += bytes.size();
@@ -327,13 +334,13 @@ class s3_store {
       for (std::uint64_t offset = 0; offset < size; offset += part_size, ++number) {
         const std::uint64_t length = std::min(part_size, size - offset);
         const std::string hash = sha256_of(in, offset, length);
-        auto r = impl_->call("PUT", key, "partNumber=" + std::to_string(number) + "&" + id_query,
-                             [&](s3::http_request& q) {
-                               q.body_file = &in;
-                               q.body_offset = offset;
-                               q.body_length = length;
-                               q.headers.emplace_back("x-amz-content-sha256", hash);
-                             });
+        auto r =
+            impl_->call("PUT", key, "partNumber=" + std::to_string(number) + "&" + id_query, [&](s3::http_request& q) {
+              q.body_file = &in;
+              q.body_offset = offset;
+              q.body_length = length;
+              q.headers.emplace_back("x-amz-content-sha256", hash);
+            });
         impl_->expect_success("PUT (part " + std::to_string(number) + ")", key, r);
         parts += "<Part><PartNumber>" + std::to_string(number) + "</PartNumber><ETag>" +
                  s3::xml_escape(r.headers["etag"]) + "</ETag></Part>";

@@ -111,9 +111,11 @@ inline settings resolve(const s3_config& config) {
   settings s;
   s.bucket = config.bucket;
   s.limits = config;
-  s.region = config.region ? *config.region : env("AWS_REGION").value_or(env("AWS_DEFAULT_REGION").value_or("us-east-1"));
-  const auto custom = config.endpoint ? config.endpoint : env("AWS_ENDPOINT_URL_S3") ? env("AWS_ENDPOINT_URL_S3")
-                                                                                      : env("AWS_ENDPOINT_URL");
+  s.region =
+      config.region ? *config.region : env("AWS_REGION").value_or(env("AWS_DEFAULT_REGION").value_or("us-east-1"));
+  const auto custom = config.endpoint              ? config.endpoint
+                      : env("AWS_ENDPOINT_URL_S3") ? env("AWS_ENDPOINT_URL_S3")
+                                                   : env("AWS_ENDPOINT_URL");
   s.endpoint = custom.value_or("https://s3." + s.region + ".amazonaws.com");
   while (!s.endpoint.empty() && s.endpoint.back() == '/') s.endpoint.pop_back();
   if (s.endpoint.find("://") == std::string::npos)
@@ -139,9 +141,10 @@ inline settings resolve(const s3_config& config) {
       file = std::filesystem::path(*home) / ".aws" / "credentials";
     auto c = file.empty() ? std::nullopt : read_credentials_file(file, profile);
     if (!c)
-      detail::throw_usage("no S3 credentials: set s3_config.access_key_id and secret_access_key, or "
-                          "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or profile [" +
-                          profile + "] in " + (file.empty() ? std::string("~/.aws/credentials") : file.string()));
+      detail::throw_usage(
+          "no S3 credentials: set s3_config.access_key_id and secret_access_key, or "
+          "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or profile [" +
+          profile + "] in " + (file.empty() ? std::string("~/.aws/credentials") : file.string()));
     s.credentials = *c;
     s.credentials_source = "file " + file.string() + " [" + profile + "]";
   }

@@ -30,10 +30,10 @@ struct http_request {
   std::string method = "GET";
   std::string url;
   std::vector<std::pair<std::string, std::string>> headers;
-  std::string_view body;                         // sent when body_file is null
-  const detail::file* body_file = nullptr;       // else this range of a file is sent
+  std::string_view body;                    // sent when body_file is null
+  const detail::file* body_file = nullptr;  // else this range of a file is sent
   std::uint64_t body_offset = 0, body_length = 0;
-  const detail::file* response_file = nullptr;   // a 2xx body goes here, from offset 0
+  const detail::file* response_file = nullptr;  // a 2xx body goes here, from offset 0
 };
 
 struct http_response {
@@ -156,10 +156,12 @@ class http_client {
       const auto colon = line.find(':');
       if (colon != std::string_view::npos) {
         std::string name(line.substr(0, colon));
-        std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        std::transform(name.begin(), name.end(), name.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
         std::string_view value = line.substr(colon + 1);
         while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-        while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) value.remove_suffix(1);
+        while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' '))
+          value.remove_suffix(1);
         x.response.headers[name] = std::string(value);
       }
       return size * n;

@@ -100,8 +100,8 @@ inline std::string normalize_path(std::string_view path) {
 
 struct request {
   std::string method;
-  std::string path;   // decoded: "/bucket/my key" (encoded once while signing)
-  std::string query;  // as sent, already encoded: "list-type=2&prefix=a%2Fb"
+  std::string path;                                          // decoded: "/bucket/my key" (encoded once while signing)
+  std::string query;                                         // as sent, already encoded: "list-type=2&prefix=a%2Fb"
   std::vector<std::pair<std::string, std::string>> headers;  // as sent, any case and order
   std::string payload_hash;                                  // hex SHA-256, or UNSIGNED-PAYLOAD
 };
@@ -161,7 +161,7 @@ inline std::string trim_value(std::string_view value) {
 }
 
 struct canonical_headers {
-  std::string lines;   // "name:value\n" per header
+  std::string lines;         // "name:value\n" per header
   std::string signed_names;  // "host;x-amz-date"
 };
 
