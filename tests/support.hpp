@@ -221,6 +221,24 @@ struct env {
   std::vector<std::string> store_files() { return data_objects_in(store, prefix); }
 };
 
+// A database as the Python original writes it, from its golden bytes (docs/format.md).
+// Data file 1 as the Python original writes it: its golden header and entries.
+inline std::string python_data_file() {
+  return unhex("533444420100000001") +
+         unhex("00 00000005 00000007 68656c6c6f 0510776f726c64 12f8e0e8") +  // hello -> world
+         unhex("00 00000001 00000001 6b 00 4a3b6203") +                      // k -> ""
+         unhex("00 00000002 00000006 6b31 320076c20100 d5ea05fe");           // k1 -> 50 x v
+}
+
+// index.idx for it, next file 2: hello at 9 (25 bytes), k at 34 (15), k1 at 49 (21).
+inline std::string python_index() {
+  return unhex(
+      "01 00000002 00000003"
+      "0005 68656c6c6f 00000001 0000000000000009 00000019"
+      "0001 6b 00000001 0000000000000022 0000000f"
+      "0002 6b31 00000001 0000000000000031 00000015");
+}
+
 // The stored form of a value under codec C: what an entry's value bytes are.
 template <class Codec>
 std::string stored(std::string_view value) {

@@ -41,11 +41,13 @@
 #include "detail/log.hpp"
 #include "detail/mapped_file.hpp"
 #include "detail/parallel.hpp"
+#include "detail/progress.hpp"
 #include "error.hpp"
 #include "format/entry.hpp"
 #include "format/index_file.hpp"
 #include "format/names.hpp"
 #include "fwd.hpp"
+#include "inspect.hpp"
 #include "options.hpp"
 
 namespace s4db {
@@ -251,12 +253,10 @@ class basic_db {
       detail::log(opt_.log, log_level::warning,
                   "download() replaces local writes that were never uploaded, in " + dir_->string());
     close_active();
+    const auto remote_sizes = remote_data_files();
     std::set<std::uint32_t> remote;
-    for (const auto& [n, size] : remote_data_files()) remote.insert(n);
-    const std::vector<std::uint32_t> numbers(remote.begin(), remote.end());
-    detail::parallel_for(numbers.size(), opt_.concurrency, [&](std::size_t i) {
-      fetch(object_key(format::data_file_name(numbers[i])), data_path(numbers[i]));
-    });
+    for (const auto& [n, size] : remote_sizes) remote.insert(n);
+    fetch_files({remote.begin(), remote.end()}, remote_sizes);
     const auto published = store_.get(object_key(format::index_name));
     adopt_store_index(published, remote);
     for (const auto& [n, size] : local_data_files())
@@ -318,6 +318,9 @@ class basic_db {
       return std::tie(a.second.file, a.second.offset) < std::tie(b.second.file, b.second.offset);
     });
 
+    std::uint64_t live_bytes = 0;
+    for (const auto& [key, loc] : live) live_bytes += loc.length;
+    detail::progress_meter meter(opt_.progress, "compact", live_bytes);
     const std::uint32_t first_new = next_file_;
     map_type fresh;
     std::string index_bytes;
@@ -339,6 +342,7 @@ class basic_db {
         for (std::size_t j = begin, at = 0; j < i; at += live[j].second.length, ++j)
           entries.push_back(std::string_view(buffer).substr(at, live[j].second.length));
         const auto locations = append_encoded(entries);
+        meter.report(buffer.size());
         for (std::size_t j = begin; j < i; ++j) fresh.insert_or_assign(*live[j].first, locations[j - begin]);
       }
       if (active_.is_open()) active_.sync();
@@ -390,6 +394,69 @@ class basic_db {
     unpublished_ = true;
     forget_local_files();
     save_local();
+  }
+
+  // Keys, data files (local or in the store: one LIST), live and dead bytes.
+  db_stats stats() const {
+    std::shared_lock lock(mutex_);
+    check_open();
+    auto sizes = remote_data_files();
+    db_stats s;
+    for (const auto& [n, size] : local_data_files()) {
+      sizes[n] = size;
+      ++s.local_files;
+    }
+    s.keys = index_.size();
+    s.files = sizes.size();
+    for (const auto& [n, size] : sizes) s.file_bytes += size;
+    for (const auto& element : index_) s.live_bytes += element.second.length;
+    return s;
+  }
+
+  // Reads every data file (the local copy, else the store's) and checks every entry's CRC,
+  // then that each index entry names a whole entry with its key, of this db's codec, whose
+  // value decodes. Returns what is wrong, empty when all is well; changes nothing.
+  std::vector<verify_problem> verify() const {
+    std::unique_lock lock(mutex_);  // no appends while files are read
+    check_open();
+    auto sizes = remote_data_files();
+    std::set<std::uint32_t> local;
+    for (const auto& [n, size] : local_data_files()) {
+      sizes[n] = size;
+      local.insert(n);
+    }
+    // The index's entries per file, by offset.
+    std::map<std::uint32_t, std::vector<std::pair<location, const std::string*>>> expected;
+    for (const auto& element : index_) expected[element.second.file].emplace_back(element.second, &element.first);
+    for (auto& [n, entries] : expected)
+      std::sort(entries.begin(), entries.end(),
+                [](const auto& a, const auto& b) { return a.first.offset < b.first.offset; });
+
+    std::vector<verify_problem> problems;
+    std::uint64_t total = 0;
+    for (const auto& [n, size] : sizes) total += size;
+    detail::progress_meter meter(opt_.progress, "verify", total);
+    for (const auto& [n, size] : sizes) {
+      const std::string name = object_key(format::data_file_name(n));
+      std::string bytes;
+      if (local.contains(n)) {
+        bytes = detail::file(data_path(n), O_RDONLY).read_all();
+      } else if (auto o = store_.get(name)) {
+        bytes = std::move(o->data);
+      } else {
+        problems.push_back({name, 0, "listed, but gone when read"});
+        continue;
+      }
+      meter.report(bytes.size());
+      const auto& want = expected[n];
+      verify_file(n, name, bytes, n == sizes.rbegin()->first, want, problems);
+    }
+    for (const auto& [n, entries] : expected)
+      if (!sizes.contains(n))
+        for (const auto& [loc, key] : entries)
+          problems.push_back({object_key(format::data_file_name(n)), loc.offset,
+                              "index entry for key '" + *key + "' names a file neither local nor in the store"});
+    return problems;
   }
 
   // Saves the local index if anything changed; later calls throw usage_error. Never uploads.
@@ -813,6 +880,52 @@ class basic_db {
     return value;
   }
 
+  // verify()'s look at one data file's bytes against the index entries that point into it.
+  void verify_file(std::uint32_t n, const std::string& name, std::string_view bytes, bool newest,
+                   const std::vector<std::pair<location, const std::string*>>& want,
+                   std::vector<verify_problem>& problems) const {
+    try {
+      if (format::parse_file_header(bytes, name) != n)
+        problems.push_back({name, 5, "header names another file number"});
+    } catch (const corruption_error& e) {
+      problems.push_back({name, 0, e.what()});
+      return;
+    }
+    std::size_t next = 0;  // in want
+    auto index_entry = [&](std::size_t i) { return "index entry for key '" + *want[i].second + "'"; };
+    std::uint64_t pos = format::file_header_size;
+    while (pos < bytes.size()) {
+      const auto [status, entry] = format::parse_entry(bytes.substr(static_cast<std::size_t>(pos)));
+      if (status != format::parse_status::ok) {
+        const bool at_end = status == format::parse_status::truncated ||
+                            (status == format::parse_status::bad_crc && pos + entry.size == bytes.size());
+        problems.push_back({name, pos,
+                            std::string(format::describe(status)) +
+                                (newest && at_end ? " (a torn last entry: rebuild-index drops it)" : "")});
+        break;
+      }
+      for (; next < want.size() && want[next].first.offset < pos; ++next)
+        problems.push_back({name, want[next].first.offset, index_entry(next) + " points inside another entry"});
+      for (; next < want.size() && want[next].first.offset == pos; ++next) {
+        const location& loc = want[next].first;
+        if (entry.key != *want[next].second)
+          problems.push_back({name, pos, index_entry(next) + " points at the entry of another key"});
+        else if (loc.length != entry.size)
+          problems.push_back({name, pos,
+                              index_entry(next) + " gives length " + std::to_string(loc.length) + ", the entry has " +
+                                  std::to_string(entry.size)});
+        else if (entry.flags != Codec::flag)
+          problems.push_back(
+              {name, pos, index_entry(next) + " points at an entry with flags " + hex_byte(entry.flags)});
+        else if (std::string value; !codec_.decode(entry.value, value))
+          problems.push_back({name, pos, index_entry(next) + ": the value does not decode"});
+      }
+      pos += entry.size;
+    }
+    for (; next < want.size(); ++next)
+      problems.push_back({name, want[next].first.offset, index_entry(next) + " points past the last whole entry"});
+  }
+
   std::vector<std::optional<std::string>> get_many_views(const std::vector<std::string_view>& keys) const {
     struct wanted_entry {
       std::size_t slot;
@@ -944,7 +1057,7 @@ class basic_db {
     return out;
   }
 
-  std::map<std::uint32_t, std::uint64_t> remote_data_files() {
+  std::map<std::uint32_t, std::uint64_t> remote_data_files() const {
     std::map<std::uint32_t, std::uint64_t> out;
     for (const auto& o : store_.list(opt_.prefix))
       if (auto n = format::parse_data_file_name(std::string_view(o.key).substr(opt_.prefix.size())))
@@ -970,15 +1083,32 @@ class basic_db {
     std::vector<std::uint32_t> missing;
     for (auto n : files)
       if (!std::filesystem::exists(data_path(n))) missing.push_back(n);
-    detail::parallel_for(missing.size(), opt_.concurrency, [&](std::size_t i) {
-      fetch(object_key(format::data_file_name(missing[i])), data_path(missing[i]));
-    });
+    if (!missing.empty()) fetch_files(missing, remote_data_files());
     forget_local_files();
   }
 
+  // Downloads these data files into local_dir, replacing local copies, `concurrency` at once.
+  void fetch_files(const std::vector<std::uint32_t>& numbers, const std::map<std::uint32_t, std::uint64_t>& sizes) {
+    auto size_of = [&](std::uint32_t n) { return sizes.contains(n) ? sizes.at(n) : 0; };
+    std::uint64_t total = 0;
+    for (auto n : numbers) total += size_of(n);
+    detail::progress_meter meter(opt_.progress, "download", total);
+    detail::parallel_for(numbers.size(), opt_.concurrency, [&](std::size_t i) {
+      fetch(object_key(format::data_file_name(numbers[i])), data_path(numbers[i]));
+      meter.report(size_of(numbers[i]));
+    });
+  }
+
+  // Uploads these local data files, `concurrency` at once.
   void put_files(const std::vector<std::uint32_t>& numbers) {
+    std::vector<std::uint64_t> sizes;
+    for (auto n : numbers) sizes.push_back(std::filesystem::file_size(data_path(n)));
+    std::uint64_t total = 0;
+    for (auto size : sizes) total += size;
+    detail::progress_meter meter(opt_.progress, "upload", total);
     detail::parallel_for(numbers.size(), opt_.concurrency, [&](std::size_t i) {
       store_.put_file(object_key(format::data_file_name(numbers[i])), data_path(numbers[i]), {});
+      meter.report(sizes[i]);
     });
   }
 

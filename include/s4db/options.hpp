@@ -18,6 +18,16 @@ enum class log_level { debug, info, warning, error };
 // throw. An empty sink means: warnings and errors go to std::cerr, nothing else.
 using log_sink = std::function<void(log_level, std::string_view)>;
 
+// How far a long operation (download, upload, compact, verify, fetch) has come, in bytes.
+struct progress_event {
+  std::string_view operation;
+  std::uint64_t done = 0;
+  std::uint64_t total = 0;
+};
+
+// Receives progress events, from whichever thread finished a transfer, one call at a time.
+using progress_sink = std::function<void(const progress_event&)>;
+
 // What opening does when the local working copy holds unpublished writes *and* the
 // store's index.idx changed since that copy was taken from it.
 enum class conflict_resolution {
@@ -43,6 +53,7 @@ struct options {
   // get_many() run against the store at once.
   std::size_t concurrency = 16;
   log_sink log{};
+  progress_sink progress{};
 };
 
 // For items(): with `local`, first download the data files the index references that

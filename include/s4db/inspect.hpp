@@ -1,0 +1,35 @@
+// What basic_db::stats() and basic_db::verify() report.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+
+#include "format/entry.hpp"
+
+namespace s4db {
+inline namespace v0 {
+
+struct db_stats {
+  std::size_t keys = 0;
+  std::size_t files = 0;         // data files, local or in the store
+  std::size_t local_files = 0;   // of which local
+  std::uint64_t file_bytes = 0;  // their total size, headers included
+  std::uint64_t live_bytes = 0;  // the entries the index points at
+
+  // Overwritten entries and tombstones: what compact() would reclaim.
+  std::uint64_t dead_bytes() const {
+    const std::uint64_t kept = live_bytes + files * format::file_header_size;
+    return file_bytes > kept ? file_bytes - kept : 0;
+  }
+};
+
+// One thing verify() found wrong: in which object (prefix + file name), where, and what.
+struct verify_problem {
+  std::string object;
+  std::uint64_t offset = 0;
+  std::string what;
+};
+
+}  // namespace v0
+}  // namespace s4db

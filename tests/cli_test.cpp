@@ -1,0 +1,212 @@
+// The s4db command-line tool, driven as a user would: the built binary, real files, real
+// exit codes (docs/cli.md).
+#include <sys/wait.h>
+
+#include <fstream>
+
+#include "support.hpp"
+
+using namespace s4db_test;
+
+namespace {
+
+struct outcome {
+  int code = -1;
+  std::string out, err;
+};
+
+std::string quoted(const std::string& arg) {
+  std::string q = "'";
+  for (char c : arg) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+// Runs the tool in `dir` with these arguments, this standard input and these extra
+// environment variables ("NAME=value ...").
+outcome s4db_cli(const fs::path& dir, const std::vector<std::string>& args, const std::string& input = "",
+                 const std::string& env = "") {
+  temp_dir io;
+  write_bytes(io.path / "in", input);
+  std::string command = "cd " + quoted(dir.string()) + " && env " + env + " " + quoted(S4DB_TOOL);
+  for (const auto& a : args) command += " " + quoted(a);
+  command += " < " + quoted((io.path / "in").string()) + " > " + quoted((io.path / "out").string()) + " 2> " +
+             quoted((io.path / "err").string());
+  const int status = std::system(command.c_str());
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_bytes(io.path / "out"), read_bytes(io.path / "err")};
+}
+
+std::size_t lines(const std::string& text) {
+  return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(command_line_tool)
+
+BOOST_AUTO_TEST_CASE(put_get_del_and_keys_on_the_default_local_directory) {
+  temp_dir db;
+  BOOST_TEST(s4db_cli(db.path, {"put", "hello", "world"}).code == 0);
+  const auto got = s4db_cli(db.path, {"get", "hello"});
+  BOOST_TEST(got.code == 0);
+  BOOST_TEST(got.out == "world");
+  BOOST_TEST(fs::exists(db.path / "index.idx"));  // published into the directory
+  BOOST_TEST(s4db_cli(db.path, {"put", "help", "me"}).code == 0);
+  BOOST_TEST(s4db_cli(db.path, {"keys"}).out == "hello\nhelp\n");
+  BOOST_TEST(s4db_cli(db.path, {"keys", "--prefix", "hell"}).out == "hello\n");
+  BOOST_TEST(s4db_cli(db.path, {"del", "hello", "absent"}).code == 0);
+  const auto missing = s4db_cli(db.path, {"get", "hello"});
+  BOOST_TEST(missing.code == 1);
+  BOOST_TEST(missing.out.empty());
+  BOOST_TEST(missing.err == "s4db: key not found: hello\n");
+}
+
+BOOST_AUTO_TEST_CASE(usage_errors_exit_2_with_one_line) {
+  temp_dir db;
+  for (const auto& args : std::vector<std::vector<std::string>>{{},
+                                                                {"get"},
+                                                                {"frobnicate"},
+                                                                {"--dir", ".", "--s3", "s3://b/p", "keys"},
+                                                                {"--s3", "b/p", "keys"},
+                                                                {"put", "a", "b", "c"}}) {
+    const auto r = s4db_cli(db.path, args);
+    BOOST_TEST(r.code == 2);
+    BOOST_TEST(lines(r.err) == 1u, r.err);
+    BOOST_TEST(r.err.starts_with("s4db: "), r.err);
+  }
+  const auto bad_stdin = s4db_cli(db.path, {"put", "-"}, "no tab here\n");
+  BOOST_TEST(bad_stdin.code == 2);
+  BOOST_TEST(bad_stdin.err.find("line 1") != std::string::npos);
+  BOOST_TEST(s4db_cli(db.path, {"--help"}).code == 0);
+}
+
+BOOST_AUTO_TEST_CASE(put_from_stdin_and_dump_are_binary_safe_and_round_trip) {
+  temp_dir one, two;
+  const std::string input =
+      "tab\tseparated value\n{\"key\": \"json\", \"value\": \"line\"}\n"
+      "{\"key_base64\": \"AP8B\", \"value_base64\": \"//4A\"}\n\nempty\t\n";
+  BOOST_TEST(s4db_cli(one.path, {"put", "-"}, input).code == 0);
+  BOOST_TEST(s4db_cli(one.path, {"get", "tab"}).out == "separated value");
+  BOOST_TEST(s4db_cli(one.path, {"get", "json"}).out == "line");
+  const auto dump = s4db_cli(one.path, {"dump"});
+  BOOST_TEST(dump.code == 0);
+  BOOST_TEST(lines(dump.out) == 4u);
+  BOOST_TEST(dump.out.find("{\"key_base64\":\"AP8B\",\"value_base64\":\"//4A\"}") != std::string::npos, dump.out);
+  BOOST_TEST(s4db_cli(two.path, {"put", "-"}, dump.out).code == 0);  // dump | put - copies a database
+  auto sorted = [](std::string text) {
+    std::vector<std::string> v;
+    std::istringstream in(text);
+    for (std::string l; std::getline(in, l);) v.push_back(l);
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  BOOST_TEST(sorted(s4db_cli(two.path, {"dump"}).out) == sorted(dump.out));
+}
+
+BOOST_AUTO_TEST_CASE(stat_shows_dead_bytes_that_compact_reclaims) {
+  temp_dir db;
+  std::string input;
+  for (int round = 0; round < 3; ++round)
+    for (int i = 0; i < 20; ++i) input += "key" + std::to_string(i) + "\tvalue-" + std::to_string(round) + "\n";
+  BOOST_TEST(s4db_cli(db.path, {"put", "-"}, input).code == 0);
+  const auto before = s4db_cli(db.path, {"stat"});
+  BOOST_TEST(before.code == 0);
+  BOOST_TEST(before.out.find("keys              20\n") != std::string::npos, before.out);
+  BOOST_TEST(before.out.find("bytes dead        0\n") == std::string::npos, before.out);
+  BOOST_TEST(s4db_cli(db.path, {"compact"}).code == 0);
+  const auto after = s4db_cli(db.path, {"stat"});
+  BOOST_TEST(after.out.find("bytes dead        0\n") != std::string::npos, after.out);
+  BOOST_TEST(s4db_cli(db.path, {"get", "key7"}).out == "value-2");
+}
+
+BOOST_AUTO_TEST_CASE(verify_names_the_file_and_offset_of_damage_and_exits_3) {
+  temp_dir db;
+  BOOST_TEST(s4db_cli(db.path, {"put", "-"}, "a\tfirst value\nb\tsecond value\n").code == 0);
+  const auto clean = s4db_cli(db.path, {"verify"});
+  BOOST_TEST(clean.code == 0);
+  BOOST_TEST(clean.out.starts_with("ok"));
+  const auto file = db.path / data_files_in(db.path).front();
+  auto bytes = read_bytes(file);
+  bytes[9 + 9 + 1] ^= 0x10;  // inside the value of the first entry, "a"
+  write_bytes(file, bytes);
+  const auto damaged = s4db_cli(db.path, {"verify"});
+  BOOST_TEST(damaged.code == 3);
+  BOOST_TEST(damaged.out.find(file.filename().string() + " at offset 9: CRC mismatch") != std::string::npos,
+             damaged.out);
+  const auto get = s4db_cli(db.path, {"get", "a"});
+  BOOST_TEST(get.code == 3);
+  BOOST_TEST(lines(get.err) == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(rebuild_index_and_a_python_written_database) {
+  temp_dir db;
+  write_bytes(db.path / "data_000001.s4db", python_data_file());
+  write_bytes(db.path / "index.idx", python_index());
+  BOOST_TEST(s4db_cli(db.path, {"get", "hello"}).out == "world");
+  BOOST_TEST(s4db_cli(db.path, {"keys"}).out == "hello\nk\nk1\n");
+  BOOST_TEST(s4db_cli(db.path, {"verify"}).code == 0);
+  temp_dir work;
+  BOOST_TEST(s4db_cli(db.path, {"--local-dir", work.path.string(), "download"}).code == 0);
+  BOOST_TEST(s4db_cli(db.path, {"--local-dir", work.path.string(), "rebuild-index"}).code == 0);
+  BOOST_TEST(s4db_cli(db.path, {"get", "k1"}).out == std::string(50, 'v'));
+}
+
+BOOST_AUTO_TEST_CASE(a_dead_store_is_exit_4_with_one_line) {
+  temp_dir db;
+  const auto r = s4db_cli(db.path, {"--s3", "s3://bucket/prefix", "--endpoint", "http://127.0.0.1:9", "keys"}, "",
+                          "AWS_ACCESS_KEY_ID=id AWS_SECRET_ACCESS_KEY=secret");
+  BOOST_TEST(r.code == 4);
+  BOOST_TEST(lines(r.err) == 1u, r.err);
+  BOOST_TEST(r.err.find("s3://bucket/prefix/index.idx") != std::string::npos, r.err);
+}
+
+BOOST_AUTO_TEST_CASE(progress_is_drawn_on_a_terminal_only) {
+  temp_dir db, work;
+  std::string input;
+  for (int i = 0; i < 2000; ++i) input += "key" + std::to_string(i) + "\t" + std::string(100, 'x') + "\n";
+  BOOST_TEST(s4db_cli(db.path, {"put", "-"}, input).code == 0);
+  const auto quiet = s4db_cli(db.path, {"--local-dir", work.path.string(), "download"});
+  BOOST_TEST(quiet.code == 0);
+  BOOST_TEST(quiet.err.empty(), quiet.err);
+  // `script` gives the tool a pseudo-terminal, as an interactive user has.
+  temp_dir work2;
+  const std::string command = "cd " + quoted(db.path.string()) + " && script -qec " +
+                              quoted(std::string(S4DB_TOOL) + " --local-dir " + work2.path.string() + " verify") +
+                              " /dev/null";
+  std::string seen;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  char buf[4096];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;) seen.append(buf, n);
+  BOOST_TEST(::pclose(pipe) == 0);
+  BOOST_TEST(seen.find("verify    [") != std::string::npos, seen);
+  BOOST_TEST(seen.find("100%") != std::string::npos, seen);
+  BOOST_TEST(seen.find("MB/s") != std::string::npos, seen);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(s3_command_line_tool, *boost::unit_test::precondition(s3_server_given))
+
+BOOST_AUTO_TEST_CASE(the_tool_works_on_an_s3_database) {
+  temp_dir cwd;
+  const std::string url = "s3://" + test_s3_config().bucket + "/" + unique_prefix("cli");
+  std::vector<std::string> where{"--s3", url};
+  if (const char* endpoint = std::getenv("S4DB_TEST_S3_ENDPOINT")) where.insert(where.end(), {"--endpoint", endpoint});
+  auto with = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), where.begin(), where.end());
+    return args;
+  };
+  BOOST_TEST(s4db_cli(cwd.path, with({"put", "-"}), "a\t1\nb\t2\nc\t3\n").code == 0);
+  BOOST_TEST(s4db_cli(cwd.path, with({"put", "a", "one"})).code == 0);
+  BOOST_TEST(s4db_cli(cwd.path, with({"get", "a"})).out == "one");
+  BOOST_TEST(s4db_cli(cwd.path, with({"keys"})).out == "a\nb\nc\n");
+  BOOST_TEST(s4db_cli(cwd.path, with({"verify"})).code == 0);
+  BOOST_TEST(s4db_cli(cwd.path, with({"compact"})).code == 0);
+  const auto stat = s4db_cli(cwd.path, with({"stat"}));
+  BOOST_TEST(stat.out.find("data files        1 (0 local)") != std::string::npos, stat.out);
+  temp_dir mirror;
+  BOOST_TEST(s4db_cli(cwd.path, with({"--local-dir", mirror.path.string(), "download"})).code == 0);
+  BOOST_TEST(data_files_in(mirror.path).size() == 1u);
+  BOOST_TEST(s4db_cli(cwd.path, with({"get", "zzz"})).code == 1);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

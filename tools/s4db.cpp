@@ -1,0 +1,308 @@
+// s4db: look inside and maintain an s4db database, in a local directory or in S3.
+//
+//   s4db [--dir DIR | --s3 s3://BUCKET/PREFIX [--endpoint URL] [--region R]] [--local-dir D]
+//        COMMAND ...
+//
+// Exit codes: 0 ok, 1 key not found, 2 usage, 3 corruption, 4 store error (docs/cli.md).
+#include <openssl/evp.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <s4db/s4db.hpp>
+#include <s4db/store/s3.hpp>
+#include <string>
+#include <vector>
+
+namespace {
+
+enum exit_code { ok = 0, not_found = 1, usage = 2, corrupt = 3, store_failed = 4 };
+
+// ------------------------------------------------------------------ binary-safe JSON lines
+
+bool valid_utf8(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    for (std::size_t k = 1; k < n; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
+    i += n;
+  }
+  return true;
+}
+
+std::string base64(std::string_view in) {
+  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
+  out.resize(static_cast<std::size_t>(n));
+  return out;
+}
+
+std::string unbase64(const std::string& in) {
+  std::string out(3 * in.size() / 4 + 3, '\0');
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
+  if (n < 0) throw s4db::usage_error("s4db: invalid base64 in input");
+  std::size_t padding = 0;
+  for (auto it = in.rbegin(); it != in.rend() && *it == '='; ++it) ++padding;
+  out.resize(static_cast<std::size_t>(n) - padding);
+  return out;
+}
+
+// {"key": "...", "value": "..."}, or key_base64 / value_base64 for bytes that are not UTF-8.
+std::string json_line(std::string_view key, std::string_view value) {
+  nlohmann::json j;
+  auto field = [&](const char* name, std::string_view bytes) {
+    if (valid_utf8(bytes))
+      j[name] = std::string(bytes);
+    else
+      j[std::string(name) + "_base64"] = base64(bytes);
+  };
+  field("key", key);
+  field("value", value);
+  return j.dump();
+}
+
+std::pair<std::string, std::string> parse_input_line(const std::string& line, std::size_t number) {
+  if (!line.empty() && line.front() == '{') {
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded()) throw s4db::usage_error("s4db: stdin line " + std::to_string(number) + ": invalid JSON");
+    auto get = [&](const char* name) -> std::string {
+      if (j.contains(name)) return j[name].get<std::string>();
+      if (j.contains(std::string(name) + "_base64"))
+        return unbase64(j[std::string(name) + "_base64"].get<std::string>());
+      throw s4db::usage_error("s4db: stdin line " + std::to_string(number) + ": no \"" + name + "\"");
+    };
+    return {get("key"), get("value")};
+  }
+  const auto tab = line.find('\t');
+  if (tab == std::string::npos)
+    throw s4db::usage_error("s4db: stdin line " + std::to_string(number) + ": expected KEY<TAB>VALUE or a JSON object");
+  return {line.substr(0, tab), line.substr(tab + 1)};
+}
+
+// ------------------------------------------------------------------ progress on stderr
+
+// Draws "label [=====>    ]  45%  12.3/27.0 MB  5.1 MB/s  3s left" on a terminal; silent
+// when stderr is not one.
+class progress_bar {
+ public:
+  progress_bar() : enabled_(::isatty(STDERR_FILENO) == 1) {}
+  ~progress_bar() { finish(); }
+
+  void operator()(const s4db::progress_event& p) {
+    if (!enabled_ || p.total == 0) return;
+    std::lock_guard lock(mutex_);
+    const auto now = std::chrono::steady_clock::now();
+    if (std::string(p.operation) != operation_) {
+      finish_locked();
+      operation_ = p.operation;
+      started_ = now;
+    }
+    if (now - last_ < std::chrono::milliseconds(100) && p.done < p.total) return;
+    last_ = now;
+    const double seconds = std::max(1e-3, std::chrono::duration<double>(now - started_).count());
+    const double rate = static_cast<double>(p.done) / seconds;
+    const double fraction = static_cast<double>(p.done) / static_cast<double>(p.total);
+    const int width = 24, filled = static_cast<int>(fraction * width);
+    std::string bar(static_cast<std::size_t>(filled), '=');
+    if (filled < width) bar += '>' + std::string(static_cast<std::size_t>(width - filled - 1), ' ');
+    const double left = rate > 0 ? static_cast<double>(p.total - p.done) / rate : 0;
+    std::fprintf(stderr, "\r%-9s [%s] %3d%%  %.1f/%.1f MB  %.1f MB/s  %.0fs left ", operation_.c_str(), bar.c_str(),
+                 static_cast<int>(fraction * 100), static_cast<double>(p.done) / 1e6,
+                 static_cast<double>(p.total) / 1e6, rate / 1e6, left);
+    drawn_ = true;
+  }
+
+  void finish() {
+    std::lock_guard lock(mutex_);
+    finish_locked();
+  }
+
+ private:
+  void finish_locked() {
+    if (drawn_) std::fputc('\n', stderr);
+    drawn_ = false;
+  }
+  bool enabled_;
+  std::mutex mutex_;
+  std::string operation_;
+  std::chrono::steady_clock::time_point started_, last_;
+  bool drawn_ = false;
+};
+
+// ------------------------------------------------------------------ commands
+
+struct request {
+  std::string command;
+  std::vector<std::string> args;
+  std::string prefix;  // keys --prefix
+};
+
+template <class Db>
+int run(Db& db, const request& r, bool publish) {
+  if (r.command == "get") {
+    const auto value = db.get(r.args.at(0));
+    if (!value) {
+      std::cerr << "s4db: key not found: " << r.args[0] << '\n';
+      return not_found;
+    }
+    std::cout.write(value->data(), static_cast<std::streamsize>(value->size()));
+    return ok;
+  }
+  if (r.command == "put") {
+    if (r.args.size() == 1 && r.args[0] == "-") {
+      std::vector<std::pair<std::string, std::string>> batch;
+      std::string line;
+      for (std::size_t n = 1; std::getline(std::cin, line); ++n) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (!line.empty()) batch.push_back(parse_input_line(line, n));
+      }
+      db.put(batch);
+    } else if (r.args.size() == 2) {
+      db.put(r.args[0], r.args[1]);
+    } else {
+      throw s4db::usage_error("s4db: put takes KEY VALUE, or - to read pairs from stdin");
+    }
+    if (publish) db.upload();
+    return ok;
+  }
+  if (r.command == "del") {
+    db.erase(r.args);
+    if (publish) db.upload();
+    return ok;
+  }
+  if (r.command == "keys") {
+    auto keys = db.keys();
+    std::sort(keys.begin(), keys.end());
+    for (const auto& k : keys)
+      if (k.starts_with(r.prefix)) std::cout << k << '\n';
+    return ok;
+  }
+  if (r.command == "dump") {
+    for (auto&& [key, value] : db.items()) std::cout << json_line(key, value) << '\n';
+    return ok;
+  }
+  if (r.command == "stat") {
+    const auto s = db.stats();
+    std::cout << "keys              " << s.keys << '\n'
+              << "data files        " << s.files << " (" << s.local_files << " local)\n"
+              << "bytes in files    " << s.file_bytes << '\n'
+              << "bytes live        " << s.live_bytes << '\n'
+              << "bytes dead        " << s.dead_bytes() << '\n'
+              << "compact reclaims  " << s.dead_bytes() << " bytes ("
+              << (s.file_bytes ? 100 * s.dead_bytes() / s.file_bytes : 0) << "%)\n";
+    return ok;
+  }
+  if (r.command == "verify") {
+    const auto problems = db.verify();
+    for (const auto& p : problems) std::cout << p.object << " at offset " << p.offset << ": " << p.what << '\n';
+    if (problems.empty()) {
+      std::cout << "ok: every entry's CRC checks and the index agrees with the data\n";
+      return ok;
+    }
+    std::cerr << "s4db: " << problems.size() << " problem(s) found\n";
+    return corrupt;
+  }
+  if (r.command == "compact") return db.compact(), ok;
+  if (r.command == "upload") return db.upload(), ok;
+  if (r.command == "download") return db.download(), ok;
+  if (r.command == "rebuild-index") {
+    db.rebuild_index();
+    if (publish) db.upload();
+    return ok;
+  }
+  throw s4db::usage_error("s4db: unknown command " + r.command);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"s4db: look inside and maintain an s4db key-value database (docs/cli.md)", "s4db"};
+  app.require_subcommand(1);
+  std::string dir = ".", s3_url, endpoint, region, local_dir;
+  bool no_upload = false;
+  auto* dir_option = app.add_option("--dir", dir, "a database in a local directory (the default: .)");
+  app.add_option("--s3", s3_url, "a database in S3: s3://BUCKET/PREFIX")->excludes(dir_option);
+  app.add_option("--endpoint", endpoint, "an S3-compatible endpoint URL (else AWS_ENDPOINT_URL_S3...)");
+  app.add_option("--region", region, "the S3 region (else AWS_REGION...)");
+  app.add_option("--local-dir", local_dir, "keep the working copy here (else a temporary directory)");
+  app.add_flag("--no-upload", no_upload, "put, del and rebuild-index leave their writes local");
+
+  request r;
+  auto* get = app.add_subcommand("get", "print a key's value (exit 1 if missing)");
+  get->add_option("key", r.args)->required()->expected(1);
+  auto* put = app.add_subcommand("put", "put KEY VALUE, or put - (KEY<TAB>VALUE or JSON lines on stdin)");
+  put->add_option("args", r.args)->required()->expected(1, 2);
+  auto* del = app.add_subcommand("del", "delete keys");
+  del->add_option("keys", r.args)->required()->expected(1, -1);
+  auto* keys = app.add_subcommand("keys", "list keys, sorted");
+  keys->add_option("--prefix", r.prefix, "only keys starting with this");
+  app.add_subcommand("dump", "every item as a JSON line (key_base64/value_base64 for non-UTF-8 bytes)");
+  app.add_subcommand("stat", "keys, files, live and dead bytes, what compaction reclaims");
+  app.add_subcommand("verify", "check every CRC in every file and that the index agrees with the data");
+  app.add_subcommand("compact", "rewrite live data, publish it, delete the old files");
+  app.add_subcommand("upload", "publish local data files and the index");
+  app.add_subcommand("download", "mirror the database into the local directory");
+  app.add_subcommand("rebuild-index", "rebuild the index from the local data files");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "s4db: " << e.what() << " (s4db --help)\n";
+    return usage;
+  }
+  r.command = app.get_subcommands().front()->get_name();
+
+  progress_bar bar;
+  s4db::options opt;
+  if (!local_dir.empty()) opt.local_dir = local_dir;
+  opt.progress = [&](const s4db::progress_event& p) { bar(p); };
+  opt.log = [&](s4db::log_level level, std::string_view line) {
+    if (level < s4db::log_level::warning) return;
+    bar.finish();
+    std::cerr << "s4db: " << (level == s4db::log_level::warning ? "warning: " : "error: ") << line << '\n';
+  };
+  try {
+    if (!s3_url.empty()) {
+      if (!s3_url.starts_with("s3://")) throw s4db::usage_error("s4db: --s3 takes s3://BUCKET/PREFIX");
+      const std::string rest = s3_url.substr(5);
+      const auto slash = rest.find('/');
+      s4db::s3_config cfg;
+      cfg.bucket = rest.substr(0, slash);
+      opt.prefix = slash == std::string::npos ? "" : rest.substr(slash + 1);
+      if (!opt.prefix.empty() && opt.prefix.back() != '/') opt.prefix += '/';
+      if (!endpoint.empty()) cfg.endpoint = endpoint;
+      if (!region.empty()) cfg.region = region;
+      s4db::db db{s4db::s3_store{cfg}, opt};
+      return run(db, r, !no_upload);
+    }
+    s4db::basic_db<s4db::fs_store> db{s4db::fs_store{dir}, opt};
+    return run(db, r, !no_upload);
+  } catch (const s4db::usage_error& e) {
+    bar.finish();
+    std::cerr << e.what() << '\n';
+    return usage;
+  } catch (const s4db::corruption_error& e) {
+    bar.finish();
+    std::cerr << e.what() << '\n';
+    return corrupt;
+  } catch (const s4db::error& e) {
+    bar.finish();
+    std::cerr << e.what() << '\n';
+    return store_failed;
+  } catch (const std::exception& e) {
+    bar.finish();
+    std::cerr << "s4db: " << e.what() << '\n';
+    return store_failed;
+  }
+}
