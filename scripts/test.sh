@@ -39,7 +39,7 @@ export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
 tests/s3/run-with-server.sh s3rver ./build/tsan/tests/s4db_tests --log_level=warning --run_test='s3_*'
 unset TSAN_OPTIONS
 
-step "install, then consumer projects (find_package, impossible version, pkg-config)"
+step "consumer projects: find_package, an impossible version, add_subdirectory, Meson subproject, pkg-config"
 prefix=$(mktemp -d)
 trap 'rm -rf "$prefix"' EXIT
 cmake --install build/debug --prefix "$prefix" >/dev/null
@@ -54,6 +54,18 @@ echo "find_package(s4db 99.0) refused, as it must be"
 PKG_CONFIG_PATH="$prefix/share/pkgconfig" g++ tests/consumer/main.cpp -o build/consumer/pkgconfig-consumer \
   $(PKG_CONFIG_PATH="$prefix/share/pkgconfig" pkg-config --cflags --libs s4db)
 ./build/consumer/pkgconfig-consumer
+cmake -S tests/consumer-subdir -B build/consumer-subdir -G Ninja -DS4DB_SOURCE_DIR="$PWD" >/dev/null
+cmake --build build/consumer-subdir --target consumer
+./build/consumer-subdir/consumer
+meson_consumer=$(mktemp -d)
+trap 'rm -rf "$prefix" "$meson_consumer"' EXIT
+cp -r tests/consumer-meson "$meson_consumer/project"
+mkdir -p "$meson_consumer/project/subprojects" "$meson_consumer/consumer"
+cp tests/consumer/main.cpp "$meson_consumer/consumer/"
+ln -s "$PWD" "$meson_consumer/project/subprojects/s4db"
+meson setup --force-fallback-for=s4db,s4db-s3 "$meson_consumer/build" "$meson_consumer/project" >/dev/null
+meson compile -C "$meson_consumer/build"
+"$meson_consumer/build/consumer"
 
 step "done"
 echo "all checks passed in $((SECONDS - start))s"
