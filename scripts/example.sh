@@ -10,10 +10,13 @@ dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 ./build/example/examples/quickstart "$dir"
 ./build/example/examples/quickstart "$dir"
-s4db() { ./build/example/tools/s4db --dir "$dir/bucket/my-db" "$@"; }
-set -x
+s4db() {
+  printf '\n$ s4db --dir BUCKET/my-db %s\n' "$*"
+  ./build/example/tools/s4db --dir "$dir/bucket/my-db" "$@"
+}
 s4db keys
-s4db get greeting && echo
+s4db get greeting
+echo
 s4db put tool "was here"
 s4db dump
 s4db stat
