@@ -172,11 +172,7 @@ BOOST_AUTO_TEST_CASE(progress_is_drawn_on_a_terminal_only) {
   const std::string command = "cd " + quoted(db.path.string()) + " && script -qec " +
                               quoted(std::string(S4DB_TOOL) + " --local-dir " + work2.path.string() + " verify") +
                               " /dev/null";
-  std::string seen;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  char buf[4096];
-  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;) seen.append(buf, n);
-  BOOST_TEST(::pclose(pipe) == 0);
+  const std::string seen = run_command(command);
   BOOST_TEST(seen.find("verify    [") != std::string::npos, seen);
   BOOST_TEST(seen.find("100%") != std::string::npos, seen);
   BOOST_TEST(seen.find("MB/s") != std::string::npos, seen);

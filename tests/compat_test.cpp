@@ -11,16 +11,6 @@ using namespace s4db_test;
 
 namespace {
 
-std::string run(const std::string& command) {
-  std::string out;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  BOOST_REQUIRE(pipe);
-  char buf[4096];
-  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;) out.append(buf, n);
-  BOOST_REQUIRE(::pclose(pipe) == 0);
-  return out;
-}
-
 std::string hex(std::string_view bytes) {
   static const char* digits = "0123456789abcdef";
   std::string out;
@@ -102,7 +92,7 @@ BOOST_AUTO_TEST_CASE(a_database_written_here_reads_with_the_python_reader) {
   }
   want << "]}\n";
   const std::string script = std::string(S4DB_TESTS_DIR) + "/compat/read_s4db.py";
-  BOOST_TEST(run("/usr/bin/python3 " + script + " " + (tmp.path / "local").string()) == want.str());
+  BOOST_TEST(run_command("/usr/bin/python3 " + script + " " + (tmp.path / "local").string()) == want.str());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -27,17 +27,6 @@ void skipped_loudly(const std::string& what) {
   BOOST_WARN_MESSAGE(false, "SKIPPED on " << s3_server() << ": " << what);
 }
 
-std::string run(const std::string& command) {
-  std::string out;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  BOOST_REQUIRE(pipe);
-  char buf[4096];
-  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;) out.append(buf, n);
-  const int status = ::pclose(pipe);
-  BOOST_REQUIRE_MESSAGE(status == 0, "command failed: " << command);
-  return out;
-}
-
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(s3_store_tests, *boost::unit_test::precondition(s3_server_given))
@@ -333,19 +322,19 @@ BOOST_AUTO_TEST_CASE(the_aws_cli_agrees) {
     writer.upload();
   }
   const auto listing = nlohmann::json::parse(
-      run(cli + " s3api list-objects-v2 --bucket " + bucket + " --prefix '" + o.prefix + "' --output json"));
+      run_command(cli + " s3api list-objects-v2 --bucket " + bucket + " --prefix '" + o.prefix + "' --output json"));
   std::set<std::string> listed;
   for (const auto& c : listing["Contents"]) listed.insert(c["Key"].get<std::string>());
   BOOST_TEST((listed == std::set<std::string>{o.prefix + "data_000001.s4db", o.prefix + "index.idx"}));
   temp_dir tmp;
-  run(cli + " s3 cp 's3://" + bucket + "/" + o.prefix + "data_000001.s4db' '" + (tmp.path / "cli-copy").string() +
-      "' --only-show-errors");
+  run_command(cli + " s3 cp 's3://" + bucket + "/" + o.prefix + "data_000001.s4db' '" +
+              (tmp.path / "cli-copy").string() + "' --only-show-errors");
   BOOST_TEST(read_bytes(tmp.path / "cli-copy") == store.get(o.prefix + "data_000001.s4db")->data);
 
   write_bytes(tmp.path / "from-cli", "written by the AWS CLI");
   const std::string name = "from cli+=~\xc3\xa9";
-  run(cli + " s3 cp '" + (tmp.path / "from-cli").string() + "' 's3://" + bucket + "/" + o.prefix + name +
-      "' --only-show-errors");
+  run_command(cli + " s3 cp '" + (tmp.path / "from-cli").string() + "' 's3://" + bucket + "/" + o.prefix + name +
+              "' --only-show-errors");
   BOOST_TEST(store.get(o.prefix + name).value().data == "written by the AWS CLI");
 }
 

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <boost/mpl/list.hpp>
 #include <boost/test/unit_test.hpp>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -59,6 +60,17 @@ inline std::string unhex(std::string_view hex) {
       high = -1;
     }
   }
+  return out;
+}
+
+// Runs a shell command; returns what it printed on stdout. It must succeed.
+inline std::string run_command(const std::string& command) {
+  std::string out;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  BOOST_REQUIRE_MESSAGE(pipe, "cannot run: " << command);
+  char buf[4096];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;) out.append(buf, n);
+  BOOST_REQUIRE_MESSAGE(::pclose(pipe) == 0, "command failed: " << command);
   return out;
 }
 

@@ -23,6 +23,13 @@ namespace {
 
 enum exit_code { ok = 0, not_found = 1, usage = 2, corrupt = 3, store_failed = 4 };
 
+// The documented exit code for a failure (docs/cli.md).
+int exit_code_for(const std::exception& e) {
+  if (dynamic_cast<const s4db::usage_error*>(&e)) return usage;
+  if (dynamic_cast<const s4db::corruption_error*>(&e)) return corrupt;
+  return store_failed;  // the store, the disk, a conflict
+}
+
 // ------------------------------------------------------------------ binary-safe JSON lines
 
 bool valid_utf8(std::string_view s) {
@@ -288,21 +295,10 @@ int main(int argc, char** argv) {
     }
     s4db::basic_db<s4db::fs_store> db{s4db::fs_store{dir}, opt};
     return run(db, r, !no_upload);
-  } catch (const s4db::usage_error& e) {
-    bar.finish();
-    std::cerr << e.what() << '\n';
-    return usage;
-  } catch (const s4db::corruption_error& e) {
-    bar.finish();
-    std::cerr << e.what() << '\n';
-    return corrupt;
-  } catch (const s4db::error& e) {
-    bar.finish();
-    std::cerr << e.what() << '\n';
-    return store_failed;
   } catch (const std::exception& e) {
     bar.finish();
-    std::cerr << "s4db: " << e.what() << '\n';
-    return store_failed;
+    const std::string what = e.what();
+    std::cerr << (what.starts_with("s4db: ") ? "" : "s4db: ") << what << '\n';
+    return exit_code_for(e);
   }
 }
