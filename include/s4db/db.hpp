@@ -666,11 +666,10 @@ class basic_db {
     bool applied = false;
     std::size_t pos = static_cast<std::size_t>(std::min<std::uint64_t>(from, bytes.size()));
     while (pos < bytes.size()) {
-      const auto [status, entry] = format::parse_entry(std::string_view(bytes).substr(pos));
+      const auto parsed = format::parse_entry(std::string_view(bytes).substr(pos));
+      const auto& [status, entry] = parsed;
       if (status != format::parse_status::ok) {
-        const bool torn = status == format::parse_status::truncated ||
-                          (status == format::parse_status::bad_crc && pos + entry.size == bytes.size());
-        if (!(torn && newest))
+        if (!(newest && format::looks_torn(parsed, pos, bytes.size())))
           detail::throw_corruption(name + " at offset " + std::to_string(pos) + ": " + format::describe(status));
         detail::log(opt_.log, log_level::warning,
                     name + ": torn last entry at offset " + std::to_string(pos) + " (" + format::describe(status) +
@@ -895,10 +894,10 @@ class basic_db {
     auto index_entry = [&](std::size_t i) { return "index entry for key '" + *want[i].second + "'"; };
     std::uint64_t pos = format::file_header_size;
     while (pos < bytes.size()) {
-      const auto [status, entry] = format::parse_entry(bytes.substr(static_cast<std::size_t>(pos)));
+      const auto parsed = format::parse_entry(bytes.substr(static_cast<std::size_t>(pos)));
+      const auto& [status, entry] = parsed;
       if (status != format::parse_status::ok) {
-        const bool at_end = status == format::parse_status::truncated ||
-                            (status == format::parse_status::bad_crc && pos + entry.size == bytes.size());
+        const bool at_end = format::looks_torn(parsed, pos, bytes.size());
         problems.push_back({name, pos,
                             std::string(format::describe(status)) +
                                 (newest && at_end ? " (a torn last entry: rebuild-index drops it)" : "")});

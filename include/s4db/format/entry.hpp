@@ -115,6 +115,14 @@ inline const char* describe(parse_status s) {
   return "unknown";
 }
 
+// Whether a failed parse of the entry at `offset` of a file of `file_size` bytes is what a
+// crash mid-append leaves: an entry cut short, or one whose CRC fails and that ends exactly
+// at the end of the file. Anywhere but the newest file's end, it is corruption.
+inline bool looks_torn(const parse_result& r, std::uint64_t offset, std::uint64_t file_size) {
+  return r.status == parse_status::truncated ||
+         (r.status == parse_status::bad_crc && offset + r.entry.size == file_size);
+}
+
 // Parses exactly one entry that must fill `bytes` and carry `key`: what a point read got.
 inline entry_view parse_exact_entry(std::string_view bytes, std::string_view key, const std::string& where) {
   const parse_result r = parse_entry(bytes);
