@@ -194,28 +194,21 @@ class s3_store {
         if (std::none_of(q.headers.begin(), q.headers.end(), [](auto& h) { return h.first == "x-amz-content-sha256"; }))
           q.headers.emplace_back("x-amz-content-sha256", sigv4::sha256_hex(""));
         sign(q, key, query);
-        bool retry = false;
-        std::string why;
         try {
           auto r = http.perform(q);
-          if (r.status < 500 && r.status != 429 && !(r.status == 503)) return r;
-          retry = true;
-          why = "HTTP " + std::to_string(r.status) + " " + error_code(r);
-          if (attempt >= settings.limits.max_retries) return r;
+          const bool retryable = r.status >= 500 || r.status == 429;
+          if (!retryable || attempt >= settings.limits.max_retries) return r;
         } catch (const s3::transport_failure& f) {
           if (!f.retryable() || attempt >= settings.limits.max_retries)
             detail::throw_store("S3 " + method + " " + where(key) + " failed: " + f.message + " (after " +
                                     std::to_string(attempt + 1) + " attempts)",
                                 0, f.retryable());
-          why = f.message;
-          retry = true;
         }
-        if (retry) {
-          const auto cap = std::min<long long>(settings.limits.retry_max_delay.count(),
-                                               settings.limits.retry_base_delay.count() << std::min(attempt, 20));
-          std::this_thread::sleep_for(
-              std::chrono::milliseconds(std::uniform_int_distribution<long long>(0, std::max<long long>(cap, 1))(rng)));
-        }
+        // Full jitter: a random pause up to min(max_delay, base * 2^attempt).
+        const auto cap = std::min<long long>(settings.limits.retry_max_delay.count(),
+                                             settings.limits.retry_base_delay.count() << std::min(attempt, 20));
+        std::this_thread::sleep_for(
+            std::chrono::milliseconds(std::uniform_int_distribution<long long>(0, std::max<long long>(cap, 1))(rng)));
       }
     }
 
