@@ -88,6 +88,8 @@ class fs_store {
   }
 
   std::vector<object_info> list(const std::string& prefix) const {
+    // A prefix is the start of a key ("db/" ends in an empty segment a whole key may not
+    // have), so check it as the start of one: the same '..' and absolute-path rules apply.
     if (!prefix.empty()) check_key(prefix + "x");
     // Walk only the deepest directory the prefix names in full.
     const auto slash = prefix.rfind('/');
