@@ -150,7 +150,10 @@ class progress_bar {
 struct request {
   std::string command;
   std::vector<std::string> args;
-  std::string prefix;  // keys --prefix
+  std::string prefix;       // keys --prefix
+  bool force = false;       // download --force
+  bool from_store = false;  // rebuild-index --from-store (implied without --local-dir)
+  bool allow_drop = false;  // rebuild-index --allow-drop
 };
 
 template <class Db>
@@ -220,9 +223,19 @@ int run(Db& db, const request& r, bool publish) {
   }
   if (r.command == "compact") return db.compact(), ok;
   if (r.command == "upload") return db.upload(), ok;
-  if (r.command == "download") return db.download(), ok;
+  if (r.command == "download") return db.download({.force = r.force}), ok;
   if (r.command == "rebuild-index") {
-    db.rebuild_index();
+    // A rebuild must never publish an index that silently drops published keys.
+    const auto before = db.keys();
+    db.rebuild_index({.from_store = r.from_store});
+    std::size_t dropped = 0;
+    for (const auto& k : before) dropped += !db.contains(k);
+    if (dropped && publish && !r.allow_drop) {
+      std::cerr << "s4db: the rebuilt index lacks " << dropped
+                << " keys the previous index had; not uploaded (the rebuilt index is saved locally; "
+                   "--allow-drop publishes it anyway)\n";
+      return usage;
+    }
     if (publish) db.upload();
     return ok;
   }
@@ -257,8 +270,12 @@ int main(int argc, char** argv) {
   app.add_subcommand("verify", "check every CRC in every file and that the index agrees with the data");
   app.add_subcommand("compact", "rewrite live data, publish it, delete the old files");
   app.add_subcommand("upload", "publish local data files and the index");
-  app.add_subcommand("download", "mirror the database into the local directory");
-  app.add_subcommand("rebuild-index", "rebuild the index from the local data files");
+  auto* download = app.add_subcommand("download", "mirror the database into the local directory");
+  download->add_flag("--force", r.force, "discard local writes that were never uploaded");
+  auto* rebuild = app.add_subcommand(
+      "rebuild-index", "rebuild the index from the data files (the store's, without --local-dir or with --from-store)");
+  rebuild->add_flag("--from-store", r.from_store, "with no local data files, fetch the store's first");
+  rebuild->add_flag("--allow-drop", r.allow_drop, "upload even if the rebuilt index lacks keys the old one had");
 
   try {
     app.parse(argc, argv);
@@ -269,6 +286,7 @@ int main(int argc, char** argv) {
     return usage;
   }
   r.command = app.get_subcommands().front()->get_name();
+  if (local_dir.empty()) r.from_store = true;  // a fresh temporary copy has no data files of its own
 
   progress_bar bar;
   s4db::options opt;

@@ -4,15 +4,21 @@
 // key to its newest entry's exact bytes; reads fetch only those bytes (a local pread, or
 // one ranged GET from the store). upload() publishes, download() mirrors (README, "API").
 //
+// The engine composes two parts: the working copy (detail/working_copy.hpp: the local
+// directory, its lock, state, data files and fsyncs) and the bucket (detail/bucket.hpp:
+// the published objects and the index commit). This file holds the index and the
+// operations that tie the two together.
+//
 // Thread safety: one db may be used from many threads at once. Reads (get, contains,
 // size, keys, items) run in parallel; writes and the maintenance calls are serialised.
-// Two processes or machines writing one prefix at once is NOT safe in this version.
+// One working copy belongs to one db (a LOCK file). Two processes or machines writing one
+// prefix at once is NOT safe in this version.
 //
 // Failure: every error is an s4db::error subclass (error.hpp). A put or erase that throws
-// wrote nothing that survives; compact() changes nothing unless it completes.
+// changed nothing; a store call that fails, before or after it took effect, never loses an
+// acknowledged write nor makes the published database name a missing or wrong byte
+// (docs/guarantees.md says exactly what holds under which fault).
 #pragma once
-
-#include <stdlib.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -27,21 +33,25 @@
 #include <set>
 #include <shared_mutex>
 #include <span>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <type_traits>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
 #include <vector>
 
 #include "concepts.hpp"
+#include "detail/bucket.hpp"
 #include "detail/file.hpp"
 #include "detail/local_state.hpp"
 #include "detail/log.hpp"
 #include "detail/mapped_file.hpp"
 #include "detail/parallel.hpp"
 #include "detail/progress.hpp"
+#include "detail/working_copy.hpp"
 #include "error.hpp"
 #include "format/entry.hpp"
 #include "format/index_file.hpp"
@@ -60,10 +70,34 @@ concept key_value_range = std::ranges::input_range<R> && requires(std::ranges::r
   std::string_view(std::get<1>(e));
 };
 
-// Any range of keys: a vector of strings, a set of string_views...
+// Any range of keys: a vector of strings, a set of string_views, a view yielding strings...
 template <class R>
 concept key_range =
     std::ranges::input_range<R> && std::convertible_to<std::ranges::range_reference_t<R>, std::string_view>;
+
+namespace detail {
+
+// The keys of a key_range as string_views that stay valid while this lives: views of the
+// caller's elements when the range hands out references to them, else copies (a range
+// that yields std::string temporaries would leave views dangling).
+struct key_list {
+  std::vector<std::string> owned;
+  std::vector<std::string_view> views;
+
+  template <class Range>
+  static key_list of(const Range& keys) {
+    key_list out;
+    if constexpr (std::is_lvalue_reference_v<std::ranges::range_reference_t<const Range>>) {
+      for (auto&& k : keys) out.views.emplace_back(k);
+    } else {
+      for (auto&& k : keys) out.owned.emplace_back(std::string_view(k));
+      out.views.assign(out.owned.begin(), out.owned.end());
+    }
+    return out;
+  }
+};
+
+}  // namespace detail
 
 template <class Store, class Codec, class Index>
 class basic_db {
@@ -115,6 +149,7 @@ class basic_db {
                 "s4db Index policy: map_type<location> needs iteration over elements with `.first` and `.second` "
                 "(docs/policies.md, Index)");
 
+
  public:
   using store_type = Store;
   using codec_type = Codec;
@@ -124,10 +159,16 @@ class basic_db {
 
   // Opens the database under opt.prefix in `store` (README, "Opening"). Never creates
   // local_dir. Throws conflict_error if local unpublished writes and a newer published
-  // index both exist (see options::on_conflict).
-  explicit basic_db(Store store, options opt = {}) : store_(std::move(store)), opt_(std::move(opt)) {
-    if (opt_.local_dir && std::filesystem::is_directory(*opt_.local_dir)) dir_ = *opt_.local_dir;
-    if (dir_ && std::filesystem::exists(*dir_ / detail::local_state_name))
+  // index both exist (see options::on_conflict), usage_error if another db holds the
+  // working copy, corruption_error if the working copy is damaged.
+  explicit basic_db(Store store, options opt = {})
+      : store_(std::move(store)),
+        opt_(std::move(opt)),
+        bucket_(store_, opt_.prefix),
+        copy_(opt_.max_file_size, opt_.sync, opt_.log) {
+    copy_.state().codec = std::string(Codec::name);
+    if (opt_.local_dir && std::filesystem::is_directory(*opt_.local_dir)) copy_.attach(*opt_.local_dir);
+    if (copy_.has_state())
       open_working_copy();
     else
       open_from_store();
@@ -144,13 +185,13 @@ class basic_db {
     } catch (const std::exception& e) {
       detail::log(opt_.log, log_level::error, std::string("closing the db failed: ") + e.what());
     }
-    if (dir_ && dir_is_temp_) {
-      if (unpublished_) {
+    if (copy_.exists() && copy_.is_temp()) {
+      if (unpublished()) {
         detail::log(opt_.log, log_level::warning,
-                    "kept temporary directory " + dir_->string() + ": it holds writes that were never uploaded");
+                    "kept temporary directory " + copy_.dir().string() + ": it holds writes that were never uploaded");
       } else {
         std::error_code ignored;
-        std::filesystem::remove_all(*dir_, ignored);
+        std::filesystem::remove_all(copy_.dir(), ignored);
       }
     }
   }
@@ -168,27 +209,36 @@ class basic_db {
 
   void erase(std::string_view key) { erase(std::initializer_list<std::string_view>{key}); }
 
-  void erase(std::initializer_list<std::string_view> keys) { erase_range(keys); }
+  void erase(std::initializer_list<std::string_view> keys) { erase_views(std::vector<std::string_view>(keys)); }
 
   template <key_range Range>
   void erase(const Range& keys) {
-    erase_range(keys);
+    const auto list = detail::key_list::of(keys);
+    erase_views(list.views);
   }
 
   // ------------------------------------------------------------------ reads
 
+  // The key's value, or nullopt. A value whose data object vanished under the read
+  // (compacted by this db, or by another writer of the prefix) is looked up once more.
   std::optional<std::string> get(std::string_view key) const {
-    location loc;
-    std::shared_ptr<const detail::mapped_file> local;
-    {
-      std::shared_lock lock(mutex_);
-      check_open();
-      auto it = index_.find(key);
-      if (it == index_.end()) return std::nullopt;
-      loc = it->second;
-      local = local_file(loc);
+    for (int attempt = 0;; ++attempt) {
+      location loc;
+      std::shared_ptr<const detail::mapped_file> local;
+      {
+        std::shared_lock lock(mutex_);
+        check_open();
+        auto it = index_.find(key);
+        if (it == index_.end()) return std::nullopt;
+        loc = it->second;
+        local = local_file(loc);
+      }
+      try {
+        return read_value(key, loc, local.get());
+      } catch (const store_error& e) {
+        if (attempt > 0 || !e.not_found() || !moved_since(key, loc)) throw;
+      }
     }
-    return read_value(key, loc, local.get());
   }
 
   // The values of many keys, in the order asked (nullopt where missing). Local entries are
@@ -196,9 +246,8 @@ class basic_db {
   // other in one file merged into one request.
   template <key_range Range>
   std::vector<std::optional<std::string>> get_many(const Range& keys) const {
-    std::vector<std::string_view> wanted;
-    for (auto&& k : keys) wanted.emplace_back(k);
-    return get_many_views(wanted);
+    const auto list = detail::key_list::of(keys);
+    return get_many_views(list.views);
   }
 
   std::vector<std::optional<std::string>> get_many(std::initializer_list<std::string_view> keys) const {
@@ -243,55 +292,73 @@ class basic_db {
 
   // ------------------------------------------------------------------ sync and maintenance
 
-  // Mirrors the store into local_dir: every data file and the index, replacing local
-  // copies; local data files the store no longer has are removed.
-  void download() {
+  // Makes local_dir a copy of the published database: the published index and the data
+  // files it references (files no published index references are never fetched). All or
+  // nothing: files are staged and swapped in only once everything arrived, so a failure,
+  // or a crash, leaves the copy as it was (or, after a crash during the swap, finished by
+  // the next open). Throws usage_error when the copy holds unpublished writes, unless
+  // called with {.force = true}, which discards them.
+  void download(download_options how = {}) {
     std::unique_lock lock(mutex_);
     check_open();
+    if (unpublished() && !how.force)
+      detail::throw_usage("download: the working copy " + copy_.dir().string() +
+                          " holds writes never uploaded; upload() them first, or download({.force = true}) "
+                          "to discard them");
     ensure_dir();
-    if (unpublished_)
-      detail::log(opt_.log, log_level::warning,
-                  "download() replaces local writes that were never uploaded, in " + dir_->string());
-    close_active();
-    const auto remote_sizes = remote_data_files();
-    std::set<std::uint32_t> remote;
-    for (const auto& [n, size] : remote_sizes) remote.insert(n);
-    fetch_files({remote.begin(), remote.end()}, remote_sizes);
-    const auto published = store_.get(object_key(format::index_name));
-    adopt_store_index(published, remote);
-    for (const auto& [n, size] : local_data_files())
-      if (!remote.contains(n)) remove_local(n);
-    forget_local_files();
-    save_local(published ? published->data : encode_index());
+    copy_.close_active();
+    copy_.clear_staging();
+    std::filesystem::create_directories(copy_.staging_dir());
+    const auto published = store_.get(bucket_.index_key());
+    const auto objects = bucket_.data_objects();
+    map_type index;
+    if (published) decode_index_into(published->data, bucket_.index_key(), index);
+    std::set<std::uint32_t> wanted;
+    for (const auto& element : index) wanted.insert(element.second.file);
+
+    std::string ready = "published " + (published ? published->etag : std::string()) + "\n" + "next_file " +
+                        std::to_string(std::max(copy_.next_file(), bucket_.highest(objects) + 1)) + "\n";
+    std::vector<std::uint32_t> fetch;
+    for (auto n : wanted) {
+      auto it = objects.find(n);
+      if (it == objects.end())
+        detail::throw_store("download: the published index names " + bucket_.data_key(n) +
+                                ", which is not in the store; nothing was changed",
+                            404, false);
+      ready += "stored " + std::to_string(n) + " " + std::to_string(it->second.size) + " " + it->second.etag + "\n";
+      if (!holds_published_copy(n, it->second)) fetch.push_back(n);
+    }
+    fetch_files(fetch, objects, copy_.staging_dir());
+    if (published) detail::write_file_atomic(copy_.staging_dir() / format::index_name, published->data);
+    detail::write_file_atomic(copy_.staging_dir() / detail::staged_ready_name, ready);
+    finish_download();
   }
 
-  // Publishes local data files (skipping those the store has at the same size), then the
-  // index, so a reader never sees an index naming a missing file.
+  // Publishes: pushes every local data file the store does not hold exactly (by the ETag
+  // and size this copy recorded: new files with If-None-Match: *, grown ones with
+  // If-Match), then the index, so a reader never sees an index that names a missing file.
+  // A local file whose name another writer took in the store is renumbered first.
   void upload() {
     std::unique_lock lock(mutex_);
     check_open();
-    if (dir_) {
-      const auto remote = remote_data_files();
-      std::vector<std::uint32_t> changed;
-      for (const auto& [n, size] : local_data_files()) {
-        auto it = remote.find(n);
-        if (it == remote.end() || it->second != size) changed.push_back(n);
-      }
-      put_files(changed);
-    }
-    publish_index(encode_index());
+    if (copy_.exists()) push_data_files();
+    commit(encode_index());
   }
 
-  // Saves the index to local_dir atomically.
+  // Saves the index to local_dir atomically (with sync_mode flush or every_write, after
+  // making the data files it names durable).
   void flush() {
     std::unique_lock lock(mutex_);
     check_open();
     save_local();
   }
 
-  // Rewrites the live entries into new files, publishes them and the new index, then
-  // deletes the old objects and local files. Throws usage_error, changing nothing, if a
-  // referenced file is neither local nor in the store.
+  // Rewrites the live entries into new files (named above every file the store or the
+  // copy has), publishes them and then the new index, and only then deletes the old
+  // objects and local files. Throws usage_error, changing nothing, if a referenced file is
+  // neither local nor in the store. If the index commit fails, nothing is deleted: the
+  // published database is untouched and this copy keeps the compacted files, unpublished,
+  // for the next upload().
   void compact() {
     std::unique_lock lock(mutex_);
     check_open();
@@ -299,99 +366,86 @@ class basic_db {
     const std::set<std::uint32_t> referenced = referenced_files();
     std::vector<std::string> lost;
     for (auto n : referenced)
-      if (!std::filesystem::exists(data_path(n)) && !store_.head(object_key(format::data_file_name(n))))
-        lost.push_back(format::data_file_name(n));
+      if (!copy_.size_of(n) && !store_.head(bucket_.data_key(n))) lost.push_back(bucket_.data_key(n));
     if (!lost.empty())
       detail::throw_usage("compact: the index references " + join(lost) +
                           ", neither in local_dir nor in the store; nothing was changed");
     fetch_missing(referenced);
-    close_active();
+    copy_.close_active();
+    const auto objects = bucket_.data_objects();
+    std::uint32_t first_new = std::max(copy_.next_file(), bucket_.highest(objects) + 1);
+    for (const auto& [n, size] : copy_.data_files()) first_new = std::max(first_new, n + 1);
+    copy_.raise_next_file(first_new);
 
-    std::set<std::uint32_t> old_files;
-    for (const auto& [n, size] : local_data_files()) old_files.insert(n);
-    for (const auto& [n, size] : remote_data_files()) old_files.insert(n);
-
-    std::vector<std::pair<const std::string*, location>> live;
-    live.reserve(index_.size());
-    for (const auto& element : index_) live.emplace_back(&element.first, element.second);
-    std::sort(live.begin(), live.end(), [](const auto& a, const auto& b) {
-      return std::tie(a.second.file, a.second.offset) < std::tie(b.second.file, b.second.offset);
-    });
-
-    std::uint64_t live_bytes = 0;
-    for (const auto& [key, loc] : live) live_bytes += loc.length;
-    detail::progress_meter meter(opt_.progress, "compact", live_bytes);
-    const std::uint32_t first_new = next_file_;
-    map_type fresh;
-    std::string index_bytes;
+    map_type fresh = write_live_entries();
+    const std::uint32_t end_new = copy_.next_file();
+    std::vector<std::uint32_t> created;
+    for (auto n = first_new; n < end_new; ++n)
+      if (copy_.size_of(n)) created.push_back(n);
     try {
-      if (!live.empty()) start_new_file();
-      constexpr std::size_t chunk = 4 * 1024 * 1024;
-      for (std::size_t i = 0; i < live.size();) {
-        std::string buffer;
-        std::vector<std::string_view> entries;
-        const std::size_t begin = i;
-        for (; i < live.size() && buffer.size() < chunk; ++i) {
-          const auto& [key, loc] = live[i];
-          const auto file = local_file(loc);
-          with_entry(loc, file.get(), [&](std::string_view bytes) {
-            format::parse_exact_entry(bytes, *key, where(loc));  // never carry corruption forward
-            buffer += bytes;
-          });
-        }
-        for (std::size_t j = begin, at = 0; j < i; at += live[j].second.length, ++j)
-          entries.push_back(std::string_view(buffer).substr(at, live[j].second.length));
-        const auto locations = append_encoded(entries);
-        meter.report(buffer.size());
-        for (std::size_t j = begin; j < i; ++j) fresh.insert_or_assign(*live[j].first, locations[j - begin]);
-      }
-      if (active_.is_open()) active_.sync();
-      close_active();
-      std::vector<std::uint32_t> created;
-      for (std::uint32_t n = first_new; n < next_file_; ++n) created.push_back(n);
-      put_files(created);
-      index_bytes = format::encode_index(next_file_, fresh.size(), fresh);
-      published_etag_ = store_.put(object_key(format::index_name), index_bytes, {});
+      copy_.sync_appends();  // whatever sync_mode says: the old files go once this commits
+      if (!put_files(created, objects).empty())
+        detail::throw_conflict("compact: another writer created data files under the names this compaction "
+                               "chose; nothing was published or deleted");
     } catch (...) {
-      close_active();
-      std::vector<std::string> created;
-      for (std::uint32_t n = first_new; n < next_file_; ++n) {
-        created.push_back(object_key(format::data_file_name(n)));
-        remove_local(n);
-      }
-      next_file_ = first_new;
+      for (auto n : created) remove_local_quietly(n);
       forget_local_files();
-      try {
-        store_.remove(created);
-      } catch (const error& e) {
-        detail::log(opt_.log, log_level::warning,
-                    std::string("compact: could not remove its new objects: ") + e.what());
-      }
       throw;
     }
     index_ = std::move(fresh);
-    unpublished_ = false;
-    save_local(index_bytes);
-    std::vector<std::string> old_keys;
-    for (auto n : old_files) old_keys.push_back(object_key(format::data_file_name(n)));
-    for (auto n : old_files) remove_local(n);
+    index_dirty_ = true;
     forget_local_files();
-    store_.remove(old_keys);
+    commit(encode_index());  // also saves it locally first: the copy is now the compacted one
+
+    std::vector<std::string> old_keys;
+    for (const auto& [n, info] : objects)
+      if (n < first_new) old_keys.push_back(info.key);
+    for (const auto& [n, size] : copy_.data_files())
+      if (n < first_new) remove_local_quietly(n);
+    std::erase_if(copy_.state().stored, [&](const auto& e) { return e.first < first_new; });
+    try {
+      store_.remove(old_keys);
+      copy_.write_state();
+    } catch (const error& e) {
+      detail::log(opt_.log, log_level::warning,
+                  std::string("compact: committed, but removing the old objects failed (they are garbage now): ") +
+                      e.what());
+    }
   }
 
   // Rebuilds the index by replaying every local data file in number order. A torn last
-  // entry of the newest file is dropped (and logged); corruption elsewhere throws.
-  void rebuild_index() {
+  // entry of the newest file is dropped (and logged); corruption elsewhere throws. With no
+  // local data files, {.from_store = true} fetches the store's data files first; without
+  // it, an index that names keys is never replaced by an empty one (usage_error). Keys the
+  // previous index had and the rebuilt one lacks are reported in the log. Never uploads.
+  void rebuild_index(rebuild_options how = {}) {
     std::unique_lock lock(mutex_);
     check_open();
     ensure_dir();
-    close_active();
+    copy_.close_active();
+    auto files = copy_.data_files();
+    if (files.empty() && how.from_store) {
+      const auto objects = bucket_.data_objects();
+      std::vector<std::uint32_t> all;
+      for (const auto& [n, info] : objects) all.push_back(n);
+      fetch_files(all, objects, copy_.dir());
+      files = copy_.data_files();
+    }
+    if (files.empty() && !index_.empty())
+      detail::throw_usage("rebuild_index: there are no local data files to rebuild from, and the index names " +
+                          std::to_string(index_.size()) +
+                          " keys; nothing was changed (rebuild_index({.from_store = true}) fetches the store's "
+                          "data files first)");
     map_type rebuilt;
-    const auto files = local_data_files();
     for (std::size_t i = 0; i < files.size(); ++i) replay_file(files[i].first, 0, i + 1 == files.size(), rebuilt);
+    std::size_t dropped = 0;
+    for (const auto& element : index_) dropped += rebuilt.find(element.first) == rebuilt.end();
+    if (dropped)
+      detail::log(opt_.log, log_level::warning,
+                  "rebuild_index: " + std::to_string(dropped) + " keys of the previous index are not in the data files");
     index_ = std::move(rebuilt);
-    next_file_ = files.empty() ? 1 : files.back().first + 1;
-    unpublished_ = true;
+    if (!files.empty()) copy_.raise_next_file(files.back().first + 1);
+    copy_.state().unpublished = true;
     forget_local_files();
     save_local();
   }
@@ -400,9 +454,10 @@ class basic_db {
   db_stats stats() const {
     std::shared_lock lock(mutex_);
     check_open();
-    auto sizes = remote_data_files();
+    std::map<std::uint32_t, std::uint64_t> sizes;
+    for (const auto& [n, info] : bucket_.data_objects()) sizes[n] = info.size;
     db_stats s;
-    for (const auto& [n, size] : local_data_files()) {
+    for (const auto& [n, size] : copy_.data_files()) {
       sizes[n] = size;
       ++s.local_files;
     }
@@ -419,9 +474,10 @@ class basic_db {
   std::vector<verify_problem> verify() const {
     std::unique_lock lock(mutex_);  // no appends while files are read
     check_open();
-    auto sizes = remote_data_files();
+    std::map<std::uint32_t, std::uint64_t> sizes;
+    for (const auto& [n, info] : bucket_.data_objects()) sizes[n] = info.size;
     std::set<std::uint32_t> local;
-    for (const auto& [n, size] : local_data_files()) {
+    for (const auto& [n, size] : copy_.data_files()) {
       sizes[n] = size;
       local.insert(n);
     }
@@ -437,10 +493,10 @@ class basic_db {
     for (const auto& [n, size] : sizes) total += size;
     detail::progress_meter meter(opt_.progress, "verify", total);
     for (const auto& [n, size] : sizes) {
-      const std::string name = object_key(format::data_file_name(n));
+      const std::string name = bucket_.data_key(n);
       std::string bytes;
       if (local.contains(n)) {
-        bytes = detail::file(data_path(n), O_RDONLY).read_all();
+        bytes = detail::file(copy_.data_path(n), O_RDONLY).read_all();
       } else if (auto o = store_.get(name)) {
         bytes = std::move(o->data);
       } else {
@@ -454,7 +510,7 @@ class basic_db {
     for (const auto& [n, entries] : expected)
       if (!sizes.contains(n))
         for (const auto& [loc, key] : entries)
-          problems.push_back({object_key(format::data_file_name(n)), loc.offset,
+          problems.push_back({bucket_.data_key(n), loc.offset,
                               "index entry for key '" + *key + "' names a file neither local nor in the store"});
     return problems;
   }
@@ -463,8 +519,8 @@ class basic_db {
   void close() {
     std::unique_lock lock(mutex_);
     if (closed_) return;
-    if (index_dirty_ && dir_) save_local();
-    close_active();
+    if (index_dirty_ && copy_.exists()) save_local();
+    copy_.close_active();
     forget_local_files();
     closed_ = true;
   }
@@ -474,7 +530,8 @@ class basic_db {
   // The local directory in use, once there is one.
   std::optional<std::filesystem::path> local_directory() const {
     std::shared_lock lock(mutex_);
-    return dir_;
+    if (!copy_.exists()) return std::nullopt;
+    return copy_.dir();
   }
 
   Store& store() noexcept { return store_; }
@@ -529,134 +586,179 @@ class basic_db {
 
  private:
   using map_type = index_map_t<Index>;
+  using object_map = std::map<std::uint32_t, object_info>;
+
+  bool unpublished() const { return copy_.state().unpublished; }
 
   // ------------------------------------------------------------------ opening
 
-  // The local copy is ours: load its index, replay what was appended after the index was
-  // saved, then reconcile with the store's index (SPEC section 2, "open").
+  // The local copy is ours: load its index, finish a download a crash interrupted, check
+  // that no data file lost bytes the index names (a power loss), replay what was appended
+  // after the index was saved, settle an index commit whose outcome was unknown, then
+  // reconcile with the store's index (SPEC section 2, "open").
   void open_working_copy() {
-    const auto state_path = *dir_ / detail::local_state_name;
-    const auto state = detail::local_state::decode(detail::read_file(state_path).value_or(""), state_path.string());
-    if (state.codec != Codec::name)
-      detail::throw_corruption(dir_->string() + " was written with codec '" + state.codec + "', but this db uses '" +
-                               std::string(Codec::name) + "'");
-    const auto index_path = *dir_ / format::index_name;
-    if (auto bytes = detail::read_file(index_path)) load_index(*bytes, index_path.string());
-    published_etag_ = state.published_etag;
-    const bool replayed = replay_tail(state.covered_file, state.covered_offset);
-    unpublished_ = state.unpublished || replayed;
-    index_dirty_ = replayed;
+    const auto loaded = copy_.load(Codec::name);
+    if (copy_.staged_ready()) {
+      finish_download();
+    } else {
+      copy_.clear_staging();
+      if (!loaded.index.empty()) decode_index_into(loaded.index, (copy_.dir() / format::index_name).string(), index_);
+      copy_.raise_next_file(next_file_named_);
+      check_lost_bytes(loaded.covers);
+      const bool replayed = replay_tail(loaded.covers.covered_file, loaded.covers.covered_offset);
+      if (replayed) copy_.state().unpublished = true;
+      index_dirty_ = replayed;
+    }
 
-    const auto remote = store_.head(object_key(format::index_name));
+    const auto remote = store_.head(bucket_.index_key());
     const std::string remote_etag = remote ? remote->etag : std::string();
-    if (remote_etag == published_etag_) return;
-    if (unpublished_) {
+    auto& state = copy_.state();
+    if (state.publishing) {
+      std::string etag;
+      const auto outcome = remote_etag == state.published_etag ? detail::bucket<Store>::outcome::not_ours
+                                                                : bucket_.published_is(*state.publishing, &etag);
+      if (outcome == detail::bucket<Store>::outcome::unknown)
+        detail::throw_store("open: cannot tell whether the last index commit of " + copy_.dir().string() +
+                                " reached the store (reading " + bucket_.index_key() + " back failed); try again",
+                            0, true);
+      if (outcome == detail::bucket<Store>::outcome::ours)
+        state.published_etag = etag;
+      else
+        state.unpublished = true;
+      state.publishing.reset();
+      copy_.write_state();
+      if (outcome == detail::bucket<Store>::outcome::ours) return;
+    }
+    if (remote_etag == state.published_etag) return;
+    if (!remote && !state.published_etag.empty()) {
+      detail::log(opt_.log, log_level::warning,
+                  "the store's " + bucket_.index_key() + " is gone; keeping the working copy in " +
+                      copy_.dir().string() + " (upload() publishes it again)");
+      state.unpublished = true;
+      return;
+    }
+    if (state.unpublished) {
       switch (opt_.on_conflict) {
         case conflict_resolution::keep_local:
           detail::log(opt_.log, log_level::warning,
-                      "keeping the local working copy in " + dir_->string() + " over the store's changed " +
-                          object_key(format::index_name));
+                      "keeping the local working copy in " + copy_.dir().string() + " over the store's changed " +
+                          bucket_.index_key());
           return;
         case conflict_resolution::take_store:
           detail::log(opt_.log, log_level::warning,
-                      "discarding unpublished local writes in " + dir_->string() + " for the store's " +
-                          object_key(format::index_name));
+                      "discarding unpublished local writes in " + copy_.dir().string() + " for the store's " +
+                          bucket_.index_key());
           break;
         case conflict_resolution::fail:
-          detail::throw_conflict("both sides changed: the working copy in " + dir_->string() +
-                                 " holds writes never uploaded, and the store's " + object_key(format::index_name) +
-                                 " changed since it was taken (ETag " + describe_etag(published_etag_) + " then, " +
-                                 describe_etag(remote_etag) +
+          detail::throw_conflict("both sides changed: the working copy in " + copy_.dir().string() +
+                                 " holds writes never uploaded, and the store's " + bucket_.index_key() +
+                                 " changed since it was taken (ETag " + describe_etag(state.published_etag) +
+                                 " then, " + describe_etag(remote_etag) +
                                  " now); open with options.on_conflict = keep_local or take_store");
       }
     }
-    take_store_state();
+    state.unpublished = false;
+    download();
   }
 
   void open_from_store() {
-    auto published = store_.get(object_key(format::index_name));
+    auto published = store_.get(bucket_.index_key());
     if (published) {
-      load_index(published->data, object_key(format::index_name));
-      published_etag_ = published->etag;
+      decode_index_into(published->data, bucket_.index_key(), index_);
+      copy_.raise_next_file(next_file_named_);
+      copy_.state().published_etag = published->etag;
       return;
     }
     // A local-only database, as the Python original leaves it: index.idx, no state file.
-    if (dir_) {
-      const auto index_path = *dir_ / format::index_name;
+    if (copy_.exists()) {
+      const auto index_path = copy_.dir() / format::index_name;
       if (auto bytes = detail::read_file(index_path)) {
-        load_index(*bytes, index_path.string());
-        unpublished_ = true;
+        decode_index_into(*bytes, index_path.string(), index_);
+        copy_.raise_next_file(next_file_named_);
+        for (const auto& [n, size] : copy_.data_files()) copy_.raise_next_file(n + 1);
+        copy_.state().unpublished = true;
       }
     }
   }
 
-  // The store's index replaces ours, and local data files that differ from the store's
-  // (or that it lacks) are dropped so no read sees a stale local copy.
-  void take_store_state() {
-    std::map<std::uint32_t, std::uint64_t> remote = remote_data_files();
-    std::set<std::uint32_t> numbers;
-    for (const auto& [n, size] : remote) numbers.insert(n);
-    close_active();
-    adopt_store_index(store_.get(object_key(format::index_name)), numbers);
-    for (const auto& [n, size] : local_data_files()) {
-      auto it = remote.find(n);
-      if (it == remote.end() || it->second != size) remove_local(n);
-    }
-    forget_local_files();
-    save_local();
-  }
-
-  void adopt_store_index(const std::optional<object>& published, const std::set<std::uint32_t>& remote_files) {
-    if (published) {
-      load_index(published->data, object_key(format::index_name));
-      published_etag_ = published->etag;
-    } else {
-      index_.clear();
-      next_file_ = remote_files.empty() ? 1 : *remote_files.rbegin() + 1;
-      published_etag_.clear();
-    }
-    unpublished_ = false;
-  }
-
-  void load_index(std::string_view bytes, const std::string& where_from) {
+  // Parses an index (store or local) into `into`; next_file_named_ is then at least one
+  // past every file it names. Reserves no more than the bytes can hold: a hostile header
+  // claiming four billion entries costs nothing.
+  void decode_index_into(std::string_view bytes, const std::string& where_from, map_type& into) {
     map_type loaded;
     if constexpr (requires { loaded.reserve(std::size_t{}); }) {
-      if (bytes.size() >= format::index_header_size) loaded.reserve(format::load_be<std::uint32_t>(bytes.data() + 5));
+      if (bytes.size() >= format::index_header_size)
+        loaded.reserve(std::min<std::size_t>(format::load_be<std::uint32_t>(bytes.data() + 5),
+                                             bytes.size() / format::index_entry_overhead));
     }
     std::uint32_t highest = 0;
     const auto header = format::decode_index(bytes, where_from, [&](std::string_view key, const location& loc) {
       loaded.insert_or_assign(std::string(key), loc);
       highest = std::max(highest, loc.file);
     });
-    index_ = std::move(loaded);
-    next_file_ = std::max(header.next_file, highest + 1);
+    into = std::move(loaded);
+    next_file_named_ = std::max(header.next_file, highest + 1);
+  }
+
+  // A power loss can leave a data file shorter than the index (or the saved position)
+  // says. Such a file is fetched again when the store holds the bytes this copy uploaded;
+  // else opening fails: appending there would write over bytes the index names.
+  void check_lost_bytes(const detail::local_state::saved_index& covers) {
+    std::map<std::uint32_t, std::uint64_t> needed;
+    for (const auto& element : index_) {
+      auto& end = needed[element.second.file];
+      end = std::max(end, element.second.offset + element.second.length);
+    }
+    for (const auto& [n, size] : copy_.data_files()) {
+      const auto it = needed.find(n);
+      const std::uint64_t named = it == needed.end() ? 0 : it->second;
+      if (size >= named && !(n == covers.covered_file && size < covers.covered_offset)) continue;
+      if (size >= named) {  // only entries the index no longer needs were lost
+        copy_.never_append_to(n);
+        continue;
+      }
+      const auto stored = copy_.state().stored.find(n);
+      const auto info = store_.head(bucket_.data_key(n));
+      if (stored != copy_.state().stored.end() && info && info->etag == stored->second.etag && info->size >= named) {
+        detail::log(opt_.log, log_level::warning,
+                    copy_.data_path(n).string() + " is " + std::to_string(size) + " bytes, the index names " +
+                        std::to_string(named) + " (lost in a power cut?); fetching the published copy");
+        bucket_.fetch(n, copy_.data_path(n));
+        continue;
+      }
+      detail::throw_corruption(copy_.data_path(n).string() + " is " + std::to_string(size) +
+                               " bytes, but the index names bytes up to " + std::to_string(named) +
+                               " and the store holds no copy of them (lost in a power cut, with sync_mode none?); "
+                               "rebuild_index() recovers what reached the disk");
+    }
   }
 
   // Replays entries from (file, offset) on; returns whether any was found.
   bool replay_tail(std::uint32_t covered_file, std::uint64_t covered_offset) {
-    const auto files = local_data_files();
+    const auto files = copy_.data_files();
     bool replayed = false;
     for (std::size_t i = 0; i < files.size(); ++i) {
       const auto [n, size] = files[i];
       if (n < covered_file) continue;
       const std::uint64_t from = n == covered_file ? covered_offset : 0;
       replayed |= replay_file(n, from, i + 1 == files.size(), index_);
-      next_file_ = std::max(next_file_, n + 1);
+      copy_.raise_next_file(n + 1);
     }
     return replayed;
   }
 
-  // Applies the entries of data file n from `from` (0: from its header) to `into`; a torn
-  // last entry of the newest file is cut off and logged. Returns whether any entry applied.
+  // Applies the entries of data file n from `from` (0: from its header) to `into`. A torn
+  // last batch of the newest file (nothing valid after it) is cut off and logged; any other
+  // bad entry is corruption_error and no byte is cut. Returns whether any entry applied.
   bool replay_file(std::uint32_t n, std::uint64_t from, bool newest, map_type& into) {
-    const auto path = data_path(n);
+    const auto path = copy_.data_path(n);
     detail::file f(path, O_RDWR);
     const std::string bytes = f.read_all();
     const std::string name = path.string();
     if (from < format::file_header_size) {
       if (bytes.size() < format::file_header_size && newest) {
         detail::log(opt_.log, log_level::warning, name + ": torn file header; the file is removed");
-        remove_local(n);
+        copy_.remove_data_file(n);
         return false;
       }
       if (format::parse_file_header(bytes, name) != n)
@@ -666,11 +768,12 @@ class basic_db {
     bool applied = false;
     std::size_t pos = static_cast<std::size_t>(std::min<std::uint64_t>(from, bytes.size()));
     while (pos < bytes.size()) {
-      const auto parsed = format::parse_entry(std::string_view(bytes).substr(pos));
-      const auto& [status, entry] = parsed;
+      const auto [status, entry] = format::parse_entry(std::string_view(bytes).substr(pos));
       if (status != format::parse_status::ok) {
-        if (!(newest && format::looks_torn(parsed, pos, bytes.size())))
-          detail::throw_corruption(name + " at offset " + std::to_string(pos) + ": " + format::describe(status));
+        if (!(newest && format::is_torn_tail(bytes, pos)))
+          detail::throw_corruption(name + " at offset " + std::to_string(pos) + ": " + format::describe(status) +
+                                   (newest ? ", and whole entries follow it" : "") +
+                                   "; nothing was cut (verify() lists every damaged entry)");
         detail::log(opt_.log, log_level::warning,
                     name + ": torn last entry at offset " + std::to_string(pos) + " (" + format::describe(status) +
                         ", " + std::to_string(bytes.size() - pos) + " bytes) dropped, not indexed");
@@ -687,6 +790,252 @@ class basic_db {
       pos += entry.size;
     }
     return applied;
+  }
+
+  // ------------------------------------------------------------------ download
+
+  // Whether local data file n holds exactly the published object `info` (the bytes this
+  // copy recorded under that ETag, at that size).
+  bool holds_published_copy(std::uint32_t n, const object_info& info) const {
+    const auto& stored = copy_.state().stored;
+    const auto it = stored.find(n);
+    return it != stored.end() && it->second.etag == info.etag && it->second.size == info.size &&
+           copy_.size_of(n) == info.size;
+  }
+
+  // Swaps a fully staged download in (staging holds the fetched files, the index and
+  // READY, which lists what the store holds). Run again by open() after a crash midway:
+  // each step can be repeated.
+  void finish_download() {
+    const auto staging = copy_.staging_dir();
+    const std::string ready = detail::read_file(staging / detail::staged_ready_name).value_or("");
+    auto& state = copy_.state();
+    state.stored.clear();
+    std::set<std::uint32_t> wanted;
+    std::istringstream lines(ready);
+    for (std::string line; std::getline(lines, line);) {
+      std::istringstream words(line);
+      std::string word;
+      words >> word;
+      if (word == "published") {
+        state.published_etag = line.size() > 10 ? line.substr(10) : std::string();
+      } else if (word == "next_file") {
+        std::uint32_t n = 1;
+        words >> n;
+        copy_.raise_next_file(n);
+      } else if (word == "stored") {
+        std::uint32_t n = 0;
+        detail::stored_file f;
+        words >> n >> f.size >> f.etag;
+        state.stored[n] = f;
+        wanted.insert(n);
+      }
+    }
+    copy_.close_active();
+    for (auto n : wanted)
+      if (std::filesystem::exists(staging / format::data_file_name(n)))
+        detail::rename_file(staging / format::data_file_name(n), copy_.data_path(n));
+    for (const auto& [n, size] : copy_.data_files())
+      if (!wanted.contains(n)) copy_.remove_data_file(n);
+    forget_local_files();
+    if (auto index = detail::read_file(staging / format::index_name)) {
+      decode_index_into(*index, bucket_.index_key(), index_);
+      copy_.raise_next_file(next_file_named_);
+    } else {
+      index_.clear();
+    }
+    state.unpublished = false;
+    state.publishing.reset();
+    save_local();
+    copy_.clear_staging();
+  }
+
+  // Downloads the listed data files that are not local; never replaces a local one.
+  void fetch_missing(const std::set<std::uint32_t>& files) {
+    ensure_dir();
+    std::vector<std::uint32_t> missing;
+    for (auto n : files)
+      if (!copy_.size_of(n)) missing.push_back(n);
+    if (missing.empty()) return;
+    const auto objects = bucket_.data_objects();
+    fetch_files(missing, objects, copy_.dir());
+    for (auto n : missing)
+      if (auto it = objects.find(n); it != objects.end())
+        copy_.state().stored[n] = {it->second.size, it->second.etag};
+    forget_local_files();
+  }
+
+  // Downloads these data files into `into`, `concurrency` at once.
+  void fetch_files(const std::vector<std::uint32_t>& numbers, const object_map& objects,
+                   const std::filesystem::path& into) {
+    auto size_of = [&](std::uint32_t n) { return objects.contains(n) ? objects.at(n).size : 0; };
+    std::uint64_t total = 0;
+    for (auto n : numbers) total += size_of(n);
+    detail::progress_meter meter(opt_.progress, "download", total);
+    detail::parallel_for(numbers.size(), opt_.concurrency, [&](std::size_t i) {
+      bucket_.fetch(numbers[i], into / format::data_file_name(numbers[i]));
+      meter.report(size_of(numbers[i]));
+    });
+  }
+
+  // ------------------------------------------------------------------ publishing
+
+  // Pushes every local data file the store does not hold exactly as this copy last
+  // uploaded it. A file whose name the store holds with other bytes (another writer's,
+  // or an upload this copy never saw acknowledged) is compared with ours: the same bytes
+  // are adopted, a prefix of ours is replaced, anything else keeps its name and ours is
+  // renumbered.
+  void push_data_files() {
+    copy_.close_active();
+    const auto objects = bucket_.data_objects();
+    std::vector<std::uint32_t> changed;
+    for (const auto& [n, size] : copy_.data_files()) {
+      const auto stored = copy_.state().stored.find(n);
+      const auto listed = objects.find(n);
+      if (stored != copy_.state().stored.end() && stored->second.size > size)
+        detail::throw_corruption(copy_.data_path(n).string() + " is " + std::to_string(size) +
+                                 " bytes, shorter than the " + std::to_string(stored->second.size) +
+                                 " this copy uploaded; a published file is never replaced by a shorter one");
+      if (listed != objects.end() && stored != copy_.state().stored.end() &&
+          listed->second.etag == stored->second.etag && listed->second.size == size)
+        continue;
+      changed.push_back(n);
+    }
+    for (auto n : put_files(changed, objects)) settle_taken_name(n, objects);
+  }
+
+  // Uploads these local data files, `concurrency` at once: one the store lacks with
+  // If-None-Match: *, one this copy uploaded before with If-Match on that upload's ETag.
+  // Records what the store now holds; returns the files whose name the store holds with
+  // bytes this copy cannot vouch for (a lost condition, or an outcome left unknown).
+  std::vector<std::uint32_t> put_files(const std::vector<std::uint32_t>& numbers, const object_map& objects) {
+    struct job {
+      std::uint32_t n;
+      std::uint64_t size;
+      put_condition condition;
+    };
+    std::vector<job> jobs;
+    std::vector<std::uint32_t> taken;
+    auto& stored = copy_.state().stored;
+    for (auto n : numbers) {
+      const auto known = stored.find(n);
+      const auto listed = objects.find(n);
+      const std::uint64_t size = copy_.size_of(n).value_or(0);
+      if (listed == objects.end())
+        jobs.push_back({n, size, put_condition::when_absent()});
+      else if (known != stored.end() && listed->second.etag == known->second.etag)
+        jobs.push_back({n, size, put_condition::when_matching(known->second.etag)});
+      else
+        taken.push_back(n);
+    }
+    std::uint64_t total = 0;
+    for (const auto& j : jobs) total += j.size;
+    detail::progress_meter meter(opt_.progress, "upload", total);
+    std::vector<char> lost(jobs.size(), 0);
+    std::mutex record_mutex;
+    detail::parallel_for(jobs.size(), opt_.concurrency, [&](std::size_t i) {
+      const job& j = jobs[i];
+      try {
+        const std::string etag = store_.put_file(bucket_.data_key(j.n), copy_.data_path(j.n), j.condition);
+        std::lock_guard lock(record_mutex);
+        stored[j.n] = {j.size, etag};
+      } catch (const conflict_error&) {
+        lost[i] = 1;
+      } catch (const store_error& e) {
+        if (!e.may_have_applied()) throw;
+        lost[i] = 1;
+      }
+      meter.report(j.size);
+    });
+    for (std::size_t i = 0; i < jobs.size(); ++i)
+      if (lost[i]) taken.push_back(jobs[i].n);
+    return taken;
+  }
+
+  // The store holds an object named like local data file n whose bytes this copy cannot
+  // vouch for. Reads it: our bytes (a lost response) are adopted; a prefix of ours (an
+  // earlier upload of ours whose response was lost) is replaced with If-Match; anything
+  // else belongs to another writer, and our file moves to a fresh number.
+  void settle_taken_name(std::uint32_t n, const object_map& objects) {
+    const std::string local = detail::file(copy_.data_path(n), O_RDONLY).read_all();
+    const auto remote = store_.get(bucket_.data_key(n));
+    if (!remote) {  // the earlier attempt did not apply after all
+      copy_.state().stored[n] = {local.size(), store_.put_file(bucket_.data_key(n), copy_.data_path(n),
+                                                               put_condition::when_absent())};
+      return;
+    }
+    if (remote->data == local) {
+      copy_.state().stored[n] = {local.size(), remote->etag};
+      return;
+    }
+    if (local.starts_with(remote->data)) {
+      copy_.state().stored[n] = {local.size(),
+                                 store_.put_file(bucket_.data_key(n), copy_.data_path(n),
+                                                 put_condition::when_matching(remote->etag))};
+      return;
+    }
+    std::uint32_t fresh = std::max(copy_.next_file(), bucket_.highest(objects) + 1);
+    for (const auto& [m, size] : copy_.data_files()) fresh = std::max(fresh, m + 1);
+    detail::log(opt_.log, log_level::warning,
+                "upload: the store's " + bucket_.data_key(n) + " holds other bytes than " +
+                    copy_.data_path(n).string() + "; ours becomes " + format::data_file_name(fresh));
+    renumber(n, fresh, local);
+    copy_.state().stored[fresh] = {local.size(),
+                                   store_.put_file(bucket_.data_key(fresh), copy_.data_path(fresh),
+                                                   put_condition::when_absent())};
+  }
+
+  // Moves local data file n to number `to` (a new file with its header rewritten; the
+  // index follows, saved before the old file goes, so a crash leaves both and a replay of
+  // the new one is harmless: it holds the same entries).
+  void renumber(std::uint32_t n, std::uint32_t to, std::string bytes) {
+    const std::string header = format::file_header(to);
+    bytes.replace(0, header.size(), header);
+    copy_.close_active();
+    detail::write_file_atomic(copy_.data_path(to), bytes);
+    std::vector<std::pair<std::string, location>> moved;
+    for (const auto& element : index_)
+      if (element.second.file == n) moved.emplace_back(element.first, element.second);
+    for (auto& [key, loc] : moved) index_.insert_or_assign(std::move(key), location{to, loc.offset, loc.length});
+    copy_.raise_next_file(to + 1);
+    copy_.state().stored.erase(n);
+    forget_local_files();
+    save_local();
+    copy_.remove_data_file(n);
+  }
+
+  // Commits `index` as the published index.idx. The working copy saves it first, with a
+  // note that its commit is under way; if the PUT fails and reading the store back cannot
+  // tell whether it applied, the note stays, and the next open settles it.
+  void commit(const std::string& index) {
+    auto& state = copy_.state();
+    const bool was_unpublished = state.unpublished;
+    if (copy_.exists()) {
+      state.publishing = detail::digest::of(index);
+      state.unpublished = false;
+      save_local(index);
+    }
+    bool unknown = false;
+    try {
+      state.published_etag = bucket_.commit_index(index, &unknown);
+    } catch (...) {
+      if (copy_.exists()) {
+        state.unpublished = true;
+        if (!unknown) {
+          state.publishing.reset();
+          try {
+            copy_.write_state();
+          } catch (const error&) {  // the note stays; open settles it by reading back
+          }
+        }
+      } else {
+        state.unpublished = was_unpublished || unknown;
+      }
+      throw;
+    }
+    state.publishing.reset();
+    state.unpublished = false;
+    if (copy_.exists()) copy_.write_state();
   }
 
   // ------------------------------------------------------------------ writing
@@ -710,25 +1059,23 @@ class basic_db {
     if (spans.empty()) return;
     std::unique_lock lock(mutex_);
     check_open();
-    apply(buffer, spans);
+    apply(buffer, spans, lock);
   }
 
-  template <class Range>
-  void erase_range(const Range& keys) {
-    for (auto&& key : keys) check_key(std::string_view(key));
+  void erase_views(const std::vector<std::string_view>& keys) {
+    for (auto key : keys) check_key(key);
     std::unique_lock lock(mutex_);
     check_open();
     std::string buffer;
     std::vector<std::pair<std::size_t, std::size_t>> spans;
     std::unordered_set<std::string_view> seen;
-    for (auto&& k : keys) {
-      const std::string_view key(k);
+    for (auto key : keys) {
       if (index_.find(key) == index_.end() || !seen.insert(key).second) continue;
       const std::size_t start = buffer.size();
       spans.emplace_back(start, format::append_entry(buffer, format::flag_tombstone, key, {}));
     }
     if (spans.empty()) return;
-    apply(buffer, spans);
+    apply(buffer, spans, lock);
   }
 
   static void check_key(std::string_view key) {
@@ -737,12 +1084,15 @@ class basic_db {
                           " bytes is over the limit of 65,535; nothing was written");
   }
 
-  // Appends the encoded entries, then applies them to the index. Holds the write lock.
-  void apply(const std::string& buffer, const std::vector<std::pair<std::size_t, std::size_t>>& spans) {
+  // Appends the encoded entries, then applies them to the index. Called with the write
+  // lock held; with sync_mode every_write, releases it to wait for the (shared) fsync.
+  void apply(const std::string& buffer, const std::vector<std::pair<std::size_t, std::size_t>>& spans,
+             std::unique_lock<std::shared_mutex>& lock) {
+    ensure_dir();
     std::vector<std::string_view> entries;
     entries.reserve(spans.size());
     for (const auto& [start, length] : spans) entries.push_back(std::string_view(buffer).substr(start, length));
-    const auto locations = append_encoded(entries);
+    const auto locations = copy_.append(entries);
     for (std::size_t i = 0; i < entries.size(); ++i) {
       const auto flags = static_cast<std::uint8_t>(entries[i][0]);
       const std::string_view key = entries[i].substr(9, format::load_be<std::uint32_t>(entries[i].data() + 1));
@@ -753,97 +1103,63 @@ class basic_db {
         index_.insert_or_assign(std::string(key), locations[i]);
       }
     }
-    unpublished_ = true;
+    copy_.state().unpublished = true;
     index_dirty_ = true;
     appended_since_save_ += buffer.size();
-    if (appended_since_save_ >= opt_.index_save_interval) save_local();
-  }
-
-  // Appends whole encoded entries to the data files, rolling to a new file before an
-  // entry that would take a non-empty file past max_file_size. Returns where each landed.
-  // On failure every file it touched is cut back (or removed) and the error rethrown.
-  std::vector<location> append_encoded(const std::vector<std::string_view>& entries) {
-    ensure_dir();
-    struct touched_file {
-      std::uint32_t number;
-      std::uint64_t size_before;  // 0: created by this call
-    };
-    std::vector<touched_file> touched;
-    const std::uint32_t next_before = next_file_;
-    std::vector<location> out;
-    out.reserve(entries.size());
-    std::string pending;
-    try {
-      for (const auto entry : entries) {
-        if (!active_.is_open()) {
-          open_active();
-          touched.push_back({active_number_, active_size_ == format::file_header_size ? 0 : active_size_});
-        } else if (active_size_ + pending.size() > format::file_header_size &&
-                   active_size_ + pending.size() + entry.size() > opt_.max_file_size) {
-          write_pending(pending);
-          start_new_file();
-          touched.push_back({active_number_, 0});
-        }
-        out.push_back({active_number_, active_size_ + pending.size(), static_cast<std::uint32_t>(entry.size())});
-        pending.append(entry);
-      }
-      write_pending(pending);
-    } catch (...) {
-      close_active();
-      for (const auto& t : touched) {
-        if (t.size_before == 0)
-          remove_local(t.number);
-        else
-          detail::file(data_path(t.number), O_WRONLY).truncate(t.size_before);
-      }
-      next_file_ = next_before;
-      forget_local_files();
-      throw;
-    }
-    return out;
-  }
-
-  void write_pending(std::string& pending) {
-    active_.write_at(active_size_, pending);
-    active_size_ += pending.size();
-    pending.clear();
-  }
-
-  // Resumes the newest file if it is local and under the limit, else starts a new one.
-  void open_active() {
-    if (next_file_ > 1) {
-      const std::uint32_t newest = next_file_ - 1;
-      if (auto f = detail::file::open_existing(data_path(newest), O_RDWR)) {
-        const std::uint64_t size = f->size();
-        if (size >= format::file_header_size && size < opt_.max_file_size) {
-          active_ = std::move(*f);
-          active_number_ = newest;
-          active_size_ = size;
-          return;
-        }
+    // The write is applied: a failed periodic save must not report it as failed (the
+    // index is saved again at the next chance, and open replays the tail meanwhile).
+    if (appended_since_save_ >= opt_.index_save_interval) {
+      try {
+        save_local();
+      } catch (const error& e) {
+        detail::log(opt_.log, log_level::warning, std::string("saving the local index failed: ") + e.what());
       }
     }
-    start_new_file();
-  }
-
-  void start_new_file() {
-    close_active();
-    const std::uint32_t n = next_file_;
-    detail::file f(data_path(n), O_RDWR | O_CREAT | O_TRUNC);
-    try {
-      f.write_at(0, format::file_header(n));
-    } catch (...) {
-      remove_local(n);
-      throw;
+    if (opt_.sync == sync_mode::every_write) {
+      const auto ticket = copy_.appended();
+      lock.unlock();
+      copy_.wait_durable(ticket);
     }
-    active_ = std::move(f);
-    active_number_ = n;
-    active_size_ = format::file_header_size;
-    next_file_ = n + 1;
-    forget_local_file(n);
   }
 
-  void close_active() { active_ = detail::file(); }
+  // Writes every live entry, in (file, offset) order, into new data files starting at the
+  // working copy's next number; returns the index that names them. Entries are copied as
+  // stored (checked, never carrying corruption forward), 4 MiB at a time.
+  map_type write_live_entries() {
+    std::vector<std::pair<const std::string*, location>> live;
+    live.reserve(index_.size());
+    for (const auto& element : index_) live.emplace_back(&element.first, element.second);
+    std::sort(live.begin(), live.end(), [](const auto& a, const auto& b) {
+      return std::tie(a.second.file, a.second.offset) < std::tie(b.second.file, b.second.offset);
+    });
+    std::uint64_t live_bytes = 0;
+    for (const auto& element : live) live_bytes += element.second.length;
+    detail::progress_meter meter(opt_.progress, "compact", live_bytes);
+    map_type fresh;
+    if (!live.empty()) copy_.start_new_file();
+    constexpr std::size_t chunk = 4 * 1024 * 1024;
+    for (std::size_t i = 0; i < live.size();) {
+      std::string buffer;
+      std::vector<std::string_view> entries;
+      const std::size_t begin = i;
+      for (; i < live.size() && buffer.size() < chunk; ++i) {
+        const std::string& key = *live[i].first;
+        const location& loc = live[i].second;
+        const auto file = local_file(loc);
+        with_entry(loc, file.get(), [&](std::string_view bytes) {
+          format::parse_exact_entry(bytes, key, where(loc));
+          buffer += bytes;
+        });
+      }
+      for (std::size_t j = begin, at = 0; j < i; at += live[j].second.length, ++j)
+        entries.push_back(std::string_view(buffer).substr(at, live[j].second.length));
+      const auto locations = copy_.append(entries);
+      meter.report(buffer.size());
+      for (std::size_t j = begin; j < i; ++j) fresh.insert_or_assign(*live[j].first, locations[j - begin]);
+    }
+    copy_.close_active();
+    return fresh;
+  }
 
   // ------------------------------------------------------------------ reading
 
@@ -852,9 +1168,16 @@ class basic_db {
   template <class Use>
   decltype(auto) with_entry(const location& loc, const detail::mapped_file* local, Use&& use) const {
     if (local && local->covers(loc.offset, loc.length)) return use(local->view(loc.offset, loc.length));
-    const std::string bytes =
-        local ? local->read_at(loc.offset, loc.length)
-              : store_.get_range(object_key(format::data_file_name(loc.file)), loc.offset, loc.length);
+    std::string bytes = local ? local->read_at(loc.offset, loc.length) : std::string();
+    // A local file that ends before the entry is an older copy of the published one (names
+    // are never reused, so the bytes at an offset never change): the store has the rest.
+    if (bytes.size() != loc.length) {
+      try {
+        bytes = store_.get_range(bucket_.data_key(loc.file), loc.offset, loc.length);
+      } catch (const store_error& e) {
+        if (!local || !e.not_found()) throw;
+      }
+    }
     if (bytes.size() != loc.length)
       detail::throw_corruption(where(loc) + ": the file ends " + std::to_string(loc.length - bytes.size()) +
                                " bytes before the entry the index names");
@@ -863,6 +1186,33 @@ class basic_db {
 
   std::string read_value(std::string_view key, const location& loc, const detail::mapped_file* local) const {
     return with_entry(loc, local, [&](std::string_view bytes) { return decode_entry(key, loc, bytes); });
+  }
+
+  // After a read found the data object gone: whether the key has since moved (this db
+  // compacted), or, for a copy with nothing unpublished, whether the published index
+  // changed (another writer compacted) and was adopted. Either way, reading again may work.
+  bool moved_since(std::string_view key, const location& loc) const {
+    {
+      std::shared_lock lock(mutex_);
+      auto it = index_.find(key);
+      if (it == index_.end() || !(it->second == loc)) return true;
+      if (unpublished()) return false;
+    }
+    return const_cast<basic_db*>(this)->adopt_newer_published();
+  }
+
+  // Loads the store's index when it changed and this copy has nothing unpublished.
+  bool adopt_newer_published() {
+    std::unique_lock lock(mutex_);
+    if (unpublished()) return false;
+    auto published = store_.get(bucket_.index_key());
+    if (!published || published->etag == copy_.state().published_etag) return false;
+    decode_index_into(published->data, bucket_.index_key(), index_);
+    copy_.raise_next_file(next_file_named_);
+    copy_.state().published_etag = published->etag;
+    forget_local_files();
+    if (copy_.exists()) save_local();
+    return true;
   }
 
   std::string decode_entry(std::string_view key, const location& loc, std::string_view bytes) const {
@@ -897,7 +1247,7 @@ class basic_db {
       const auto parsed = format::parse_entry(bytes.substr(static_cast<std::size_t>(pos)));
       const auto& [status, entry] = parsed;
       if (status != format::parse_status::ok) {
-        const bool at_end = format::looks_torn(parsed, pos, bytes.size());
+        const bool at_end = format::is_torn_tail(bytes, static_cast<std::size_t>(pos));
         problems.push_back({name, pos,
                             std::string(format::describe(status)) +
                                 (newest && at_end ? " (a torn last entry: rebuild-index drops it)" : "")});
@@ -969,15 +1319,24 @@ class basic_db {
       runs.push_back({i, j, {head.file, head.offset, static_cast<std::uint32_t>(end - head.offset)}});
       i = j;
     }
+    std::vector<char> gone(runs.size(), 0);  // the object vanished under the read (compaction)
     detail::parallel_for(runs.size(), opt_.concurrency, [&](std::size_t r) {
-      with_entry(runs[r].span, nullptr, [&](std::string_view bytes) {
-        for (std::size_t i = runs[r].first; i < runs[r].last; ++i) {
-          const auto& e = remote[i];
-          out[e.slot] =
-              decode_entry(keys[e.slot], e.loc, bytes.substr(e.loc.offset - runs[r].span.offset, e.loc.length));
-        }
-      });
+      try {
+        with_entry(runs[r].span, nullptr, [&](std::string_view bytes) {
+          for (std::size_t i = runs[r].first; i < runs[r].last; ++i) {
+            const auto& e = remote[i];
+            out[e.slot] =
+                decode_entry(keys[e.slot], e.loc, bytes.substr(e.loc.offset - runs[r].span.offset, e.loc.length));
+          }
+        });
+      } catch (const store_error& e) {
+        if (!e.not_found()) throw;
+        gone[r] = 1;
+      }
     });
+    for (std::size_t r = 0; r < runs.size(); ++r)
+      if (gone[r])
+        for (std::size_t i = runs[r].first; i < runs[r].last; ++i) out[remote[i].slot] = get(keys[remote[i].slot]);
     return out;
   }
 
@@ -994,81 +1353,44 @@ class basic_db {
   // The mapped local data file holding loc, or null when that file is not local. Cached
   // and shared by readers; mapped again when the file has grown past the entry.
   std::shared_ptr<const detail::mapped_file> local_file(const location& loc) const {
-    if (!dir_) return nullptr;
+    if (!copy_.exists()) return nullptr;
     std::lock_guard lock(files_mutex_);
     auto [it, inserted] = files_.try_emplace(loc.file);
     if (inserted || (it->second && !it->second->covers(loc.offset, loc.length))) {
-      auto f = detail::file::open_existing(data_path(loc.file));
+      auto f = detail::file::open_existing(copy_.data_path(loc.file));
       it->second = f ? std::make_shared<const detail::mapped_file>(std::move(*f)) : nullptr;
     }
     return it->second;
   }
 
-  void forget_local_file(std::uint32_t n) {
-    std::lock_guard lock(files_mutex_);
-    files_.erase(n);
-  }
-
-  void forget_local_files() {
+  void forget_local_files() const {
     std::lock_guard lock(files_mutex_);
     files_.clear();
   }
 
   // ------------------------------------------------------------------ local directory
 
-  // The local directory, created on first need. Its state file is written before any data
-  // file, so a crash at any later moment leaves a copy that open() can replay.
-  const std::filesystem::path& ensure_dir() {
-    if (dir_ && dir_has_state_) return *dir_;
-    if (dir_) {
-      dir_has_state_ = true;
-      if (!std::filesystem::exists(*dir_ / detail::local_state_name)) save_local();
-      return *dir_;
-    }
-    if (opt_.local_dir) {
-      std::error_code ec;
-      std::filesystem::create_directories(*opt_.local_dir, ec);
-      if (ec) detail::throw_errno("mkdir", opt_.local_dir->string(), ec.value());
-      dir_ = *opt_.local_dir;
-    } else {
-      std::string pattern = (std::filesystem::temp_directory_path() / "s4db-XXXXXX").string();
-      if (::mkdtemp(pattern.data()) == nullptr) detail::throw_errno("mkdtemp", pattern);
-      dir_ = pattern;
-      dir_is_temp_ = true;
-      detail::log(opt_.log, log_level::info, "using temporary directory " + pattern);
-    }
-    return ensure_dir();
+  // The working copy, created on first need. Its state is saved before any data file is
+  // written, so a crash at any later moment leaves a copy that open() can replay.
+  void ensure_dir() {
+    if (!copy_.exists()) copy_.create(opt_.local_dir);
+    if (!copy_.has_state()) save_local();
   }
 
-  std::filesystem::path data_path(std::uint32_t n) const { return *dir_ / format::data_file_name(n); }
-
-  // (number, size) of every local data file, by number.
-  std::vector<std::pair<std::uint32_t, std::uint64_t>> local_data_files() const {
-    std::vector<std::pair<std::uint32_t, std::uint64_t>> out;
-    if (!dir_) return out;
-    std::error_code ec;
-    for (const auto& e : std::filesystem::directory_iterator(*dir_, ec)) {
-      if (auto n = format::parse_data_file_name(e.path().filename().string()); n && e.is_regular_file())
-        out.emplace_back(*n, e.file_size());
-    }
-    if (ec) detail::throw_errno("list", dir_->string(), ec.value());
-    std::sort(out.begin(), out.end());
-    return out;
+  std::string encode_index() const {
+    return format::encode_index(std::max(copy_.next_file(), next_file_named_), index_.size(), index_);
   }
 
-  std::map<std::uint32_t, std::uint64_t> remote_data_files() const {
-    std::map<std::uint32_t, std::uint64_t> out;
-    for (const auto& o : store_.list(opt_.prefix))
-      if (auto n = format::parse_data_file_name(std::string_view(o.key).substr(opt_.prefix.size())))
-        out.emplace(*n, o.size);
-    return out;
+  // Saves the index locally with the position in the data files it reflects.
+  void save_local(const std::string& index) {
+    if (!copy_.exists()) copy_.create(opt_.local_dir);
+    const auto [file, offset] = copy_.end_position();
+    copy_.save(index, file, offset);
+    appended_since_save_ = 0;
+    index_dirty_ = false;
   }
 
-  void remove_local(std::uint32_t n) {
-    std::error_code ec;
-    std::filesystem::remove(data_path(n), ec);
-    if (ec) detail::throw_errno("remove", data_path(n).string(), ec.value());
-  }
+  void save_local() { save_local(encode_index()); }
 
   std::set<std::uint32_t> referenced_files() const {
     std::set<std::uint32_t> out;
@@ -1076,95 +1398,19 @@ class basic_db {
     return out;
   }
 
-  // Downloads the listed data files that are not local; never replaces a local one.
-  void fetch_missing(const std::set<std::uint32_t>& files) {
-    ensure_dir();
-    std::vector<std::uint32_t> missing;
-    for (auto n : files)
-      if (!std::filesystem::exists(data_path(n))) missing.push_back(n);
-    if (!missing.empty()) fetch_files(missing, remote_data_files());
-    forget_local_files();
-  }
-
-  // Downloads these data files into local_dir, replacing local copies, `concurrency` at once.
-  void fetch_files(const std::vector<std::uint32_t>& numbers, const std::map<std::uint32_t, std::uint64_t>& sizes) {
-    auto size_of = [&](std::uint32_t n) { return sizes.contains(n) ? sizes.at(n) : 0; };
-    std::uint64_t total = 0;
-    for (auto n : numbers) total += size_of(n);
-    detail::progress_meter meter(opt_.progress, "download", total);
-    detail::parallel_for(numbers.size(), opt_.concurrency, [&](std::size_t i) {
-      fetch(object_key(format::data_file_name(numbers[i])), data_path(numbers[i]));
-      meter.report(size_of(numbers[i]));
-    });
-  }
-
-  // Uploads these local data files, `concurrency` at once.
-  void put_files(const std::vector<std::uint32_t>& numbers) {
-    std::vector<std::uint64_t> sizes;
-    for (auto n : numbers) sizes.push_back(std::filesystem::file_size(data_path(n)));
-    std::uint64_t total = 0;
-    for (auto size : sizes) total += size;
-    detail::progress_meter meter(opt_.progress, "upload", total);
-    detail::parallel_for(numbers.size(), opt_.concurrency, [&](std::size_t i) {
-      store_.put_file(object_key(format::data_file_name(numbers[i])), data_path(numbers[i]), {});
-      meter.report(sizes[i]);
-    });
-  }
-
-  void fetch(const std::string& key, const std::filesystem::path& destination) {
-    const auto tmp = detail::staging_path(destination);
+  // Removes a local data file nothing needs any more; a failure only leaves garbage.
+  void remove_local_quietly(std::uint32_t n) {
     try {
-      if (!store_.get_file(key, tmp))
-        detail::throw_store("download '" + key + "': the object is not in the store", 404, false);
-      detail::rename_file(tmp, destination);
-    } catch (...) {
-      std::error_code ignored;
-      std::filesystem::remove(tmp, ignored);
-      throw;
+      copy_.remove_data_file(n);
+    } catch (const error& e) {
+      detail::log(opt_.log, log_level::warning, e.what());
     }
-  }
-
-  // Up to where the saved index reflects the data files: the active file's end, else the
-  // end of the newest local file, else the start of the next file.
-  std::pair<std::uint32_t, std::uint64_t> covered_position() const {
-    if (active_.is_open()) return {active_number_, active_size_};
-    if (next_file_ > 1) {
-      if (auto f = detail::file::open_existing(data_path(next_file_ - 1))) return {next_file_ - 1, f->size()};
-    }
-    return {next_file_, 0};
-  }
-
-  std::string encode_index() const { return format::encode_index(next_file_, index_.size(), index_); }
-
-  // Writes index.idx and local.state atomically, in that order: a crash between the two
-  // leaves an older covered position, and replaying entries already indexed is harmless.
-  void save_local(const std::string& index_bytes) {
-    const auto& dir = ensure_dir();
-    detail::write_file_atomic(dir / format::index_name, index_bytes);
-    detail::local_state state;
-    std::tie(state.covered_file, state.covered_offset) = covered_position();
-    state.published_etag = published_etag_;
-    state.unpublished = unpublished_;
-    state.codec = std::string(Codec::name);
-    detail::write_file_atomic(dir / detail::local_state_name, state.encode());
-    appended_since_save_ = 0;
-    index_dirty_ = false;
-  }
-
-  void save_local() { save_local(encode_index()); }
-
-  void publish_index(const std::string& index_bytes) {
-    published_etag_ = store_.put(object_key(format::index_name), index_bytes, {});
-    unpublished_ = false;
-    if (dir_) save_local(index_bytes);
   }
 
   // ------------------------------------------------------------------ names and messages
 
-  std::string object_key(std::string_view name) const { return opt_.prefix + std::string(name); }
-
   std::string where(const location& loc) const {
-    return object_key(format::data_file_name(loc.file)) + " at offset " + std::to_string(loc.offset);
+    return bucket_.data_key(loc.file) + " at offset " + std::to_string(loc.offset);
   }
 
   static std::string hex_byte(std::uint8_t b) {
@@ -1189,23 +1435,15 @@ class basic_db {
   mutable Store store_;
   Codec codec_;
   options opt_;
+  detail::bucket<Store> bucket_;
+  detail::working_copy copy_;
 
   mutable std::shared_mutex mutex_;  // readers share it; writers and maintenance own it
   map_type index_;
-  std::uint32_t next_file_ = 1;
-  std::optional<std::filesystem::path> dir_;
-  bool dir_is_temp_ = false;
-  bool dir_has_state_ = false;  // local.state exists in dir_
+  std::uint32_t next_file_named_ = 1;  // one past every file the loaded index names
   bool closed_ = false;
-
-  detail::file active_;  // the data file being appended to, opened lazily
-  std::uint32_t active_number_ = 0;
-  std::uint64_t active_size_ = 0;
-
   std::uint64_t appended_since_save_ = 0;
-  bool index_dirty_ = false;    // the local index on disk lags the one in memory
-  bool unpublished_ = false;    // writes exist that upload() has not published
-  std::string published_etag_;  // the store's index.idx this copy matches
+  bool index_dirty_ = false;  // the local index on disk lags the one in memory
 
   mutable std::mutex files_mutex_;
   mutable std::unordered_map<std::uint32_t, std::shared_ptr<const detail::mapped_file>> files_;

@@ -27,16 +27,23 @@ class corruption_error : public error {
 // The object store (or the local disk standing in for it) failed. `status` is the HTTP
 // status for S3 and the errno for local files; `retryable` says whether trying the same
 // call again could succeed (a 5xx, a throttle, a dropped connection, EINTR...).
+// `may_have_applied` says the request could have taken effect although it failed (a
+// timeout or a reset after the body went out, a lost response): callers must treat the
+// outcome as unknown, never as "not applied".
 class store_error : public error {
  public:
-  store_error(const std::string& what, int status, bool retryable)
-      : error(what), status_(status), retryable_(retryable) {}
+  store_error(const std::string& what, int status, bool retryable, bool may_have_applied = false)
+      : error(what), status_(status), retryable_(retryable), may_have_applied_(may_have_applied) {}
   int status() const noexcept { return status_; }
   bool retryable() const noexcept { return retryable_; }
+  bool may_have_applied() const noexcept { return may_have_applied_; }
+  // The object asked for is not there (HTTP 404, ENOENT).
+  bool not_found() const noexcept { return status_ == 404 || status_ == ENOENT; }
 
  private:
   int status_;
   bool retryable_;
+  bool may_have_applied_;
 };
 
 // A conditional write lost to another writer, or local and published state diverged.
@@ -57,8 +64,9 @@ namespace detail {
 [[noreturn]] inline void throw_corruption(const std::string& what) { throw corruption_error("s4db: " + what); }
 [[noreturn]] inline void throw_usage(const std::string& what) { throw usage_error("s4db: " + what); }
 [[noreturn]] inline void throw_conflict(const std::string& what) { throw conflict_error("s4db: " + what); }
-[[noreturn]] inline void throw_store(const std::string& what, int status, bool retryable) {
-  throw store_error("s4db: " + what, status, retryable);
+[[noreturn]] inline void throw_store(const std::string& what, int status, bool retryable,
+                                     bool may_have_applied = false) {
+  throw store_error("s4db: " + what, status, retryable, may_have_applied);
 }
 
 // A failed system call on a local path: the message names the call, the path and errno.

@@ -36,6 +36,16 @@ enum class conflict_resolution {
   take_store,  // discard the unpublished local writes and open the store's index
 };
 
+// What a write that returned survives (as LevelDB's WriteOptions::sync); docs/guarantees.md.
+enum class sync_mode {
+  none,         // a process crash; a power loss may lose writes since the last flush
+  flush,        // flush(), close(), upload() and compact() fsync the data files (and the
+                // directory) before the index that names them: a power loss keeps what
+                // they returned
+  every_write,  // each put/erase is on disk before it returns; concurrent writers share
+                // one fsync (group commit)
+};
+
 struct options {
   // Object-key prefix of the database in the store, used as given ("my-db/" or "").
   std::string prefix{};
@@ -49,6 +59,7 @@ struct options {
   // appended since the last save; opening replays at most this much.
   std::uint64_t index_save_interval = 16 * 1024 * 1024;
   conflict_resolution on_conflict = conflict_resolution::fail;
+  sync_mode sync = sync_mode::none;
   // How many transfers download(), upload(), items({.local = true}), compact() and
   // get_many() run against the store at once.
   std::size_t concurrency = 16;
@@ -60,6 +71,17 @@ struct options {
 // are not local, then read every value from disk.
 struct items_options {
   bool local = false;
+};
+
+// For download(): with `force`, drop unpublished local writes instead of refusing.
+struct download_options {
+  bool force = false;
+};
+
+// For rebuild_index(): with `from_store`, and no local data files, list and fetch the
+// store's data files first.
+struct rebuild_options {
+  bool from_store = false;
 };
 
 }  // namespace v0

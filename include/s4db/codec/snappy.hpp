@@ -20,8 +20,14 @@ struct snappy_codec {
     out.clear();
     snappy::Compress(in.data(), in.size(), &out);
   }
+  // A block's header claims its decoded length; one that no Snappy stream of this size can
+  // reach (every element expands at most 64 / 3 times) is refused before any allocation,
+  // since stored bytes come from an untrusted bucket.
   bool decode(std::string_view in, std::string& out) const {
     out.clear();
+    std::size_t claimed = 0;
+    if (!snappy::GetUncompressedLength(in.data(), in.size(), &claimed)) return false;
+    if (claimed > in.size() * 22 + 64) return false;
     return snappy::Uncompress(in.data(), in.size(), &out);
   }
 };

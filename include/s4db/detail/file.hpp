@@ -4,9 +4,11 @@
 #pragma once
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
@@ -21,6 +23,11 @@
 namespace s4db {
 inline namespace v0 {
 namespace detail {
+
+// Told of every fsync the library makes: the file's path and size then, or -1 for a
+// directory. Null unless a test installs it (the power-loss test records what was durable,
+// then drops the rest). Called from whichever thread synced; must not throw.
+inline std::atomic<void (*)(const std::string& path, std::int64_t size)> sync_probe{nullptr};
 
 class file {
  public:
@@ -64,8 +71,11 @@ class file {
 
   std::uint64_t size() const { return static_cast<std::uint64_t>(status().st_size); }
 
-  // Reads up to n bytes at offset; fewer only at the end of the file.
+  // Reads up to n bytes at offset; fewer only at the end of the file. Allocates no more
+  // than the file holds, however large n is (n may come from a corrupt index).
   std::string read_at(std::uint64_t offset, std::size_t n) const {
+    const std::uint64_t available = size();
+    n = static_cast<std::size_t>(std::min<std::uint64_t>(n, offset < available ? available - offset : 0));
     std::string out(n, '\0');
     std::size_t done = 0;
     while (done < n) {
@@ -97,6 +107,7 @@ class file {
 
   void sync() const {
     if (::fsync(fd_) != 0) throw_errno("fsync", path_);
+    if (auto probe = sync_probe.load()) probe(path_, static_cast<std::int64_t>(status().st_size));
   }
 
  private:
@@ -114,7 +125,41 @@ inline std::optional<std::string> read_file(const std::filesystem::path& path) {
   return f->read_all();
 }
 
-inline void sync_directory(const std::filesystem::path& dir) { file(dir, O_RDONLY | O_DIRECTORY).sync(); }
+inline void sync_directory(const std::filesystem::path& dir) {
+  const file d(dir, O_RDONLY | O_DIRECTORY);
+  if (::fsync(d.descriptor()) != 0) throw_errno("fsync", d.path());
+  if (auto probe = sync_probe.load()) probe(d.path(), -1);
+}
+
+// An exclusive advisory lock (flock) held while the object lives; released by close,
+// also when the process dies. try_lock returns nullopt when another holder has it.
+class file_lock {
+ public:
+  static std::optional<file_lock> try_lock(const std::filesystem::path& path) {
+    file f(path, O_RDWR | O_CREAT);
+    int rc;
+    do rc = ::flock(f.descriptor(), LOCK_EX | LOCK_NB);
+    while (rc != 0 && errno == EINTR);
+    if (rc != 0) {
+      if (errno == EWOULDBLOCK) return std::nullopt;
+      throw_errno("flock", path.string());
+    }
+    return file_lock(std::move(f));
+  }
+  // Waits for the lock (for short critical sections shared between processes).
+  static file_lock wait_lock(const std::filesystem::path& path, int flags = O_RDONLY) {
+    file f(path, flags);
+    int rc;
+    do rc = ::flock(f.descriptor(), LOCK_EX);
+    while (rc != 0 && errno == EINTR);
+    if (rc != 0) throw_errno("flock", path.string());
+    return file_lock(std::move(f));
+  }
+
+ private:
+  explicit file_lock(file f) : file_(std::move(f)) {}
+  file file_;
+};
 
 // A name beside `path` for staging its replacement; unique per process and call.
 inline std::filesystem::path staging_path(const std::filesystem::path& path) {

@@ -1,14 +1,20 @@
 // The working copy's own record, kept beside index.idx as `local.state` (a few lines of
-// text): how far into the data files the saved index reaches, which published index the
-// copy started from (its ETag), whether it holds writes never uploaded, and the codec.
+// text ending in their CRC, docs/format.md "Working copy"): which saved index goes with
+// which position in the data files, which published index the copy matches (its ETag),
+// whether it holds writes never published, an index commit whose outcome is unknown, what
+// the store holds of each data file as far as this copy knows, and the codec.
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "../error.hpp"
+#include "../format/entry.hpp"
 
 namespace s4db {
 inline namespace v0 {
@@ -16,33 +22,134 @@ namespace detail {
 
 inline constexpr std::string_view local_state_name = "local.state";
 
+// Identifies a byte string well enough to recognise it again: its size, CRC-32 and 64-bit
+// FNV-1a (independent hashes, so an accidental match of all three is out of reach).
+struct digest {
+  std::uint64_t size = 0;
+  std::uint32_t crc = 0;
+  std::uint64_t fnv = 0;
+
+  static digest of(std::string_view bytes) {
+    std::uint64_t h = 0xcbf29ce484222325ull;
+    for (unsigned char c : bytes) h = (h ^ c) * 0x100000001b3ull;
+    return {bytes.size(), format::crc32_of(bytes), h};
+  }
+  friend bool operator==(const digest&, const digest&) = default;
+};
+
+// What this copy knows the store holds as one data file: the bytes it uploaded or
+// downloaded, by size and the ETag the store gave them.
+struct stored_file {
+  std::uint64_t size = 0;
+  std::string etag;
+};
+
 struct local_state {
-  // The saved index reflects every entry before (covered_file, covered_offset): all of
-  // the lower-numbered files and this file up to the offset.
-  std::uint32_t covered_file = 1;
-  std::uint64_t covered_offset = 0;
-  std::string published_etag;  // empty: the copy did not start from a published index
-  bool unpublished = false;
+  // A saved index and the position in the data files it reflects: every entry before
+  // (covered_file, covered_offset), i.e. all lower-numbered files and this one up to there.
+  struct saved_index {
+    digest bytes;
+    std::uint32_t covered_file = 1;
+    std::uint64_t covered_offset = 0;
+  };
+
   std::string codec;
+  std::uint32_t next_file = 1;  // no data file number below it may be used again
+  bool unpublished = false;     // writes exist that no (possibly) published index holds
+  std::string published_etag;   // empty: the copy matches no published index
+  // The index files this state accepts: the one saved last and, while a save is under
+  // way, the one being written (the state is written first, so a crash between the two
+  // writes leaves an index this state still recognises).
+  std::vector<saved_index> indexes;
+  // An index commit whose outcome is unknown (the PUT failed after it may have applied):
+  // the published index is ours exactly when its bytes have this digest.
+  std::optional<digest> publishing;
+  std::map<std::uint32_t, stored_file> stored;
+  // Version 1 states (written before the index had a checksum) accept any index.
+  bool legacy = false;
+
+  const saved_index* accepts(const digest& d) const {
+    for (const auto& i : indexes)
+      if (legacy || i.bytes == d) return &i;
+    return nullptr;
+  }
 
   std::string encode() const {
     std::ostringstream out;
-    out << "s4db-local-state 1\n"
-        << "covered " << covered_file << ' ' << covered_offset << '\n'
-        << "unpublished " << (unpublished ? 1 : 0) << '\n'
+    out << "s4db-local-state 2\n"
         << "codec " << codec << '\n'
-        << "published " << published_etag << '\n';
-    return out.str();
+        << "next_file " << next_file << '\n'
+        << "unpublished " << (unpublished ? 1 : 0) << '\n';
+    for (const auto& i : indexes)
+      out << "index " << i.bytes.size << ' ' << i.bytes.crc << ' ' << i.bytes.fnv << ' ' << i.covered_file << ' '
+          << i.covered_offset << '\n';
+    if (publishing) out << "publishing " << publishing->size << ' ' << publishing->crc << ' ' << publishing->fnv << '\n';
+    for (const auto& [n, f] : stored) out << "stored " << n << ' ' << f.size << ' ' << f.etag << '\n';
+    out << "published " << published_etag << '\n';
+    std::string text = out.str();
+    return text + "crc " + std::to_string(format::crc32_of(text)) + '\n';
   }
 
   static local_state decode(const std::string& text, const std::string& where) {
+    if (text.starts_with("s4db-local-state 1\n")) return decode_v1(text, where);
+    auto bad = [&](const std::string& why) -> local_state {
+      throw_corruption(where + ": " + why + "; the working copy's state is damaged (rebuild_index() recovers "
+                                            "the index from the data files)");
+    };
+    const auto crc_at = text.rfind("crc ");
+    if (!text.starts_with("s4db-local-state 2\n") || crc_at == std::string::npos || text.back() != '\n')
+      return bad("not an s4db local state file");
+    if (std::to_string(format::crc32_of(std::string_view(text).substr(0, crc_at))) !=
+        text.substr(crc_at + 4, text.size() - crc_at - 5))
+      return bad("checksum mismatch");
+    local_state s;
+    std::istringstream in(text.substr(0, crc_at));
+    std::string line;
+    std::getline(in, line);
+    while (std::getline(in, line)) {
+      std::istringstream words(line);
+      std::string word;
+      words >> word;
+      if (word == "codec") {
+        words >> s.codec;
+      } else if (word == "next_file") {
+        words >> s.next_file;
+      } else if (word == "unpublished") {
+        int v = 0;
+        words >> v;
+        s.unpublished = v != 0;
+      } else if (word == "index") {
+        saved_index i;
+        words >> i.bytes.size >> i.bytes.crc >> i.bytes.fnv >> i.covered_file >> i.covered_offset;
+        s.indexes.push_back(i);
+      } else if (word == "publishing") {
+        digest d;
+        words >> d.size >> d.crc >> d.fnv;
+        s.publishing = d;
+      } else if (word == "stored") {
+        std::uint32_t n = 0;
+        stored_file f;
+        words >> n >> f.size >> f.etag;
+        s.stored[n] = f;
+      } else if (word == "published") {
+        s.published_etag = line.size() > 10 ? line.substr(10) : std::string();
+        continue;
+      } else {
+        return bad("unknown line '" + word + "'");
+      }
+      if (words.fail()) return bad("malformed line '" + line + "'");
+    }
+    return s;
+  }
+
+ private:
+  static local_state decode_v1(const std::string& text, const std::string& where) {
     std::istringstream in(text);
     std::string magic, word;
     int version = 0, unpublished = 0;
     local_state s;
-    in >> magic >> version;
-    if (magic != "s4db-local-state" || version != 1) throw_corruption(where + ": not an s4db local state file");
-    in >> word >> s.covered_file >> s.covered_offset;
+    saved_index i;
+    in >> magic >> version >> word >> i.covered_file >> i.covered_offset;
     if (word != "covered") throw_corruption(where + ": expected 'covered'");
     in >> word >> unpublished;
     if (word != "unpublished") throw_corruption(where + ": expected 'unpublished'");
@@ -53,6 +160,9 @@ struct local_state {
     std::getline(in, s.published_etag);
     if (!s.published_etag.empty() && s.published_etag.front() == ' ') s.published_etag.erase(0, 1);
     s.unpublished = unpublished != 0;
+    s.indexes.push_back(i);
+    s.next_file = i.covered_file;
+    s.legacy = true;
     return s;
   }
 };

@@ -34,7 +34,8 @@ class mapped_file {
   }
 
   // True when [offset, offset + n) lies inside the mapping.
-  bool covers(std::uint64_t offset, std::uint64_t n) const noexcept { return offset + n <= size_; }
+  // Written so that no offset from a corrupt index can overflow the test.
+  bool covers(std::uint64_t offset, std::uint64_t n) const noexcept { return offset <= size_ && n <= size_ - offset; }
 
   // The mapped bytes at [offset, offset + n); the caller checked covers().
   std::string_view view(std::uint64_t offset, std::uint64_t n) const noexcept {

@@ -115,12 +115,25 @@ inline const char* describe(parse_status s) {
   return "unknown";
 }
 
-// Whether a failed parse of the entry at `offset` of a file of `file_size` bytes is what a
-// crash mid-append leaves: an entry cut short, or one whose CRC fails and that ends exactly
-// at the end of the file. Anywhere but the newest file's end, it is corruption.
-inline bool looks_torn(const parse_result& r, std::uint64_t offset, std::uint64_t file_size) {
-  return r.status == parse_status::truncated ||
-         (r.status == parse_status::bad_crc && offset + r.entry.size == file_size);
+// Whether the bytes from `offset` (where an entry failed to parse) to the end of `file`
+// are what a crash mid-append leaves: a torn last batch, after which no whole entry
+// follows. One flipped length byte also makes an entry look cut short, but the entries
+// after it still parse, so a valid entry anywhere after `offset` means corruption, never
+// a tail to drop. The search is bounded (`crc_budget` bytes checksummed); past it the
+// answer is "not torn", which refuses to cut rather than guess.
+inline bool is_torn_tail(std::string_view file, std::size_t offset, std::uint64_t crc_budget = 256u << 20) {
+  for (std::size_t q = offset + 1; q + entry_overhead <= file.size(); ++q) {
+    const auto flags = static_cast<std::uint8_t>(file[q]);
+    const auto key_len = load_be<std::uint32_t>(file.data() + q + 1);
+    const auto value_len = load_be<std::uint32_t>(file.data() + q + 5);
+    if (flags > 0x07 || key_len > max_key_size || (flags == flag_tombstone && value_len != 0)) continue;
+    const std::uint64_t size = entry_overhead + std::uint64_t{key_len} + value_len;
+    if (size > file.size() - q) continue;
+    if (size > crc_budget) return false;
+    crc_budget -= size;
+    if (parse_entry(file.substr(q)).status == parse_status::ok) return false;
+  }
+  return true;
 }
 
 // Parses exactly one entry that must fill `bytes` and carry `key`: what a point read got.

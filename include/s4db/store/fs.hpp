@@ -2,18 +2,21 @@
 // every write lands atomically (temporary file, fsync, rename), so readers see the old
 // object or the new one, never a part. Keys that would leave root (absolute, with "." or
 // ".." segments, empty segments, NUL bytes) are refused with usage_error.
-// Thread-safe. Conditional puts are exact within one process (If-None-Match uses link(),
-// atomic everywhere; If-Match is checked under a process-wide lock).
+// Thread-safe. Conditional puts are exact, between threads and between processes:
+// If-None-Match uses link(), atomic everywhere; If-Match is checked and applied under an
+// flock of the object's directory. Staging files that a killed process left are removed
+// by list().
 #pragma once
 
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -101,7 +104,11 @@ class fs_store {
     if (ec) detail::throw_errno("list", start.string(), ec.value());
     for (; it != end; it.increment(ec)) {
       if (ec) detail::throw_errno("list", start.string(), ec.value());
-      if (!it->is_regular_file() || detail::is_staging_name(it->path().filename().string())) continue;
+      if (!it->is_regular_file()) continue;
+      if (detail::is_staging_name(it->path().filename().string())) {
+        remove_if_abandoned(it->path());
+        continue;
+      }
       std::string key = it->path().lexically_relative(root_).generic_string();
       if (!key.starts_with(prefix)) continue;
       auto f = detail::file::open_existing(it->path());
@@ -154,8 +161,6 @@ class fs_store {
     const auto tmp = detail::staging_path(path);
     try {
       fill(tmp);
-      static std::mutex conditional_mutex;
-      std::unique_lock lock(conditional_mutex, std::defer_lock);
       if (condition.if_absent) {
         if (::link(tmp.c_str(), path.c_str()) != 0) {
           if (errno == EEXIST)
@@ -164,8 +169,9 @@ class fs_store {
         }
         ::unlink(tmp.c_str());
       } else {
+        std::optional<detail::file_lock> lock;
         if (condition.if_match) {
-          lock.lock();
+          lock = detail::file_lock::wait_lock(path.parent_path(), O_RDONLY | O_DIRECTORY);
           auto current = head(key);
           if (!current || current->etag != *condition.if_match)
             detail::throw_conflict("put '" + key + "': the object's ETag is no longer " + *condition.if_match);
@@ -178,6 +184,18 @@ class fs_store {
     }
     detail::sync_directory(path.parent_path());
     return head(key).value().etag;
+  }
+
+  // A staging file is named for the process writing it (detail::staging_path); once that
+  // process is gone, nobody will finish it.
+  static void remove_if_abandoned(const std::filesystem::path& path) {
+    const std::string name = path.filename().string();
+    const auto at = name.find(".s4db-tmp.");
+    const long pid = std::strtol(name.c_str() + at + 10, nullptr, 10);
+    if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+      std::error_code ignored;
+      std::filesystem::remove(path, ignored);
+    }
   }
 
   std::filesystem::path root_;

@@ -187,6 +187,10 @@ class s3_store {
     s3::http_response call(const std::string& method, const std::string& key, const std::string& query,
                            Prepare&& prepare) {
       std::mt19937_64 rng(std::random_device{}());
+      // GET and HEAD change nothing; any other request that failed after it was sent may
+      // have applied, and the caller must treat the outcome as unknown.
+      const bool changes = method != "GET" && method != "HEAD";
+      bool may_have_applied = false;
       for (int attempt = 0;; ++attempt) {
         s3::http_request q;
         q.method = method;
@@ -196,13 +200,16 @@ class s3_store {
         sign(q, key, query);
         try {
           auto r = http.perform(q);
+          r.may_have_applied = may_have_applied;
           const bool retryable = r.status >= 500 || r.status == 429;
           if (!retryable || attempt >= settings.limits.max_retries) return r;
         } catch (const s3::transport_failure& f) {
+          may_have_applied = may_have_applied || (changes && f.after_send());
           if (!f.retryable() || attempt >= settings.limits.max_retries)
             detail::throw_store("S3 " + method + " " + where(key) + " failed: " + f.message + " (after " +
-                                    std::to_string(attempt + 1) + " attempts)",
-                                0, f.retryable());
+                                    std::to_string(attempt + 1) + " attempts)" +
+                                    (may_have_applied ? "; it may have been applied" : ""),
+                                0, f.retryable(), may_have_applied);
         }
         // Full jitter: a random pause up to min(max_delay, base * 2^attempt).
         const auto cap = std::min<long long>(settings.limits.retry_max_delay.count(),
@@ -247,8 +254,9 @@ class s3_store {
       if (!message.empty()) detail += ": " + message;
       const bool retryable = r.status >= 500 || r.status == 429;
       detail::throw_store("S3 " + op + " " + where(key) + " failed: HTTP " + std::to_string(r.status) +
-                              (detail.empty() ? "" : " " + detail) + (retryable ? " (retries exhausted)" : ""),
-                          static_cast<int>(r.status), retryable);
+                              (detail.empty() ? "" : " " + detail) + (retryable ? " (retries exhausted)" : "") +
+                              (r.may_have_applied ? "; an earlier attempt may have been applied" : ""),
+                          static_cast<int>(r.status), retryable, r.may_have_applied);
     }
 
     void expect_success(const std::string& op, const std::string& key, const s3::http_response& r) const {

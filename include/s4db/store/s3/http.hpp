@@ -42,6 +42,8 @@ struct http_response {
   std::string body;                            // unless it went to response_file
   std::uint64_t file_bytes = 0;                // bytes written to response_file
   bool new_connection = false;
+  // An earlier attempt of this request failed in a way that may have applied it.
+  bool may_have_applied = false;
 };
 
 // A transfer that failed below HTTP: no connection, a timeout, a dropped connection.
@@ -58,6 +60,22 @@ struct transport_failure {
       case CURLE_GOT_NOTHING:
       case CURLE_PARTIAL_FILE:
       case CURLE_SSL_CONNECT_ERROR:
+      case CURLE_HTTP2:
+      case CURLE_HTTP2_STREAM:
+        return true;
+      default:
+        return false;
+    }
+  }
+  // Whether the server may have received the whole request and acted on it: the failure
+  // came after the connection was up (a timeout, a reset, no answer).
+  bool after_send() const {
+    switch (code) {
+      case CURLE_OPERATION_TIMEDOUT:
+      case CURLE_SEND_ERROR:
+      case CURLE_RECV_ERROR:
+      case CURLE_GOT_NOTHING:
+      case CURLE_PARTIAL_FILE:
       case CURLE_HTTP2:
       case CURLE_HTTP2_STREAM:
         return true;

@@ -1,0 +1,106 @@
+// The published side of one database: the objects under its prefix in the store. Names
+// objects, lists the data files, transfers them, and commits the index so that an
+// unknown outcome (a lost response) is resolved by reading the store back, never guessed.
+// Holds a reference to the db's store; thread-safe as the store is.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "../concepts.hpp"
+#include "../error.hpp"
+#include "../format/names.hpp"
+#include "file.hpp"
+#include "local_state.hpp"
+
+namespace s4db {
+inline namespace v0 {
+namespace detail {
+
+template <class Store>
+class bucket {
+ public:
+  bucket(Store& store, std::string prefix) : store_(store), prefix_(std::move(prefix)) {}
+
+  Store& store() const noexcept { return store_; }
+  std::string key(std::string_view name) const { return prefix_ + std::string(name); }
+  std::string data_key(std::uint32_t n) const { return key(format::data_file_name(n)); }
+  std::string index_key() const { return key(format::index_name); }
+
+  // Every data object under the prefix, by number.
+  std::map<std::uint32_t, object_info> data_objects() const {
+    std::map<std::uint32_t, object_info> out;
+    for (auto& o : store_.list(prefix_))
+      if (auto n = format::parse_data_file_name(std::string_view(o.key).substr(prefix_.size())))
+        out.emplace(*n, std::move(o));
+    return out;
+  }
+
+  static std::uint32_t highest(const std::map<std::uint32_t, object_info>& objects) {
+    return objects.empty() ? 0 : objects.rbegin()->first;
+  }
+
+  // Downloads data object n to `destination` through a staging file, so the destination
+  // is the old file or the whole new one.
+  void fetch(std::uint32_t n, const std::filesystem::path& destination) const {
+    const auto tmp = staging_path(destination);
+    try {
+      if (!store_.get_file(data_key(n), tmp))
+        throw_store("download '" + data_key(n) + "': the object is not in the store", 404, false);
+      rename_file(tmp, destination);
+    } catch (...) {
+      std::error_code ignored;
+      std::filesystem::remove(tmp, ignored);
+      throw;
+    }
+  }
+
+  enum class outcome { ours, not_ours, unknown };
+
+  // Whether the published index is the one with digest `d`, read back from the store.
+  outcome published_is(const digest& d, std::string* etag) const {
+    try {
+      auto published = store_.get(index_key());
+      if (!published || !(digest::of(published->data) == d)) return outcome::not_ours;
+      if (etag) *etag = published->etag;
+      return outcome::ours;
+    } catch (const store_error&) {
+      return outcome::unknown;
+    }
+  }
+
+  // PUTs the index. Returns its ETag; when the PUT fails, reads the store back: if our
+  // bytes are there the commit happened (a lost response) and this returns normally.
+  // Otherwise rethrows, and *unknown says whether even the read-back failed.
+  std::string commit_index(const std::string& bytes, bool* unknown) const {
+    *unknown = false;
+    try {
+      return store_.put(index_key(), bytes, {});
+    } catch (const error&) {
+      std::string etag;
+      switch (published_is(digest::of(bytes), &etag)) {
+        case outcome::ours:
+          return etag;
+        case outcome::unknown:
+          *unknown = true;
+          throw;
+        case outcome::not_ours:
+          throw;
+      }
+      throw;
+    }
+  }
+
+ private:
+  Store& store_;
+  std::string prefix_;
+};
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace s4db

@@ -1,0 +1,353 @@
+// The working copy: the local directory of one db, and everything the engine keeps on
+// local disk. It owns
+//   - the directory (created on first need, or a temporary one) and its LOCK (flock), so
+//     one working copy belongs to one db at a time, in this process or another;
+//   - local.state and index.idx, saved so that a crash at any moment leaves a pair that
+//     open() accepts (the state is written first and names both the old and the new index);
+//   - the data files: appends to the newest one with rollover, rolled back on failure,
+//     replay from a position, and the fsyncs sync_mode asks for (group commit included);
+//   - the staging directory a download fills before it swaps anything in.
+// It knows nothing of the store or of the index container. Not thread-safe by itself:
+// basic_db calls it under its own lock, except sync_appends(), which may run unlocked.
+#pragma once
+
+#include <stdlib.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "../error.hpp"
+#include "../format/entry.hpp"
+#include "../format/index_file.hpp"
+#include "../format/names.hpp"
+#include "../options.hpp"
+#include "file.hpp"
+#include "group_commit.hpp"
+#include "local_state.hpp"
+#include "log.hpp"
+
+namespace s4db {
+inline namespace v0 {
+namespace detail {
+
+inline constexpr std::string_view lock_file_name = "LOCK";
+inline constexpr std::string_view download_staging_name = "download.staging";
+inline constexpr std::string_view staged_ready_name = "READY";
+
+class working_copy {
+ public:
+  working_copy(std::uint64_t max_file_size, sync_mode sync, log_sink log)
+      : max_file_size_(max_file_size), sync_(sync), log_(std::move(log)) {}
+
+  // ------------------------------------------------------------------ the directory
+
+  bool exists() const noexcept { return dir_.has_value(); }
+  const std::filesystem::path& dir() const { return *dir_; }
+  bool is_temp() const noexcept { return temp_; }
+  bool has_state() const { return dir_ && std::filesystem::exists(*dir_ / local_state_name); }
+
+  // Takes an existing directory: locks it, and removes staging files that a killed
+  // process left (nobody else can be using them: we hold the lock).
+  void attach(const std::filesystem::path& dir) {
+    lock_ = file_lock::try_lock(dir / lock_file_name);
+    if (!lock_)
+      throw_usage("the working copy " + dir.string() +
+                  " is in use by another db (its LOCK is held, by this process or another); one working copy "
+                  "belongs to one db at a time");
+    dir_ = dir;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec))
+      if (is_staging_name(e.path().filename().string())) std::filesystem::remove(e.path(), ec);
+  }
+
+  // Creates `dir` (or a temporary directory when none is given) and takes it.
+  void create(const std::optional<std::filesystem::path>& dir) {
+    if (dir) {
+      std::error_code ec;
+      std::filesystem::create_directories(*dir, ec);
+      if (ec) throw_errno("mkdir", dir->string(), ec.value());
+      attach(*dir);
+      return;
+    }
+    std::string pattern = (std::filesystem::temp_directory_path() / "s4db-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) throw_errno("mkdtemp", pattern);
+    attach(pattern);
+    temp_ = true;
+    log(log_, log_level::info, "using temporary directory " + pattern);
+  }
+
+  // ------------------------------------------------------------------ state and index
+
+  local_state& state() noexcept { return state_; }
+  const local_state& state() const noexcept { return state_; }
+  std::uint32_t next_file() const noexcept { return state_.next_file; }
+  void raise_next_file(std::uint32_t n) { state_.next_file = std::max(state_.next_file, n); }
+
+  struct loaded_copy {
+    std::string index;  // empty: no index saved yet (an empty database)
+    local_state::saved_index covers;
+  };
+
+  // Reads local.state and the index.idx it accepts (SPEC section 6: a flipped byte in
+  // either is corruption_error, never a silently different index).
+  loaded_copy load(std::string_view codec) {
+    const auto state_path = *dir_ / local_state_name;
+    state_ = local_state::decode(read_file(state_path).value_or(""), state_path.string());
+    if (state_.codec != codec)
+      throw_corruption(dir_->string() + " was written with codec '" + state_.codec + "', but this db uses '" +
+                       std::string(codec) + "'");
+    const auto index_path = *dir_ / format::index_name;
+    loaded_copy out;
+    out.index = read_file(index_path).value_or("");
+    const auto* accepted = state_.accepts(digest::of(out.index));
+    if (!accepted)
+      throw_corruption(index_path.string() + " does not match the checksum " + local_state_name.data() +
+                       " recorded for it (a damaged file); rebuild_index() recovers the index from the data files");
+    out.covers = *accepted;
+    state_.indexes = {*accepted};
+    return out;
+  }
+
+  // Saves `index` as index.idx, reflecting the data files up to (covered_file,
+  // covered_offset). In sync_mode flush and every_write the data files are made durable
+  // first, so a saved index never names bytes a power loss can take.
+  void save(std::string_view index, std::uint32_t covered_file, std::uint64_t covered_offset) {
+    if (sync_ != sync_mode::none) sync_appends();
+    const local_state::saved_index fresh{digest::of(index), covered_file, covered_offset};
+    std::vector<local_state::saved_index> previous = state_.indexes;
+    if (previous.empty()) previous.push_back({digest::of(""), 1, 0});
+    state_.indexes = previous;
+    state_.indexes.push_back(fresh);
+    state_.legacy = false;
+    write_state();
+    write_file_atomic(*dir_ / format::index_name, index);
+    state_.indexes = {fresh};
+  }
+
+  // Rewrites local.state alone (the index on disk is unchanged).
+  void write_state() const { write_file_atomic(*dir_ / local_state_name, state_.encode()); }
+
+  // ------------------------------------------------------------------ data files
+
+  std::filesystem::path data_path(std::uint32_t n) const { return *dir_ / format::data_file_name(n); }
+
+  // (number, size) of every local data file, by number.
+  std::vector<std::pair<std::uint32_t, std::uint64_t>> data_files() const {
+    std::vector<std::pair<std::uint32_t, std::uint64_t>> out;
+    if (!dir_) return out;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(*dir_, ec)) {
+      if (auto n = format::parse_data_file_name(e.path().filename().string()); n && e.is_regular_file())
+        out.emplace_back(*n, e.file_size());
+    }
+    if (ec) throw_errno("list", dir_->string(), ec.value());
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  std::optional<std::uint64_t> size_of(std::uint32_t n) const {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(data_path(n), ec);
+    if (ec) return std::nullopt;
+    return size;
+  }
+
+  void remove_data_file(std::uint32_t n) {
+    if (active_number_ == n) close_active();
+    std::error_code ec;
+    std::filesystem::remove(data_path(n), ec);
+    if (ec) throw_errno("remove", data_path(n).string(), ec.value());
+  }
+
+  // Up to where the data files hold entries: the active file's end, else the end of the
+  // newest local file, else the start of the next file.
+  std::pair<std::uint32_t, std::uint64_t> end_position() const {
+    if (active_.is_open()) return {active_number_, active_size_};
+    if (state_.next_file > 1)
+      if (auto size = size_of(state_.next_file - 1)) return {state_.next_file - 1, *size};
+    return {state_.next_file, 0};
+  }
+
+  // Appends whole encoded entries, rolling to a new file before an entry that would take
+  // a non-empty file past max_file_size. Returns where each landed. On failure every file
+  // it touched is cut back (or removed) and the error rethrown; if even that fails, the
+  // file is never appended to again (the next append starts a new one).
+  std::vector<location> append(const std::vector<std::string_view>& entries) {
+    struct touched_file {
+      std::uint32_t number;
+      std::uint64_t size_before;  // 0: created by this call
+    };
+    std::vector<touched_file> touched;
+    const std::uint32_t next_before = state_.next_file;
+    std::vector<location> out;
+    out.reserve(entries.size());
+    std::string pending;
+    try {
+      for (const auto entry : entries) {
+        if (!active_.is_open()) {
+          open_active();
+          touched.push_back({active_number_, active_size_ == format::file_header_size ? 0 : active_size_});
+        } else if (active_size_ + pending.size() > format::file_header_size &&
+                   active_size_ + pending.size() + entry.size() > max_file_size_) {
+          write_pending(pending);
+          start_new_file();
+          touched.push_back({active_number_, 0});
+        }
+        out.push_back({active_number_, active_size_ + pending.size(), static_cast<std::uint32_t>(entry.size())});
+        pending.append(entry);
+      }
+      write_pending(pending);
+    } catch (...) {
+      close_active();
+      for (const auto& t : touched) {
+        try {
+          if (t.size_before == 0)
+            remove_data_file(t.number);
+          else
+            file(data_path(t.number), O_WRONLY).truncate(t.size_before);
+        } catch (const error& e) {
+          log(log_, log_level::error,
+              std::string("could not roll back a failed append: ") + e.what() + "; no more appends go to that file");
+          poisoned_ = t.number;
+        }
+      }
+      if (!poisoned_) state_.next_file = next_before;
+      throw;
+    }
+    return out;
+  }
+
+  void close_active() { active_ = file(); }
+
+  // Starts data file next_file() (after closing the active one) and makes it active.
+  // Never reuses a name: a number whose file exists is skipped.
+  void start_new_file() {
+    close_active();
+    while (std::filesystem::exists(data_path(state_.next_file))) ++state_.next_file;
+    const std::uint32_t n = state_.next_file;
+    file f(data_path(n), O_RDWR | O_CREAT | O_EXCL);
+    try {
+      f.write_at(0, format::file_header(n));
+    } catch (...) {
+      remove_data_file(n);
+      throw;
+    }
+    active_ = std::move(f);
+    active_number_ = n;
+    active_size_ = format::file_header_size;
+    state_.next_file = n + 1;
+    std::lock_guard lock(dirty_mutex_);
+    dirty_.insert(n);
+    dir_dirty_ = true;
+  }
+
+  // ------------------------------------------------------------------ durability
+
+  // Ticket for group commit: call after an append, then wait_durable() without the lock.
+  std::uint64_t appended() { return commits_.wrote(); }
+  void wait_durable(std::uint64_t ticket) {
+    commits_.wait_durable(ticket, [&] { sync_appends(); });
+  }
+
+  // fsyncs every data file appended to since the last call, and the directory when a
+  // file was created. Safe to call without the engine's lock.
+  void sync_appends() {
+    std::set<std::uint32_t> files;
+    bool dir = false;
+    {
+      std::lock_guard lock(dirty_mutex_);
+      files.swap(dirty_);
+      std::swap(dir, dir_dirty_);
+    }
+    try {
+      for (auto n : files)
+        if (auto f = file::open_existing(data_path(n))) f->sync();
+      if (dir) sync_directory(*dir_);
+    } catch (...) {
+      std::lock_guard lock(dirty_mutex_);
+      dirty_.insert(files.begin(), files.end());
+      dir_dirty_ = dir_dirty_ || dir;
+      throw;
+    }
+  }
+
+  // No more appends go to file n (it lost bytes the index had named: a power loss).
+  void never_append_to(std::uint32_t n) {
+    if (active_number_ == n) close_active();
+    poisoned_ = n;
+  }
+
+  // Marks a file written by other means (compaction, download) as needing a sync.
+  void mark_dirty(std::uint32_t n) {
+    std::lock_guard lock(dirty_mutex_);
+    dirty_.insert(n);
+    dir_dirty_ = true;
+  }
+
+  // ------------------------------------------------------------------ download staging
+
+  std::filesystem::path staging_dir() const { return *dir_ / download_staging_name; }
+  bool staged_ready() const { return std::filesystem::exists(staging_dir() / staged_ready_name); }
+
+  void clear_staging() {
+    std::error_code ec;
+    std::filesystem::remove_all(staging_dir(), ec);
+    if (ec) throw_errno("remove", staging_dir().string(), ec.value());
+  }
+
+ private:
+  void write_pending(std::string& pending) {
+    active_.write_at(active_size_, pending);
+    active_size_ += pending.size();
+    pending.clear();
+    std::lock_guard lock(dirty_mutex_);
+    dirty_.insert(active_number_);
+  }
+
+  // Resumes the newest file if it is local and under the limit, else starts a new one.
+  void open_active() {
+    if (state_.next_file > 1 && poisoned_ != state_.next_file - 1) {
+      const std::uint32_t newest = state_.next_file - 1;
+      if (auto f = file::open_existing(data_path(newest), O_RDWR)) {
+        const std::uint64_t size = f->size();
+        if (size >= format::file_header_size && size < max_file_size_) {
+          active_ = std::move(*f);
+          active_number_ = newest;
+          active_size_ = size;
+          return;
+        }
+      }
+    }
+    start_new_file();
+  }
+
+  std::uint64_t max_file_size_;
+  sync_mode sync_;
+  log_sink log_;
+
+  std::optional<std::filesystem::path> dir_;
+  bool temp_ = false;
+  std::optional<file_lock> lock_;
+  local_state state_;
+
+  file active_;  // the data file being appended to, opened lazily
+  std::uint32_t active_number_ = 0;
+  std::uint64_t active_size_ = 0;
+  std::optional<std::uint32_t> poisoned_;  // a file a failed rollback left with a bad tail
+
+  std::mutex dirty_mutex_;
+  std::set<std::uint32_t> dirty_;  // appended to since the last sync_appends()
+  bool dir_dirty_ = false;
+  group_commit commits_;
+};
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace s4db
