@@ -838,7 +838,8 @@ class basic_db {
     for (const auto& [n, size] : copy_.data_files())
       if (!wanted.contains(n)) copy_.remove_data_file(n);
     forget_local_files();
-    if (auto index = detail::read_file(staging / format::index_name)) {
+    const auto index = detail::read_file(staging / format::index_name);
+    if (index) {
       decode_index_into(*index, bucket_.index_key(), index_);
       copy_.raise_next_file(next_file_named_);
     } else {
@@ -846,7 +847,7 @@ class basic_db {
     }
     state.unpublished = false;
     state.publishing.reset();
-    save_local();
+    save_local(index ? *index : encode_index());  // the published bytes, as they are
     copy_.clear_staging();
   }
 
