@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 
 #include <fstream>
+#include <sstream>
 
 #include "support.hpp"
 
@@ -148,6 +149,56 @@ BOOST_AUTO_TEST_CASE(rebuild_index_and_a_python_written_database) {
   BOOST_TEST(s4db_cli(db.path, {"--local-dir", work.path.string(), "download"}).code == 0);
   BOOST_TEST(s4db_cli(db.path, {"--local-dir", work.path.string(), "rebuild-index"}).code == 0);
   BOOST_TEST(s4db_cli(db.path, {"get", "k1"}).out == std::string(50, 'v'));
+}
+
+// Issue 7, item 8: without --local-dir, rebuild-index published an empty index over a
+// healthy database, and the next put overwrote data_000001.s4db.
+BOOST_AUTO_TEST_CASE(rebuild_index_without_a_local_dir_keeps_every_key) {
+  temp_dir db;
+  for (int i = 0; i < 5; ++i) BOOST_TEST(s4db_cli(db.path, {"put", "k" + std::to_string(i), "v"}).code == 0);
+  const auto rebuilt = s4db_cli(db.path, {"rebuild-index"});
+  BOOST_TEST(rebuilt.code == 0, rebuilt.err);
+  BOOST_TEST(s4db_cli(db.path, {"put", "k9", "v"}).code == 0);
+  BOOST_TEST(s4db_cli(db.path, {"keys"}).out == "k0\nk1\nk2\nk3\nk4\nk9\n");
+  BOOST_TEST(s4db_cli(db.path, {"verify"}).code == 0);
+}
+
+// A rebuild that would drop published keys is not uploaded without --allow-drop.
+BOOST_AUTO_TEST_CASE(rebuild_index_that_drops_keys_is_not_published) {
+  temp_dir db;
+  BOOST_TEST(s4db_cli(db.path, {"put", "a", "1"}).code == 0);
+  BOOST_TEST(s4db_cli(db.path, {"put", "b", "2"}).code == 0);
+  for (const auto& f : data_files_in(db.path))
+    if (f != "data_000001.s4db") fs::remove(db.path / f);  // b's file is lost
+  const auto refused = s4db_cli(db.path, {"rebuild-index"});
+  BOOST_TEST(refused.code == 2, refused.err);
+  BOOST_TEST(refused.err.find("lacks 1 keys") != std::string::npos, refused.err);
+  BOOST_TEST(s4db_cli(db.path, {"keys"}).out == "a\nb\n");  // the published index is untouched
+}
+
+// Issue 7, item 9: parallel writers on one working copy lost writes and corrupted the
+// index. Now one db holds the copy at a time; the others fail with exit 2, and every put
+// that exited 0 is there.
+BOOST_AUTO_TEST_CASE(parallel_puts_on_one_working_copy_never_lose_an_acknowledged_write) {
+  temp_dir db, work;
+  std::vector<std::string> commands;
+  std::string script;
+  for (int i = 0; i < 8; ++i)
+    script += "(" + quoted(S4DB_TOOL) + " --dir " + quoted(db.path.string()) + " --local-dir " +
+              quoted(work.path.string()) + " --no-upload put k" + std::to_string(i) + " v" + std::to_string(i) +
+              " 2>/dev/null; echo \"k" + std::to_string(i) + " $?\") & ";
+  script += "wait";
+  const std::string results = run_command(script);
+  std::istringstream in(results);
+  int ok = 0;
+  for (std::string key, code; in >> key >> code;) {
+    BOOST_TEST((code == "0" || code == "2"), key << " exited " << code);
+    if (code != "0") continue;
+    ++ok;
+    BOOST_TEST(s4db_cli(db.path, {"--local-dir", work.path.string(), "get", key}).out == "v" + key.substr(1));
+  }
+  BOOST_TEST(ok >= 1);
+  BOOST_TEST(s4db_cli(db.path, {"--local-dir", work.path.string(), "verify"}).code == 0);
 }
 
 BOOST_AUTO_TEST_CASE(a_dead_store_is_exit_4_with_one_line) {

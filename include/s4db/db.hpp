@@ -328,9 +328,14 @@ class basic_db {
       ready += "stored " + std::to_string(n) + " " + std::to_string(it->second.size) + " " + it->second.etag + "\n";
       if (!holds_published_copy(n, it->second)) fetch.push_back(n);
     }
-    fetch_files(fetch, objects, copy_.staging_dir());
-    if (published) detail::write_file_atomic(copy_.staging_dir() / format::index_name, published->data);
-    detail::write_file_atomic(copy_.staging_dir() / detail::staged_ready_name, ready);
+    try {
+      fetch_files(fetch, objects, copy_.staging_dir());
+      if (published) detail::write_file_atomic(copy_.staging_dir() / format::index_name, published->data);
+      detail::write_file_atomic(copy_.staging_dir() / detail::staged_ready_name, ready);
+    } catch (...) {
+      copy_.clear_staging();
+      throw;
+    }
     finish_download();
   }
 
