@@ -714,7 +714,23 @@ class basic_db {
       auto& end = needed[element.second.file];
       end = std::max(end, element.second.offset + element.second.length);
     }
-    for (const auto& [n, size] : copy_.data_files()) {
+    const auto local = copy_.data_files();
+    bool unaccounted = false;  // a file the index names is not local, nor known to be stored
+    for (const auto& [n, end] : needed)
+      unaccounted |= !copy_.state().stored.contains(n) &&
+                     !std::binary_search(local.begin(), local.end(), std::pair<std::uint32_t, std::uint64_t>{n, 0},
+                                         [](const auto& a, const auto& b) { return a.first < b.first; });
+    if (unaccounted) {
+      const auto objects = bucket_.data_objects();
+      for (const auto& [n, end] : needed)
+        if (!objects.contains(n) && !copy_.size_of(n))
+          detail::throw_corruption(copy_.data_path(n).string() + " is gone, though the index names " +
+                                   std::to_string(end) +
+                                   " bytes of it, and the store has no copy (lost in a power cut, with sync_mode "
+                                   "none?); download({.force = true}) into a new local_dir recovers what was "
+                                   "published");
+    }
+    for (const auto& [n, size] : local) {
       const auto it = needed.find(n);
       const std::uint64_t named = it == needed.end() ? 0 : it->second;
       if (size >= named && !(n == covers.covered_file && size < covers.covered_offset)) continue;
@@ -734,7 +750,7 @@ class basic_db {
       detail::throw_corruption(copy_.data_path(n).string() + " is " + std::to_string(size) +
                                " bytes, but the index names bytes up to " + std::to_string(named) +
                                " and the store holds no copy of them (lost in a power cut, with sync_mode none?); "
-                               "rebuild_index() recovers what reached the disk");
+                               "download({.force = true}) into a new local_dir recovers what was published");
     }
   }
 

@@ -175,20 +175,21 @@ inline void rename_file(const std::filesystem::path& from, const std::filesystem
   if (::rename(from.c_str(), to.c_str()) != 0) throw_errno("rename to", to.string());
 }
 
-// Replaces `path` with `bytes` so that a crash leaves either the old or the new content.
-inline void write_file_atomic(const std::filesystem::path& path, std::string_view bytes) {
+// Replaces `path` with `bytes` so that a crash leaves either the old or the new content;
+// `durable` adds the fsyncs that make the same hold across a power loss.
+inline void write_file_atomic(const std::filesystem::path& path, std::string_view bytes, bool durable = true) {
   const auto tmp = staging_path(path);
   try {
     file f(tmp, O_WRONLY | O_CREAT | O_TRUNC);
     f.write_at(0, bytes);
-    f.sync();
+    if (durable) f.sync();
     rename_file(tmp, path);
   } catch (...) {
     std::error_code ignored;
     std::filesystem::remove(tmp, ignored);
     throw;
   }
-  sync_directory(path.parent_path());
+  if (durable) sync_directory(path.parent_path());
 }
 
 }  // namespace detail

@@ -93,8 +93,8 @@ struct local_state {
   static local_state decode(const std::string& text, const std::string& where) {
     if (text.starts_with("s4db-local-state 1\n")) return decode_v1(text, where);
     auto bad = [&](const std::string& why) -> local_state {
-      throw_corruption(where + ": " + why + "; the working copy's state is damaged (rebuild_index() recovers "
-                                            "the index from the data files)");
+      throw_corruption(where + ": " + why + "; the working copy's state is damaged (move local.state and index.idx "
+                                            "aside, open, and rebuild_index() recovers the index from the data files)");
     };
     const auto crc_at = text.rfind("crc ");
     if (!text.starts_with("s4db-local-state 2\n") || crc_at == std::string::npos || text.back() != '\n')

@@ -109,7 +109,8 @@ class working_copy {
     const auto* accepted = state_.accepts(digest::of(out.index));
     if (!accepted)
       throw_corruption(index_path.string() + " does not match the checksum " + local_state_name.data() +
-                       " recorded for it (a damaged file); rebuild_index() recovers the index from the data files");
+                       " recorded for it (a damaged file); move local.state and index.idx aside, open, and rebuild_index() "
+                       "recovers the index from the data files");
     out.covers = *accepted;
     state_.indexes = {*accepted};
     return out;
@@ -117,9 +118,10 @@ class working_copy {
 
   // Saves `index` as index.idx, reflecting the data files up to (covered_file,
   // covered_offset). In sync_mode flush and every_write the data files are made durable
-  // first, so a saved index never names bytes a power loss can take.
+  // first, so a saved index never names bytes a power loss can take; in sync_mode none
+  // nothing is fsynced (a process crash still finds the old or the new pair).
   void save(std::string_view index, std::uint32_t covered_file, std::uint64_t covered_offset) {
-    if (sync_ != sync_mode::none) sync_appends();
+    if (durable()) sync_appends();
     const local_state::saved_index fresh{digest::of(index), covered_file, covered_offset};
     std::vector<local_state::saved_index> previous = state_.indexes;
     if (previous.empty()) previous.push_back({digest::of(""), 1, 0});
@@ -127,12 +129,14 @@ class working_copy {
     state_.indexes.push_back(fresh);
     state_.legacy = false;
     write_state();
-    write_file_atomic(*dir_ / format::index_name, index);
+    write_file_atomic(*dir_ / format::index_name, index, durable());
     state_.indexes = {fresh};
   }
 
   // Rewrites local.state alone (the index on disk is unchanged).
-  void write_state() const { write_file_atomic(*dir_ / local_state_name, state_.encode()); }
+  void write_state() const { write_file_atomic(*dir_ / local_state_name, state_.encode(), durable()); }
+
+  bool durable() const noexcept { return sync_ != sync_mode::none; }
 
   // ------------------------------------------------------------------ data files
 
