@@ -1,6 +1,10 @@
-// Fuzz target: the whole API on memory_store against a std::map model. Each input is a
-// program of operations (put, batch put, erase, get, flush, upload, compact, rebuild,
-// reopen); after every step the db must agree with the model.
+// Fuzz target: the whole API on memory_store, behind the fault-injecting store of the
+// tests, against a std::map model. Each input is a program of operations (put, batch put,
+// erase, get, flush, upload, compact, rebuild, reopen, download) and of faults (the n-th
+// store call from now fails before taking effect, or takes effect and loses its response).
+// After every step the db must agree with the model (an operation a fault broke changes
+// no acknowledged data), and a fresh reader of the store must read, for every key it
+// lists, a value that was once written for that key.
 #include <unistd.h>
 
 #include <cstdint>
@@ -10,11 +14,15 @@
 #include <memory>
 #include <optional>
 #include <s4db/s4db.hpp>
+#include <set>
 #include <string>
+
+#include "faulty_store.hpp"
 
 namespace {
 
-using db_type = s4db::basic_db<s4db::memory_store, s4db::snappy_codec, s4db::ordered_index>;
+using store_type = s4db_test::faulty_store<s4db::memory_store>;
+using db_type = s4db::basic_db<store_type, s4db::snappy_codec, s4db::ordered_index>;
 
 struct reader {
   const std::uint8_t* data;
@@ -39,30 +47,49 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static const std::filesystem::path local =
       std::filesystem::temp_directory_path() / ("s4db-fuzz-" + std::to_string(::getpid()));
   std::filesystem::remove_all(local);
-  s4db::memory_store store;
+  store_type store(s4db::memory_store{});
   s4db::options opt;
   opt.local_dir = local;
   opt.max_file_size = 256;
   opt.index_save_interval = 512;
+  opt.concurrency = 1;
   opt.log = [](s4db::log_level, std::string_view) {};
-  auto db = std::make_unique<db_type>(store, opt);
+  auto open = [&] {
+    for (;;) {  // a fault may hit the open itself; the next try has none left
+      try {
+        return std::make_unique<db_type>(store, opt);
+      } catch (const s4db::store_error&) {
+      }
+    }
+  };
+  auto db = open();
   std::map<std::string, std::string> model;
+  std::map<std::string, std::set<std::string>> written;  // every value each key ever had
   reader in{data, size};
+  // Runs a store-touching operation; a fault it hits leaves the data as it was.
+  auto faultable = [&](auto&& operation) {
+    try {
+      operation();
+    } catch (const s4db::store_error&) {
+    }
+    store.set_rule({});
+  };
   while (in.more()) {
-    switch (in.byte() % 10) {
+    switch (in.byte() % 12) {
       case 0:
       case 1: {
         auto k = in.key();
         auto v = in.value();
         db->put(k, v);
         model[k] = v;
+        written[k].insert(v);
         break;
       }
       case 2: {
         std::map<std::string, std::string> batch;
         for (int n = in.byte() % 5; n > 0; --n) batch[in.key()] = in.value();
         db->put(batch);
-        for (auto& [k, v] : batch) model[k] = v;
+        for (auto& [k, v] : batch) model[k] = v, written[k].insert(v);
         break;
       }
       case 3: {
@@ -81,21 +108,40 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         db->flush();
         break;
       case 6:
-        db->upload();
+        faultable([&] { db->upload(); });
         break;
       case 7:
-        db->compact();
+        faultable([&] { db->compact(); });
         break;
       case 8:
         db->rebuild_index();
         break;
       case 9:
         db.reset();
-        db = std::make_unique<db_type>(store, opt);
+        db = open();
+        store.set_rule({});
         break;
+      case 10: {  // the n-th store call from now fails
+        const std::uint8_t b = in.byte();
+        const std::size_t n = b % 8;
+        const auto kind = b & 8 ? s4db_test::fault::after : s4db_test::fault::before;
+        store.set_rule([n, kind](const s4db_test::store_call& c) {
+          return c.number == n ? kind : s4db_test::fault::none;
+        });
+        break;
+      }
+      case 11: {  // a fresh reader of what is published
+        store.set_rule({});
+        s4db::options fresh;
+        fresh.log = opt.log;
+        db_type published(store, fresh);
+        for (auto&& [k, v] : published.items()) check(written[k].contains(v));
+        break;
+      }
     }
     check(db->size() == model.size());
   }
+  store.set_rule({});
   std::map<std::string, std::string> seen;
   for (auto&& [k, v] : db->items()) seen.emplace(k, v);
   check(seen == model);

@@ -389,9 +389,10 @@ class basic_db {
       if (copy_.size_of(n)) created.push_back(n);
     try {
       copy_.sync_appends();  // whatever sync_mode says: the old files go once this commits
-      if (!put_files(created, objects).empty())
-        detail::throw_conflict("compact: another writer created data files under the names this compaction "
-                               "chose; nothing was published or deleted");
+      for (auto n : put_files(created, objects))
+        if (!settle_as_ours(n))
+          detail::throw_conflict("compact: another writer created " + bucket_.data_key(n) +
+                                 ", a name this compaction chose; nothing was published or deleted");
     } catch (...) {
       for (auto n : created) remove_local_quietly(n);
       forget_local_files();
@@ -975,32 +976,35 @@ class basic_db {
   }
 
   // The store holds an object named like local data file n whose bytes this copy cannot
-  // vouch for. Reads it: our bytes (a lost response) are adopted; a prefix of ours (an
-  // earlier upload of ours whose response was lost) is replaced with If-Match; anything
-  // else belongs to another writer, and our file moves to a fresh number.
-  void settle_taken_name(std::uint32_t n, const object_map& objects) {
+  // vouch for (a lost condition, or an outcome left unknown). If it is ours (our bytes: a
+  // lost response), or a prefix of ours (an earlier upload of ours whose response was
+  // lost), or gone, the store is brought to our bytes and this returns true. Otherwise it
+  // belongs to another writer, and this returns false.
+  bool settle_as_ours(std::uint32_t n) {
     const std::string local = detail::file(copy_.data_path(n), O_RDONLY).read_all();
     const auto remote = store_.get(bucket_.data_key(n));
-    if (!remote) {  // the earlier attempt did not apply after all
-      copy_.state().stored[n] = {local.size(), store_.put_file(bucket_.data_key(n), copy_.data_path(n),
-                                                               put_condition::when_absent())};
-      return;
-    }
-    if (remote->data == local) {
-      copy_.state().stored[n] = {local.size(), remote->etag};
-      return;
-    }
-    if (local.starts_with(remote->data)) {
-      copy_.state().stored[n] = {local.size(),
-                                 store_.put_file(bucket_.data_key(n), copy_.data_path(n),
-                                                 put_condition::when_matching(remote->etag))};
-      return;
-    }
+    std::string etag;
+    if (!remote)
+      etag = store_.put_file(bucket_.data_key(n), copy_.data_path(n), put_condition::when_absent());
+    else if (remote->data == local)
+      etag = remote->etag;
+    else if (local.starts_with(remote->data))
+      etag = store_.put_file(bucket_.data_key(n), copy_.data_path(n), put_condition::when_matching(remote->etag));
+    else
+      return false;
+    copy_.state().stored[n] = {local.size(), etag};
+    return true;
+  }
+
+  // Upload's answer to a name another writer took: our file moves to a fresh number.
+  void settle_taken_name(std::uint32_t n, const object_map& objects) {
+    if (settle_as_ours(n)) return;
     std::uint32_t fresh = std::max(copy_.next_file(), bucket_.highest(objects) + 1);
     for (const auto& [m, size] : copy_.data_files()) fresh = std::max(fresh, m + 1);
     detail::log(opt_.log, log_level::warning,
                 "upload: the store's " + bucket_.data_key(n) + " holds other bytes than " +
                     copy_.data_path(n).string() + "; ours becomes " + format::data_file_name(fresh));
+    const std::string local = detail::file(copy_.data_path(n), O_RDONLY).read_all();
     renumber(n, fresh, local);
     copy_.state().stored[fresh] = {local.size(),
                                    store_.put_file(bucket_.data_key(fresh), copy_.data_path(fresh),
