@@ -125,9 +125,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const std::uint8_t b = in.byte();
         const std::size_t n = b % 8;
         const auto kind = b & 8 ? s4db_test::fault::after : s4db_test::fault::before;
-        store.set_rule([n, kind](const s4db_test::store_call& c) {
-          return c.number == n ? kind : s4db_test::fault::none;
-        });
+        store.set_rule(
+            [n, kind](const s4db_test::store_call& c) { return c.number == n ? kind : s4db_test::fault::none; });
         break;
       }
       case 11: {  // a fresh reader of what is published

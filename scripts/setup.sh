@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(
-  g++ clang cmake ninja-build meson pkg-config clang-format
+  g++ clang libclang-rt-14-dev cmake ninja-build meson pkg-config clang-format
   zlib1g-dev libsnappy-dev robin-map-dev libboost-test-dev
   libcurl4-openssl-dev libssl-dev libpugixml-dev nlohmann-json3-dev libcli11-dev libleveldb-dev
   python3 python3-snappy awscli curl

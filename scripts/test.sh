@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, then builds and tests with CMake and
-# with Meson, under ASan+UBSan and under TSan, checks formatting, and builds consumer
-# projects against the installed package. The S3 suites run against s3rver (and moto,
+# with Meson, with g++ and with clang, under ASan+UBSan and under TSan, runs each fuzz
+# target under libFuzzer for a short smoke run (S4DB_FUZZ_SECONDS each, default 20),
+# checks formatting, and builds consumer projects against the installed package. The S3 suites run against s3rver (and moto,
 # and any endpoint S4DB_TEST_S3_* names), each started on 127.0.0.1 for the run by
 # tests/s3/run-with-server.sh. Build trees go to build/.
 set -euo pipefail
@@ -38,6 +39,25 @@ export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
 ./build/tsan/tests/s4db_tests --log_level=warning
 tests/s3/run-with-server.sh s3rver ./build/tsan/tests/s4db_tests --log_level=warning --run_test='s3_*'
 unset TSAN_OPTIONS
+
+step "CMake, clang, debug"
+CXX=clang++ cmake -S . -B build/clang -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+  -DS4DB_BUILD_EXAMPLES=OFF -DS4DB_BUILD_BENCHMARKS=OFF >/dev/null
+cmake --build build/clang -j "$jobs"
+ctest --test-dir build/clang --output-on-failure -j "$jobs" -E 'compile_fail|s3\.'
+
+fuzz_seconds=${S4DB_FUZZ_SECONDS:-20}
+step "libFuzzer smoke run: ${fuzz_seconds} s per target (S4DB_FUZZ_SECONDS sets it)"
+CXX=clang++ cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DS4DB_LIBFUZZER=ON \
+  -DS4DB_BUILD_EXAMPLES=OFF -DS4DB_BUILD_BENCHMARKS=OFF >/dev/null
+cmake --build build/fuzz -j "$jobs" --target fuzz_entry_decode fuzz_index_decode fuzz_api_model
+for target in entry_decode index_decode api_model; do
+  corpus=$(mktemp -d)  # new inputs go here, not into the checked-in corpus
+  ./build/fuzz/fuzz/fuzz_$target -max_total_time="$fuzz_seconds" -print_final_stats=1 \
+    "$corpus" fuzz/corpus/$target 2>&1 | grep -E '^(stat::number_of_executed_units|stat::new_units_added|==.*ERROR)' \
+    | sed "s/^/  $target: /"
+  rm -rf "$corpus"
+done
 
 step "consumer projects: find_package, an impossible version, add_subdirectory, Meson subproject, pkg-config"
 prefix=$(mktemp -d)

@@ -14,7 +14,8 @@ namespace {
 std::string hex(std::string_view bytes) {
   static const char* digits = "0123456789abcdef";
   std::string out;
-  for (unsigned char c : bytes) {
+  for (char signed_c : bytes) {
+    const auto c = static_cast<unsigned char>(signed_c);
     out.push_back(digits[c >> 4]);
     out.push_back(digits[c & 15]);
   }

@@ -56,8 +56,9 @@ void open_and_read(const fs::path& bucket, const std::optional<fs::path>& local,
     }
     for (const auto& key : db.keys()) {
       try {
-        if (auto got = db.get(key)) BOOST_CHECK_MESSAGE(expected().contains(key) && *got == expected().at(key),
-                                                         what << ": listed key reads a value never written");
+        if (auto got = db.get(key))
+          BOOST_CHECK_MESSAGE(expected().contains(key) && *got == expected().at(key),
+                              what << ": listed key reads a value never written");
       } catch (const s4db::error&) {
       }
     }
@@ -95,7 +96,9 @@ BOOST_AUTO_TEST_CASE(every_byte_flipped_gives_the_right_value_or_an_error) {
     db.upload();
   }
   sweep_counts counts;
-  auto check_copy = [&](const std::string& what) { open_and_read(bucket, local, false, "working copy " + what, counts); };
+  auto check_copy = [&](const std::string& what) {
+    open_and_read(bucket, local, false, "working copy " + what, counts);
+  };
   for (const auto& name : data_files_in(local)) sweep_file(local / name, check_copy);
   sweep_file(local / "index.idx", check_copy);
   sweep_file(local / "local.state", check_copy);

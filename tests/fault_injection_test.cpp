@@ -165,9 +165,9 @@ void check_invariants(Store bucket, const fs::path& root, std::size_t failed, co
       for (const auto& [k, v] : m) keys.insert(k);
     for (const auto& k : keys) {
       auto value = [&](const model& m) { return m.contains(k) ? m.at(k) : std::string("(absent)"); };
-      BOOST_CHECK_MESSAGE(value(got) == value(acked) || value(got) == value(attempted),
-                          what << ": reopened, key " << k << " reads " << value(got) << ", acknowledged "
-                               << value(acked));
+      BOOST_CHECK_MESSAGE(
+          value(got) == value(acked) || value(got) == value(attempted),
+          what << ": reopened, key " << k << " reads " << value(got) << ", acknowledged " << value(acked));
     }
     reopened.upload();
     auto reader = plain_db(bucket, std::nullopt);
@@ -275,9 +275,9 @@ BOOST_AUTO_TEST_CASE(the_process_killed_right_after_every_store_call) {
                           "the writer failed unexpectedly at call " << k);
     if (WEXITSTATUS(status) != faulty_store<s4db::fs_store>::killed_exit_code) continue;
     ++runs;
-    check_invariants(bucket, tmp.path, finished,
-                     "killed after call " + std::to_string(k) + ", in step '" +
-                         scenario<s4db::fs_store>()[finished].name + "'");
+    check_invariants(
+        bucket, tmp.path, finished,
+        "killed after call " + std::to_string(k) + ", in step '" + scenario<s4db::fs_store>()[finished].name + "'");
   }
   std::cout << "fault injection: " << calls << " store calls, process killed after each: " << runs
             << " runs, invariants checked after each\n";

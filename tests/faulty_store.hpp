@@ -110,8 +110,8 @@ class faulty_store {
     // two calls of another).
     const fault f = decide ? decide(store_call{number, op, key}) : fault::none;
     if (f == fault::before)
-      throw s4db::store_error("injected fault: " + std::string(op) + " '" + key + "' failed before taking effect",
-                              503, true, false);
+      throw s4db::store_error("injected fault: " + std::string(op) + " '" + key + "' failed before taking effect", 503,
+                              true, false);
     auto result = call();
     if (f == fault::after)
       throw s4db::store_error(

@@ -28,13 +28,15 @@ void record_sync(const std::string& path, std::int64_t size) {
   if (::write(probe_log, line.data(), line.size()) < 0) ::_exit(5);
 }
 
-std::string value_for(int i) { return "value-" + std::to_string(i) + std::string(static_cast<std::size_t>(i % 50), 'p'); }
+std::string value_for(int i) {
+  return "value-" + std::to_string(i) + std::string(static_cast<std::size_t>(i % 50), 'p');
+}
 
 s4db::options options_for(const fs::path& local, s4db::sync_mode mode) {
   s4db::options o;
   o.local_dir = local;
   o.sync = mode;
-  o.max_file_size = 4096;           // rollovers
+  o.max_file_size = 4096;            // rollovers
   o.index_save_interval = 2 * 1024;  // periodic saves
   o.log = [](s4db::log_level, std::string_view) {};
   return o;
@@ -108,7 +110,8 @@ round_result one_round(s4db::sync_mode mode, std::mt19937& rng) {
                                                                : -1;
     for (int i = 0; i <= std::max(last_put + 1, must_have); ++i) {
       const auto value = db.get("key-" + std::to_string(i));
-      if (i <= must_have) BOOST_REQUIRE_MESSAGE(value, "lost acknowledged put " << i << " (sync mode " << int(mode) << ")");
+      if (i <= must_have)
+        BOOST_REQUIRE_MESSAGE(value, "lost acknowledged put " << i << " (sync mode " << int(mode) << ")");
       if (value) BOOST_REQUIRE(*value == value_for(i));
     }
     for (const auto& key : db.keys()) BOOST_REQUIRE(*db.get(key) == value_for(std::stoi(key.substr(4))));

@@ -149,7 +149,6 @@ class basic_db {
                 "s4db Index policy: map_type<location> needs iteration over elements with `.first` and `.second` "
                 "(docs/policies.md, Index)");
 
-
  public:
   using store_type = Store;
   using codec_type = Codec;
@@ -413,9 +412,9 @@ class basic_db {
       store_.remove(old_keys);
       copy_.write_state();
     } catch (const error& e) {
-      detail::log(opt_.log, log_level::warning,
-                  std::string("compact: committed, but removing the old objects failed (they are garbage now): ") +
-                      e.what());
+      detail::log(
+          opt_.log, log_level::warning,
+          std::string("compact: committed, but removing the old objects failed (they are garbage now): ") + e.what());
     }
   }
 
@@ -447,8 +446,9 @@ class basic_db {
     std::size_t dropped = 0;
     for (const auto& element : index_) dropped += rebuilt.find(element.first) == rebuilt.end();
     if (dropped)
-      detail::log(opt_.log, log_level::warning,
-                  "rebuild_index: " + std::to_string(dropped) + " keys of the previous index are not in the data files");
+      detail::log(
+          opt_.log, log_level::warning,
+          "rebuild_index: " + std::to_string(dropped) + " keys of the previous index are not in the data files");
     index_ = std::move(rebuilt);
     if (!files.empty()) copy_.raise_next_file(files.back().first + 1);
     copy_.state().unpublished = true;
@@ -622,7 +622,7 @@ class basic_db {
     if (state.publishing) {
       std::string etag;
       const auto outcome = remote_etag == state.published_etag ? detail::bucket<Store>::outcome::not_ours
-                                                                : bucket_.published_is(*state.publishing, &etag);
+                                                               : bucket_.published_is(*state.publishing, &etag);
       if (outcome == detail::bucket<Store>::outcome::unknown)
         detail::throw_store("open: cannot tell whether the last index commit of " + copy_.dir().string() +
                                 " reached the store (reading " + bucket_.index_key() + " back failed); try again",
@@ -883,8 +883,7 @@ class basic_db {
     const auto objects = bucket_.data_objects();
     fetch_files(missing, objects, copy_.dir());
     for (auto n : missing)
-      if (auto it = objects.find(n); it != objects.end())
-        copy_.state().stored[n] = {it->second.size, it->second.etag};
+      if (auto it = objects.find(n); it != objects.end()) copy_.state().stored[n] = {it->second.size, it->second.etag};
     forget_local_files();
   }
 
@@ -1006,9 +1005,8 @@ class basic_db {
                     copy_.data_path(n).string() + "; ours becomes " + format::data_file_name(fresh));
     const std::string local = detail::file(copy_.data_path(n), O_RDONLY).read_all();
     renumber(n, fresh, local);
-    copy_.state().stored[fresh] = {local.size(),
-                                   store_.put_file(bucket_.data_key(fresh), copy_.data_path(fresh),
-                                                   put_condition::when_absent())};
+    copy_.state().stored[fresh] = {
+        local.size(), store_.put_file(bucket_.data_key(fresh), copy_.data_path(fresh), put_condition::when_absent())};
   }
 
   // Moves local data file n to number `to` (a new file with its header rewritten; the

@@ -31,7 +31,7 @@ struct digest {
 
   static digest of(std::string_view bytes) {
     std::uint64_t h = 0xcbf29ce484222325ull;
-    for (unsigned char c : bytes) h = (h ^ c) * 0x100000001b3ull;
+    for (char c : bytes) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
     return {bytes.size(), format::crc32_of(bytes), h};
   }
   friend bool operator==(const digest&, const digest&) = default;
@@ -83,7 +83,8 @@ struct local_state {
     for (const auto& i : indexes)
       out << "index " << i.bytes.size << ' ' << i.bytes.crc << ' ' << i.bytes.fnv << ' ' << i.covered_file << ' '
           << i.covered_offset << '\n';
-    if (publishing) out << "publishing " << publishing->size << ' ' << publishing->crc << ' ' << publishing->fnv << '\n';
+    if (publishing)
+      out << "publishing " << publishing->size << ' ' << publishing->crc << ' ' << publishing->fnv << '\n';
     for (const auto& [n, f] : stored) out << "stored " << n << ' ' << f.size << ' ' << f.etag << '\n';
     out << "published " << published_etag << '\n';
     std::string text = out.str();
@@ -93,8 +94,9 @@ struct local_state {
   static local_state decode(const std::string& text, const std::string& where) {
     if (text.starts_with("s4db-local-state 1\n")) return decode_v1(text, where);
     auto bad = [&](const std::string& why) -> local_state {
-      throw_corruption(where + ": " + why + "; the working copy's state is damaged (move local.state and index.idx "
-                                            "aside, open, and rebuild_index() recovers the index from the data files)");
+      throw_corruption(where + ": " + why +
+                       "; the working copy's state is damaged (move local.state and index.idx "
+                       "aside, open, and rebuild_index() recovers the index from the data files)");
     };
     const auto crc_at = text.rfind("crc ");
     if (!text.starts_with("s4db-local-state 2\n") || crc_at == std::string::npos || text.back() != '\n')

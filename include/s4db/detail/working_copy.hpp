@@ -108,9 +108,10 @@ class working_copy {
     out.index = read_file(index_path).value_or("");
     const auto* accepted = state_.accepts(digest::of(out.index));
     if (!accepted)
-      throw_corruption(index_path.string() + " does not match the checksum " + local_state_name.data() +
-                       " recorded for it (a damaged file); move local.state and index.idx aside, open, and rebuild_index() "
-                       "recovers the index from the data files");
+      throw_corruption(
+          index_path.string() + " does not match the checksum " + local_state_name.data() +
+          " recorded for it (a damaged file); move local.state and index.idx aside, open, and rebuild_index() "
+          "recovers the index from the data files");
     out.covers = *accepted;
     state_.indexes = {*accepted};
     return out;

@@ -50,7 +50,8 @@ inline std::string uri_encode(std::string_view in, bool keep_slash) {
   static constexpr char digits[] = "0123456789ABCDEF";
   std::string out;
   out.reserve(in.size());
-  for (unsigned char c : in) {
+  for (char signed_c : in) {
+    const auto c = static_cast<unsigned char>(signed_c);
     if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || (keep_slash && c == '/')) {
       out.push_back(static_cast<char>(c));
     } else {
