@@ -6,7 +6,9 @@
 // with 1 and 16 transfers at once; then the same behind a loopback proxy that adds 20 ms
 // to every request, as a real S3 region would (the local servers answer one request at a
 // time, so only latency shows what concurrency buys). Run on purpose, in a Release build:
-//   ./build/release/benchmarks/s4db_bench [--open-keys N] [--no-local] [--s3]
+// --sync prints puts/s under each sync_mode beside LevelDB with WriteOptions::sync = true
+// (when built with Debian's libleveldb-dev), one thread and four, measured in the same run.
+//   ./build/release/benchmarks/s4db_bench [--open-keys N] [--no-local] [--sync] [--s3]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -18,6 +20,14 @@
 #include <vector>
 
 #include "../tests/fault_proxy.hpp"
+
+#ifdef S4DB_BENCH_LEVELDB
+#include <leveldb/db.h>
+#include <leveldb/write_batch.h>
+#endif
+
+#include <atomic>
+#include <thread>
 
 namespace {
 
@@ -238,11 +248,77 @@ void s3_benchmarks(const std::string& label, const s4db::s3_config& config) {
   }
 }
 
+// Calls put(thread, i) from `threads` threads for about `seconds`; returns puts per second.
+template <class Put>
+double puts_per_second(int threads, double seconds, Put&& put) {
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> done{0};
+  const auto start = clock_type::now();
+  {
+    std::vector<std::jthread> workers;
+    for (int t = 0; t < threads; ++t)
+      workers.emplace_back([&, t] {
+        for (std::uint64_t i = 0; !stop; ++i) {
+          put(t, i);
+          ++done;
+        }
+      });
+    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+    stop = true;
+  }
+  return static_cast<double>(done) / seconds_since(start);
+}
+
+void sync_benchmarks() {
+  const std::string value(100, 'v');
+  auto key = [](int t, std::uint64_t i) { return "t" + std::to_string(t) + "-" + std::to_string(i); };
+  struct mode_case {
+    const char* name;
+    s4db::sync_mode mode;
+  };
+  for (const auto& [name, mode] : {mode_case{"none", s4db::sync_mode::none},
+                                   mode_case{"flush (flush() per 100)", s4db::sync_mode::flush},
+                                   mode_case{"every_write", s4db::sync_mode::every_write}}) {
+    for (int threads : {1, 4}) {
+      scratch s("sync");
+      auto o = s.opts();
+      o.sync = mode;
+      local_db db{s.store(), o};
+      const double rate = puts_per_second(threads, 2.0, [&](int t, std::uint64_t i) {
+        db.put(key(t, i), value);
+        if (mode == s4db::sync_mode::flush && i % 100 == 99) db.flush();
+      });
+      row(std::string("put, sync ") + name + ", " + std::to_string(threads) + " thread" + (threads > 1 ? "s" : ""),
+          rate, "puts/s");
+    }
+  }
+#ifdef S4DB_BENCH_LEVELDB
+  for (int threads : {1, 4}) {
+    scratch s("leveldb");
+    std::filesystem::create_directories(s.root);
+    leveldb::Options options;
+    options.create_if_missing = true;
+    leveldb::DB* raw = nullptr;
+    if (!leveldb::DB::Open(options, (s.root / "db").string(), &raw).ok()) std::abort();
+    std::unique_ptr<leveldb::DB> ldb(raw);
+    leveldb::WriteOptions sync;
+    sync.sync = true;
+    const double rate = puts_per_second(threads, 2.0, [&](int t, std::uint64_t i) {
+      if (!ldb->Put(sync, key(t, i), value).ok()) std::abort();
+    });
+    row("LevelDB put, sync = true, " + std::to_string(threads) + " thread" + (threads > 1 ? "s" : ""), rate,
+        "puts/s");
+  }
+#else
+  std::printf("| %-48s | %14s | %-9s |\n", "LevelDB put, sync = true", "not built", "");
+#endif
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::size_t open_keys = 1000000;
-  bool local = true, s3 = false;
+  bool local = true, s3 = false, sync = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--open-keys" && i + 1 < argc) {
@@ -251,14 +327,17 @@ int main(int argc, char** argv) {
       local = false;
     } else if (arg == "--s3") {
       s3 = true;
+    } else if (arg == "--sync") {
+      sync = true;
     } else {
-      std::fprintf(stderr, "usage: s4db_bench [--open-keys N] [--no-local] [--s3]\n");
+      std::fprintf(stderr, "usage: s4db_bench [--open-keys N] [--no-local] [--sync] [--s3]\n");
       return 2;
     }
   }
   std::printf("| %-48s | %14s | %-9s |\n|%s|%s|%s|\n", "benchmark", "value", "unit", std::string(50, '-').c_str(),
               std::string(16, '-').c_str(), std::string(11, '-').c_str());
   if (local) local_benchmarks(open_keys);
+  if (sync) sync_benchmarks();
   if (s3) {
     const auto direct = bench_s3_config();
     s3_benchmarks("", direct);
