@@ -276,9 +276,9 @@ void sync_benchmarks() {
     const char* name;
     s4db::sync_mode mode;
   };
-  for (const auto& [name, mode] : {mode_case{"none", s4db::sync_mode::none},
-                                   mode_case{"flush (flush() per 100)", s4db::sync_mode::flush},
-                                   mode_case{"every_write", s4db::sync_mode::every_write}}) {
+  for (const auto& [name, mode] :
+       {mode_case{"none", s4db::sync_mode::none}, mode_case{"flush (flush() per 100)", s4db::sync_mode::flush},
+        mode_case{"every_write", s4db::sync_mode::every_write}}) {
     for (int threads : {1, 4}) {
       scratch s("sync");
       auto o = s.opts();
@@ -306,8 +306,7 @@ void sync_benchmarks() {
     const double rate = puts_per_second(threads, 2.0, [&](int t, std::uint64_t i) {
       if (!ldb->Put(sync, key(t, i), value).ok()) std::abort();
     });
-    row("LevelDB put, sync = true, " + std::to_string(threads) + " thread" + (threads > 1 ? "s" : ""), rate,
-        "puts/s");
+    row("LevelDB put, sync = true, " + std::to_string(threads) + " thread" + (threads > 1 ? "s" : ""), rate, "puts/s");
   }
 #else
   std::printf("| %-48s | %14s | %-9s |\n", "LevelDB put, sync = true", "not built", "");

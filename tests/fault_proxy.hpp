@@ -1,9 +1,9 @@
 // A small HTTP proxy on 127.0.0.1 in front of a real server, for tests and benchmarks: it
-// fails the first requests it is told to (answering 503 SlowDown, or dropping the
-// connection), can hold every request for a fixed delay (network latency), forwards
-// bytes both ways untouched, and records every request line and Range header it saw and
-// how many requests were in flight at once. Bounded: it serves only loopback and stops
-// (joining its threads) on destruction.
+// fails the first requests it is told to (answering 503 SlowDown, dropping the connection,
+// or forwarding the request and dropping the server's answer: a lost response), can hold every request for a fixed
+// delay (network latency), forwards bytes both ways untouched, and records every request line and Range header it saw
+// and how many requests were in flight at once. Bounded: it serves only loopback and stops (joining its threads) on
+// destruction.
 #pragma once
 
 #include <arpa/inet.h>
@@ -27,7 +27,7 @@ namespace s4db_test {
 
 class fault_proxy {
  public:
-  enum class fault { slow_down_503, drop_connection };
+  enum class fault { slow_down_503, drop_connection, lose_response };
 
   // upstream: "http://127.0.0.1:PORT"
   explicit fault_proxy(const std::string& upstream) {
@@ -142,6 +142,7 @@ class fault_proxy {
     int upstream = -1;
     std::uint64_t body_left = 0;  // bytes of the current request body still to forward
     bool head_request = false;    // its reply has no body
+    bool lose_reply = false;      // forward the request, then close without the reply
     std::optional<in_flight_request> guard;
     for (;;) {
       if (body_left == 0) {
@@ -156,7 +157,9 @@ class fault_proxy {
             faults_.erase(faults_.begin());
           }
         }
-        if (f) {
+        if (f && *f == fault::lose_response) {
+          lose_reply = true;
+        } else if (f) {
           if (*f == fault::slow_down_503) {
             const std::string body =
                 "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
@@ -175,7 +178,7 @@ class fault_proxy {
         if (::send(upstream, buffer.data(), now, MSG_NOSIGNAL) < 0) break;
         body_left -= now - head_end;
         buffer.erase(0, now);
-        if (body_left == 0 && !pump_reply(client, upstream, head_request, guard)) break;
+        if (body_left == 0 && !pump_reply(client, upstream, head_request, guard, lose_reply)) break;
         continue;
       }
       char chunk[65536];
@@ -184,15 +187,16 @@ class fault_proxy {
       const ssize_t n = ::recv(client, chunk, std::min<std::uint64_t>(sizeof chunk, body_left), 0);
       if (n <= 0 || ::send(upstream, chunk, static_cast<std::size_t>(n), MSG_NOSIGNAL) < 0) break;
       body_left -= static_cast<std::uint64_t>(n);
-      if (body_left == 0 && !pump_reply(client, upstream, head_request, guard)) break;
+      if (body_left == 0 && !pump_reply(client, upstream, head_request, guard, lose_reply)) break;
     }
     if (upstream >= 0) ::close(upstream);
     ::close(client);
   }
 
-  // Copies one whole reply (head, then a Content-Length or chunked body) to the client.
-  // The request stops counting as in flight once its reply is read, before it is sent on.
-  bool pump_reply(int client, int upstream, bool head_request, std::optional<in_flight_request>& guard) {
+  // Copies one whole reply (head, then a Content-Length or chunked body) to the client, or
+  // with `lose` reads it and returns false (the connection closes without it). The request
+  // stops counting as in flight once its reply is read, before it is sent on.
+  bool pump_reply(int client, int upstream, bool head_request, std::optional<in_flight_request>& guard, bool lose) {
     std::string reply;
     if (!read_head(upstream, reply)) return false;
     const auto head_end = reply.find("\r\n\r\n") + 4;
@@ -214,7 +218,7 @@ class fault_proxy {
       reply.append(chunk, static_cast<std::size_t>(n));
     }
     guard.reset();
-    return ::send(client, reply.data(), reply.size(), MSG_NOSIGNAL) >= 0;
+    return !lose && ::send(client, reply.data(), reply.size(), MSG_NOSIGNAL) >= 0;
   }
 
   int connect_upstream() const {

@@ -143,6 +143,40 @@ BOOST_AUTO_TEST_CASE(throttling_and_dropped_connections_are_retried) {
   BOOST_TEST(proxy.requests().size() == 3u);
 }
 
+// A PUT the server applied whose answer never came back: the error says it may have been
+// applied (so the engine reads the store back instead of assuming it was not); a GET that
+// fails so says nothing of the kind, and neither does a refused connection.
+BOOST_AUTO_TEST_CASE(a_lost_response_says_the_request_may_have_applied) {
+  fault_proxy proxy(endpoint());
+  auto config = via(proxy.endpoint());
+  config.max_retries = 0;
+  s4db::s3_store store{config};
+  const auto key = unique_prefix("lost") + "k";
+  proxy.inject({fault::lose_response});
+  try {
+    s4db::s3_store{config}.put(key, "applied", {});
+    BOOST_FAIL("expected store_error");
+  } catch (const s4db::store_error& e) {
+    BOOST_TEST(e.may_have_applied(), e.what());
+  }
+  BOOST_TEST(store.get(key).value().data == "applied");
+  proxy.inject({fault::lose_response});
+  try {
+    s4db::s3_store{config}.get(key);  // a fresh connection: libcurl resends on a reused one that died
+    BOOST_FAIL("expected store_error");
+  } catch (const s4db::store_error& e) {
+    BOOST_TEST(!e.may_have_applied());
+  }
+  auto dead = config;
+  dead.endpoint = "http://127.0.0.1:9";
+  try {
+    s4db::s3_store{dead}.put(key, "never", {});
+    BOOST_FAIL("expected store_error");
+  } catch (const s4db::store_error& e) {
+    BOOST_TEST(!e.may_have_applied());
+  }
+}
+
 BOOST_AUTO_TEST_CASE(retries_give_up_with_a_retryable_store_error) {
   fault_proxy proxy(endpoint());
   auto config = via(proxy.endpoint());
