@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <thread>
 
 #include "support.hpp"
@@ -45,27 +46,13 @@ BOOST_AUTO_TEST_CASE(every_acknowledged_put_survives_sigkill) {
   std::mt19937 rng(std::random_device{}());
   std::uint64_t next = 0;
   for (int round = 0; round < 25; ++round) {
-    int fds[2];
-    BOOST_REQUIRE(::pipe(fds) == 0);
-    const pid_t pid = ::fork();
-    BOOST_REQUIRE(pid >= 0);
-    if (pid == 0) {
-      ::close(fds[0]);
-      writer(local, next, fds[1]);
-    }
-    ::close(fds[1]);
+    child_process child([&](int ack) { writer(local, next, ack); });
     std::this_thread::sleep_for(std::chrono::microseconds(std::uniform_int_distribution<int>(2000, 60000)(rng)));
-    ::kill(pid, SIGKILL);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    BOOST_REQUIRE(WIFSIGNALED(status));
-    std::uint64_t acked = next, i = 0;
-    bool any = false;
-    while (::read(fds[0], &i, sizeof i) == sizeof i) {
-      acked = i;
-      any = true;
-    }
-    ::close(fds[0]);
+    BOOST_REQUIRE(WIFSIGNALED(child.kill_and_wait()));
+    const std::string acks = child.acknowledged();
+    std::uint64_t acked = next;
+    const bool any = acks.size() >= sizeof acked;
+    if (any) std::memcpy(&acked, acks.data() + (acks.size() / sizeof acked - 1) * sizeof acked, sizeof acked);
     if (!any) continue;
 
     s4db::options o;

@@ -246,31 +246,21 @@ BOOST_AUTO_TEST_CASE(the_process_killed_right_after_every_store_call) {
   for (std::size_t k = 0; k < calls; ++k) {
     temp_dir tmp;
     s4db::fs_store bucket{tmp.path / "bucket"};
-    int fds[2];
-    BOOST_REQUIRE(::pipe(fds) == 0);
-    const pid_t pid = ::fork();
-    BOOST_REQUIRE(pid >= 0);
-    if (pid == 0) {
-      ::close(fds[0]);
+    child_process child([&](int ack) {
       run_context<s4db::fs_store> c{faulty_store<s4db::fs_store>(bucket), tmp.path, {}, {}};
       c.store.set_rule([&](const store_call& call) { return call.number == k ? fault::kill : fault::none; });
       try {
         for (const auto& s : scenario<s4db::fs_store>()) {
           s.run(c);
           const char done = 1;
-          if (::write(fds[1], &done, 1) != 1) ::_exit(3);
+          if (::write(ack, &done, 1) != 1) ::_exit(3);
         }
       } catch (...) {
         ::_exit(4);
       }
-      ::_exit(0);
-    }
-    ::close(fds[1]);
-    std::size_t finished = 0;
-    for (char done; ::read(fds[0], &done, 1) == 1;) ++finished;
-    ::close(fds[0]);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
+    });
+    const int status = child.wait();
+    const std::size_t finished = child.acknowledged().size();
     BOOST_REQUIRE_MESSAGE(WIFEXITED(status) && WEXITSTATUS(status) != 4 && WEXITSTATUS(status) != 3,
                           "the writer failed unexpectedly at call " << k);
     if (WEXITSTATUS(status) != faulty_store<s4db::fs_store>::killed_exit_code) continue;

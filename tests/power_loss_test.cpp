@@ -73,28 +73,28 @@ void drop_unsynced_bytes(const fs::path& root) {
   }
 }
 
+const char* name_of(s4db::sync_mode mode) {
+  switch (mode) {
+    case s4db::sync_mode::none:
+      return "none";
+    case s4db::sync_mode::flush:
+      return "flush";
+    case s4db::sync_mode::every_write:
+      return "every_write";
+  }
+  return "?";
+}
+
 struct round_result {
   bool opened = false;
 };
 
 round_result one_round(s4db::sync_mode mode, std::mt19937& rng) {
   temp_dir tmp;
-  int fds[2];
-  BOOST_REQUIRE(::pipe(fds) == 0);
-  const pid_t pid = ::fork();
-  BOOST_REQUIRE(pid >= 0);
-  if (pid == 0) {
-    ::close(fds[0]);
-    writer(tmp.path, mode, fds[1]);
-  }
-  ::close(fds[1]);
+  child_process child([&](int ack) { writer(tmp.path, mode, ack); });
   std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(20, 150)(rng)));
-  ::kill(pid, SIGKILL);
-  ::waitpid(pid, nullptr, 0);
-  std::string acks;
-  char buf[4096];
-  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) acks.append(buf, static_cast<std::size_t>(n));
-  ::close(fds[0]);
+  child.kill_and_wait();
+  const std::string acks = child.acknowledged();
   int last_put = -1, last_flush = -1;
   std::istringstream lines(acks);
   for (std::string line; std::getline(lines, line);)
@@ -111,12 +111,13 @@ round_result one_round(s4db::sync_mode mode, std::mt19937& rng) {
     for (int i = 0; i <= std::max(last_put + 1, must_have); ++i) {
       const auto value = db.get("key-" + std::to_string(i));
       if (i <= must_have)
-        BOOST_REQUIRE_MESSAGE(value, "lost acknowledged put " << i << " (sync mode " << int(mode) << ")");
+        BOOST_REQUIRE_MESSAGE(value, "lost acknowledged put " << i << " (sync mode " << name_of(mode) << ")");
       if (value) BOOST_REQUIRE(*value == value_for(i));
     }
     for (const auto& key : db.keys()) BOOST_REQUIRE(*db.get(key) == value_for(std::stoi(key.substr(4))));
   } catch (const s4db::corruption_error& e) {
-    BOOST_REQUIRE_MESSAGE(mode == s4db::sync_mode::none, "sync mode " << int(mode) << " did not reopen: " << e.what());
+    BOOST_REQUIRE_MESSAGE(mode == s4db::sync_mode::none,
+                          "sync mode " << name_of(mode) << " did not reopen: " << e.what());
   }
   return r;
 }
@@ -131,7 +132,7 @@ BOOST_AUTO_TEST_CASE(each_sync_mode_keeps_what_it_promises) {
   for (auto mode : {s4db::sync_mode::every_write, s4db::sync_mode::flush, s4db::sync_mode::none}) {
     int opened = 0;
     for (int round = 0; round < rounds; ++round) opened += one_round(mode, rng).opened;
-    std::cout << "power loss, sync mode " << int(mode) << ": " << rounds << " rounds, " << opened
+    std::cout << "power loss, sync mode " << name_of(mode) << ": " << rounds << " rounds, " << opened
               << " reopened, the rest refused with corruption_error\n";
   }
 }

@@ -2,6 +2,10 @@
 // behaviour test runs over, and helpers to look at real files and real store objects.
 #pragma once
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <boost/mpl/list.hpp>
 #include <boost/test/unit_test.hpp>
@@ -73,6 +77,54 @@ inline std::string run_command(const std::string& command) {
   BOOST_REQUIRE_MESSAGE(::pclose(pipe) == 0, "command failed: " << command);
   return out;
 }
+
+// A child process running body(ack_fd): the child reports progress by writing to ack_fd
+// and ends by _exit or by being killed; the parent reads the reports once it is gone.
+class child_process {
+ public:
+  template <class Body>
+  explicit child_process(Body&& body) {
+    int fds[2];
+    BOOST_REQUIRE(::pipe(fds) == 0);
+    pid_ = ::fork();
+    BOOST_REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      ::close(fds[0]);
+      body(fds[1]);
+      ::_exit(0);
+    }
+    ::close(fds[1]);
+    acks_ = fds[0];
+  }
+  child_process(const child_process&) = delete;
+  child_process& operator=(const child_process&) = delete;
+  ~child_process() {
+    if (pid_ > 0) kill_and_wait();
+    ::close(acks_);
+  }
+
+  // Waits for the child to end; returns its wait status.
+  int wait() {
+    int status = 0;
+    ::waitpid(std::exchange(pid_, -1), &status, 0);
+    return status;
+  }
+  int kill_and_wait() {
+    ::kill(pid_, SIGKILL);
+    return wait();
+  }
+  // Everything the child wrote to its ack_fd (call after it ended).
+  std::string acknowledged() {
+    std::string out;
+    char buf[4096];
+    for (ssize_t n; (n = ::read(acks_, buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+    return out;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int acks_ = -1;
+};
 
 // The data file names in a directory, sorted.
 inline std::vector<std::string> data_files_in(const fs::path& dir) {
