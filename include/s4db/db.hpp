@@ -307,7 +307,9 @@ class basic_db {
     ensure_dir();
     copy_.close_active();
     copy_.clear_staging();
-    std::filesystem::create_directories(copy_.staging_dir());
+    std::error_code ec;
+    std::filesystem::create_directories(copy_.staging_dir(), ec);
+    if (ec) detail::throw_errno("mkdir", copy_.staging_dir().string(), ec.value());
     const auto published = store_.get(bucket_.index_key());
     const auto objects = bucket_.data_objects();
     map_type index;
