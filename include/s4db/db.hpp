@@ -4,10 +4,11 @@
 // key to its newest entry's exact bytes; reads fetch only those bytes (a local pread, or
 // one ranged GET from the store). upload() publishes, download() mirrors (README, "API").
 //
-// The engine composes two parts: the working copy (detail/working_copy.hpp: the local
-// directory, its lock, state, data files and fsyncs) and the bucket (detail/bucket.hpp:
-// the published objects and the index commit). This file holds the index and the
-// operations that tie the two together.
+// The engine composes three parts: the working copy (detail/working_copy.hpp: the local
+// directory, its lock, state, data files and fsyncs), the bucket (detail/bucket.hpp: the
+// published objects, named and transferred) and the publisher (detail/publisher.hpp:
+// conditional data-file uploads and the index commit). This file holds the index and the
+// operations that tie them together: reads, writes, download, compaction, recovery.
 //
 // Thread safety: one db may be used from many threads at once. Reads (get, contains,
 // size, keys, items) run in parallel; writes and the maintenance calls are serialised.
@@ -51,6 +52,7 @@
 #include "detail/mapped_file.hpp"
 #include "detail/parallel.hpp"
 #include "detail/progress.hpp"
+#include "detail/publisher.hpp"
 #include "detail/working_copy.hpp"
 #include "error.hpp"
 #include "format/entry.hpp"
@@ -347,7 +349,7 @@ class basic_db {
   void upload() {
     std::unique_lock lock(mutex_);
     check_open();
-    if (copy_.exists()) push_data_files();
+    if (copy_.exists()) publisher_.push_data_files([&](std::uint32_t n, std::uint32_t to) { renumber(n, to); });
     commit(encode_index());
   }
 
@@ -390,8 +392,8 @@ class basic_db {
       if (copy_.size_of(n)) created.push_back(n);
     try {
       copy_.sync_appends();  // whatever sync_mode says: the old files go once this commits
-      for (auto n : put_files(created, objects))
-        if (!settle_as_ours(n))
+      for (auto n : publisher_.put_files(created, objects))
+        if (!publisher_.settle_as_ours(n))
           detail::throw_conflict("compact: another writer created " + bucket_.data_key(n) +
                                  ", a name this compaction chose; nothing was published or deleted");
     } catch (...) {
@@ -902,166 +904,25 @@ class basic_db {
     });
   }
 
-  // ------------------------------------------------------------------ publishing
-
-  // Pushes every local data file the store does not hold exactly as this copy last
-  // uploaded it. A file whose name the store holds with other bytes (another writer's,
-  // or an upload this copy never saw acknowledged) is compared with ours: the same bytes
-  // are adopted, a prefix of ours is replaced, anything else keeps its name and ours is
-  // renumbered.
-  void push_data_files() {
+  // Moves local data file n to number `to`, for the publisher: the index follows, saved
+  // before the old file goes, so a crash leaves both and a replay of the new one is
+  // harmless (it holds the same entries).
+  void renumber(std::uint32_t n, std::uint32_t to) {
     copy_.close_active();
-    const auto objects = bucket_.data_objects();
-    std::vector<std::uint32_t> changed;
-    for (const auto& [n, size] : copy_.data_files()) {
-      const auto stored = copy_.state().stored.find(n);
-      const auto listed = objects.find(n);
-      if (stored != copy_.state().stored.end() && stored->second.size > size)
-        detail::throw_corruption(copy_.data_path(n).string() + " is " + std::to_string(size) +
-                                 " bytes, shorter than the " + std::to_string(stored->second.size) +
-                                 " this copy uploaded; a published file is never replaced by a shorter one");
-      if (listed != objects.end() && stored != copy_.state().stored.end() &&
-          listed->second.etag == stored->second.etag && listed->second.size == size)
-        continue;
-      changed.push_back(n);
-    }
-    for (auto n : put_files(changed, objects)) settle_taken_name(n, objects);
-  }
-
-  // Uploads these local data files, `concurrency` at once: one the store lacks with
-  // If-None-Match: *, one this copy uploaded before with If-Match on that upload's ETag.
-  // Records what the store now holds; returns the files whose name the store holds with
-  // bytes this copy cannot vouch for (a lost condition, or an outcome left unknown).
-  std::vector<std::uint32_t> put_files(const std::vector<std::uint32_t>& numbers, const object_map& objects) {
-    struct job {
-      std::uint32_t n;
-      std::uint64_t size;
-      put_condition condition;
-    };
-    std::vector<job> jobs;
-    std::vector<std::uint32_t> taken;
-    auto& stored = copy_.state().stored;
-    for (auto n : numbers) {
-      const auto known = stored.find(n);
-      const auto listed = objects.find(n);
-      const std::uint64_t size = copy_.size_of(n).value_or(0);
-      if (listed == objects.end())
-        jobs.push_back({n, size, put_condition::when_absent()});
-      else if (known != stored.end() && listed->second.etag == known->second.etag)
-        jobs.push_back({n, size, put_condition::when_matching(known->second.etag)});
-      else
-        taken.push_back(n);
-    }
-    std::uint64_t total = 0;
-    for (const auto& j : jobs) total += j.size;
-    detail::progress_meter meter(opt_.progress, "upload", total);
-    std::vector<char> lost(jobs.size(), 0);
-    std::mutex record_mutex;
-    detail::parallel_for(jobs.size(), opt_.concurrency, [&](std::size_t i) {
-      const job& j = jobs[i];
-      try {
-        const std::string etag = store_.put_file(bucket_.data_key(j.n), copy_.data_path(j.n), j.condition);
-        std::lock_guard lock(record_mutex);
-        stored[j.n] = {j.size, etag};
-      } catch (const conflict_error&) {
-        lost[i] = 1;
-      } catch (const store_error& e) {
-        if (!e.may_have_applied()) throw;
-        lost[i] = 1;
-      }
-      meter.report(j.size);
-    });
-    for (std::size_t i = 0; i < jobs.size(); ++i)
-      if (lost[i]) taken.push_back(jobs[i].n);
-    return taken;
-  }
-
-  // The store holds an object named like local data file n whose bytes this copy cannot
-  // vouch for (a lost condition, or an outcome left unknown). If it is ours (our bytes: a
-  // lost response), or a prefix of ours (an earlier upload of ours whose response was
-  // lost), or gone, the store is brought to our bytes and this returns true. Otherwise it
-  // belongs to another writer, and this returns false.
-  bool settle_as_ours(std::uint32_t n) {
-    const std::string local = detail::file(copy_.data_path(n), O_RDONLY).read_all();
-    const auto remote = store_.get(bucket_.data_key(n));
-    std::string etag;
-    if (!remote)
-      etag = store_.put_file(bucket_.data_key(n), copy_.data_path(n), put_condition::when_absent());
-    else if (remote->data == local)
-      etag = remote->etag;
-    else if (local.starts_with(remote->data))
-      etag = store_.put_file(bucket_.data_key(n), copy_.data_path(n), put_condition::when_matching(remote->etag));
-    else
-      return false;
-    copy_.state().stored[n] = {local.size(), etag};
-    return true;
-  }
-
-  // Upload's answer to a name another writer took: our file moves to a fresh number.
-  void settle_taken_name(std::uint32_t n, const object_map& objects) {
-    if (settle_as_ours(n)) return;
-    std::uint32_t fresh = std::max(copy_.next_file(), bucket_.highest(objects) + 1);
-    for (const auto& [m, size] : copy_.data_files()) fresh = std::max(fresh, m + 1);
-    detail::log(opt_.log, log_level::warning,
-                "upload: the store's " + bucket_.data_key(n) + " holds other bytes than " +
-                    copy_.data_path(n).string() + "; ours becomes " + format::data_file_name(fresh));
-    const std::string local = detail::file(copy_.data_path(n), O_RDONLY).read_all();
-    renumber(n, fresh, local);
-    copy_.state().stored[fresh] = {
-        local.size(), store_.put_file(bucket_.data_key(fresh), copy_.data_path(fresh), put_condition::when_absent())};
-  }
-
-  // Moves local data file n to number `to` (a new file with its header rewritten; the
-  // index follows, saved before the old file goes, so a crash leaves both and a replay of
-  // the new one is harmless: it holds the same entries).
-  void renumber(std::uint32_t n, std::uint32_t to, std::string bytes) {
-    const std::string header = format::file_header(to);
-    bytes.replace(0, header.size(), header);
-    copy_.close_active();
-    detail::write_file_atomic(copy_.data_path(to), bytes);
+    copy_.copy_renumbered(n, to);
     std::vector<std::pair<std::string, location>> moved;
     for (const auto& element : index_)
       if (element.second.file == n) moved.emplace_back(element.first, element.second);
     for (auto& [key, loc] : moved) index_.insert_or_assign(std::move(key), location{to, loc.offset, loc.length});
-    copy_.raise_next_file(to + 1);
     copy_.state().stored.erase(n);
     forget_local_files();
     save_local();
     copy_.remove_data_file(n);
   }
 
-  // Commits `index` as the published index.idx. The working copy saves it first, with a
-  // note that its commit is under way; if the PUT fails and reading the store back cannot
-  // tell whether it applied, the note stays, and the next open settles it.
+  // Publishes `index` (the publisher's commit), saving it locally first.
   void commit(const std::string& index) {
-    auto& state = copy_.state();
-    const bool was_unpublished = state.unpublished;
-    if (copy_.exists()) {
-      state.publishing = detail::digest::of(index);
-      state.unpublished = false;
-      save_local(index);
-    }
-    bool unknown = false;
-    try {
-      state.published_etag = bucket_.commit_index(index, &unknown);
-    } catch (...) {
-      if (copy_.exists()) {
-        state.unpublished = true;
-        if (!unknown) {
-          state.publishing.reset();
-          try {
-            copy_.write_state();
-          } catch (const error&) {  // the note stays; open settles it by reading back
-          }
-        }
-      } else {
-        state.unpublished = was_unpublished || unknown;
-      }
-      throw;
-    }
-    state.publishing.reset();
-    state.unpublished = false;
-    if (copy_.exists()) copy_.write_state();
+    publisher_.commit(index, [&](const std::string& bytes) { save_local(bytes); });
   }
 
   // ------------------------------------------------------------------ writing
@@ -1463,6 +1324,7 @@ class basic_db {
   options opt_;
   detail::bucket<Store> bucket_;
   detail::working_copy copy_;
+  detail::publisher<Store> publisher_{store_, bucket_, copy_, opt_};
 
   mutable std::shared_mutex mutex_;  // readers share it; writers and maintenance own it
   map_type index_;

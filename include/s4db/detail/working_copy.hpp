@@ -171,6 +171,17 @@ class working_copy {
     if (ec) throw_errno("remove", data_path(n).string(), ec.value());
   }
 
+  // Writes data file n's bytes as file `to` (its header rewritten to the new number),
+  // atomically; n stays until the caller removes it.
+  void copy_renumbered(std::uint32_t n, std::uint32_t to) {
+    std::string bytes = file(data_path(n), O_RDONLY).read_all();
+    const std::string header = format::file_header(to);
+    if (bytes.size() < header.size()) throw_corruption(data_path(n).string() + ": shorter than its file header");
+    bytes.replace(0, header.size(), header);
+    write_file_atomic(data_path(to), bytes, durable());
+    raise_next_file(to + 1);
+  }
+
   // Up to where the data files hold entries: the active file's end, else the end of the
   // newest local file, else the start of the next file.
   std::pair<std::uint32_t, std::uint64_t> end_position() const {

@@ -1,0 +1,190 @@
+// Publishing: moving a working copy's data files and index into the store so that an
+// upload never overwrites bytes it did not write and an unknown outcome is never guessed.
+//   - A data file the store lacks is created with If-None-Match: *; one this copy uploaded
+//     before is replaced with If-Match on the ETag that upload got; one whose bytes the
+//     store holds exactly as this copy recorded them is skipped (never on size alone).
+//   - A name the store holds with bytes this copy cannot vouch for is read back: our own
+//     bytes (a lost response) are adopted, a prefix of ours is replaced, anything else
+//     belongs to another writer and our file moves to a fresh number.
+//   - The index commit is saved locally first with a note that it is under way; a failed
+//     PUT is settled by reading the store back, and the note stays when even that fails,
+//     for the next open to settle.
+// Used by basic_db under its write lock; the transfers run `concurrency` at once.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "../concepts.hpp"
+#include "../error.hpp"
+#include "../options.hpp"
+#include "bucket.hpp"
+#include "file.hpp"
+#include "local_state.hpp"
+#include "log.hpp"
+#include "parallel.hpp"
+#include "progress.hpp"
+#include "working_copy.hpp"
+
+namespace s4db {
+inline namespace v0 {
+namespace detail {
+
+template <class Store>
+class publisher {
+ public:
+  using object_map = std::map<std::uint32_t, object_info>;
+
+  publisher(Store& store, const bucket<Store>& objects, working_copy& copy, const options& opt)
+      : store_(store), bucket_(objects), copy_(copy), opt_(opt) {}
+
+  // Pushes every local data file the store does not hold exactly as this copy last
+  // uploaded it. `renumber(n, to)` moves local file n to number `to` (with the index that
+  // names it) when another writer holds n's name.
+  template <class Renumber>
+  void push_data_files(Renumber&& renumber) {
+    copy_.close_active();
+    const auto objects = bucket_.data_objects();
+    auto& stored = copy_.state().stored;
+    std::vector<std::uint32_t> changed;
+    for (const auto& [n, size] : copy_.data_files()) {
+      const auto known = stored.find(n);
+      const auto listed = objects.find(n);
+      if (known != stored.end() && known->second.size > size)
+        throw_corruption(copy_.data_path(n).string() + " is " + std::to_string(size) + " bytes, shorter than the " +
+                         std::to_string(known->second.size) +
+                         " this copy uploaded; a published file is never replaced by a shorter one");
+      if (listed != objects.end() && known != stored.end() && listed->second.etag == known->second.etag &&
+          listed->second.size == size)
+        continue;
+      changed.push_back(n);
+    }
+    for (auto n : put_files(changed, objects)) {
+      if (settle_as_ours(n)) continue;
+      std::uint32_t fresh = std::max(copy_.next_file(), bucket_.highest(objects) + 1);
+      for (const auto& [m, size] : copy_.data_files()) fresh = std::max(fresh, m + 1);
+      log(opt_.log, log_level::warning,
+          "upload: the store's " + bucket_.data_key(n) + " holds other bytes than " + copy_.data_path(n).string() +
+              "; ours becomes " + format::data_file_name(fresh));
+      renumber(n, fresh);
+      stored[fresh] = {copy_.size_of(fresh).value_or(0),
+                       store_.put_file(bucket_.data_key(fresh), copy_.data_path(fresh), put_condition::when_absent())};
+    }
+  }
+
+  // Uploads these local data files, `concurrency` at once: one the store lacks with
+  // If-None-Match: *, one this copy uploaded before with If-Match on that upload's ETag.
+  // Records what the store now holds; returns the files whose name the store holds with
+  // bytes this copy cannot vouch for (a lost condition, or an outcome left unknown).
+  std::vector<std::uint32_t> put_files(const std::vector<std::uint32_t>& numbers, const object_map& objects) {
+    struct job {
+      std::uint32_t n;
+      std::uint64_t size;
+      put_condition condition;
+    };
+    std::vector<job> jobs;
+    std::vector<std::uint32_t> taken;
+    auto& stored = copy_.state().stored;
+    for (auto n : numbers) {
+      const auto known = stored.find(n);
+      const auto listed = objects.find(n);
+      const std::uint64_t size = copy_.size_of(n).value_or(0);
+      if (listed == objects.end())
+        jobs.push_back({n, size, put_condition::when_absent()});
+      else if (known != stored.end() && listed->second.etag == known->second.etag)
+        jobs.push_back({n, size, put_condition::when_matching(known->second.etag)});
+      else
+        taken.push_back(n);
+    }
+    std::uint64_t total = 0;
+    for (const auto& j : jobs) total += j.size;
+    progress_meter meter(opt_.progress, "upload", total);
+    std::vector<char> lost(jobs.size(), 0);
+    std::mutex record_mutex;
+    parallel_for(jobs.size(), opt_.concurrency, [&](std::size_t i) {
+      const job& j = jobs[i];
+      try {
+        const std::string etag = store_.put_file(bucket_.data_key(j.n), copy_.data_path(j.n), j.condition);
+        std::lock_guard lock(record_mutex);
+        stored[j.n] = {j.size, etag};
+      } catch (const conflict_error&) {
+        lost[i] = 1;
+      } catch (const store_error& e) {
+        if (!e.may_have_applied()) throw;
+        lost[i] = 1;
+      }
+      meter.report(j.size);
+    });
+    for (std::size_t i = 0; i < jobs.size(); ++i)
+      if (lost[i]) taken.push_back(jobs[i].n);
+    return taken;
+  }
+
+  // Local data file n's name is held in the store by bytes this copy cannot vouch for.
+  // If they are ours (a lost response), or a prefix of ours (an earlier upload of ours
+  // whose response was lost), or gone, the store is brought to our bytes and this returns
+  // true. Otherwise they belong to another writer, and this returns false.
+  bool settle_as_ours(std::uint32_t n) {
+    const std::string local = file(copy_.data_path(n), O_RDONLY).read_all();
+    const auto remote = store_.get(bucket_.data_key(n));
+    std::string etag;
+    if (!remote)
+      etag = store_.put_file(bucket_.data_key(n), copy_.data_path(n), put_condition::when_absent());
+    else if (remote->data == local)
+      etag = remote->etag;
+    else if (local.starts_with(remote->data))
+      etag = store_.put_file(bucket_.data_key(n), copy_.data_path(n), put_condition::when_matching(remote->etag));
+    else
+      return false;
+    copy_.state().stored[n] = {local.size(), etag};
+    return true;
+  }
+
+  // Commits `index` as the published index.idx; save(index) saves it in the working copy
+  // first (when there is one), with the note that its commit is under way.
+  template <class Save>
+  void commit(const std::string& index, Save&& save) {
+    auto& state = copy_.state();
+    const bool was_unpublished = state.unpublished;
+    if (copy_.exists()) {
+      state.publishing = digest::of(index);
+      state.unpublished = false;
+      save(index);
+    }
+    bool unknown = false;
+    try {
+      state.published_etag = bucket_.commit_index(index, &unknown);
+    } catch (...) {
+      if (copy_.exists()) {
+        state.unpublished = true;
+        if (!unknown) {
+          state.publishing.reset();
+          try {
+            copy_.write_state();
+          } catch (const error&) {  // the note stays; open settles it by reading back
+          }
+        }
+      } else {
+        state.unpublished = was_unpublished || unknown;
+      }
+      throw;
+    }
+    state.publishing.reset();
+    state.unpublished = false;
+    if (copy_.exists()) copy_.write_state();
+  }
+
+ private:
+  Store& store_;
+  const bucket<Store>& bucket_;
+  working_copy& copy_;
+  const options& opt_;
+};
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace s4db
