@@ -562,4 +562,49 @@ BOOST_AUTO_TEST_CASE(if_match_admits_one_winner_across_put_and_put_file) {
   }
 }
 
+// Item 15e: an append that failed and whose rollback failed too (the file cannot be cut
+// back) left the next appends after a damaged tail. Now that file takes no more appends,
+// the write that failed is not there, and the copy reopens with every acknowledged write.
+// The write fails on a file-size limit after 10 bytes landed (a limit the index and state,
+// smaller files, stay under); cutting them back fails on the file's append-only attribute
+// (chattr +a, set while the db holds the file open).
+BOOST_AUTO_TEST_CASE(a_failed_append_whose_rollback_fails_leaves_a_working_copy) {
+  temp_dir tmp;
+  const auto local = tmp.path / "a";
+  const auto file1 = local / "data_000001.s4db";
+  std::string before(2000, '\0');  // incompressible, so data file 1 outgrows the index and state
+  std::mt19937 rng(15);
+  for (auto& c : before) c = static_cast<char>(rng());
+  child_process child([&](int) {
+    fs_db db(s4db::fs_store{tmp.path / "bucket"}, quiet(local));
+    db.put("k0", before);
+    if (std::system(("chattr +a " + file1.string() + " 2>/dev/null").c_str()) != 0) ::_exit(77);
+    ::signal(SIGXFSZ, SIG_IGN);
+    rlimit small{static_cast<rlim_t>(fs::file_size(file1) + 10), RLIM_INFINITY};
+    ::setrlimit(RLIMIT_FSIZE, &small);
+    try {
+      db.put("k1", std::string(200, 'x'));
+      ::_exit(1);
+    } catch (const s4db::store_error&) {
+    }
+    rlimit back{RLIM_INFINITY, RLIM_INFINITY};
+    ::setrlimit(RLIMIT_FSIZE, &back);
+    db.put("k2", "after");  // goes to a new file
+    ::_exit(*db.get("k2") == "after" && !db.contains("k1") ? 0 : 2);
+  });
+  const int status = child.wait();
+  std::system(("chattr -a " + file1.string() + " 2>/dev/null").c_str());
+  BOOST_REQUIRE(WIFEXITED(status));
+  if (WEXITSTATUS(status) == 77) {
+    BOOST_TEST_MESSAGE("skipped: chattr +a does not work under " << tmp.path);
+    return;
+  }
+  BOOST_TEST(WEXITSTATUS(status) == 0);
+  fs_db db(s4db::fs_store{tmp.path / "bucket"}, quiet(local));
+  BOOST_TEST(db.get("k0").value_or("(missing)") == before);
+  BOOST_TEST(db.get("k2").value_or("(missing)") == "after");
+  BOOST_TEST(!db.contains("k1"));
+  BOOST_TEST(data_files_in(local).size() == 2u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -88,9 +88,13 @@ class child_process {
     BOOST_REQUIRE(::pipe(fds) == 0);
     pid_ = ::fork();
     BOOST_REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
+    if (pid_ == 0) {  // nothing may leave the child but _exit: not even an exception
       ::close(fds[0]);
-      body(fds[1]);
+      try {
+        body(fds[1]);
+      } catch (...) {
+        ::_exit(99);
+      }
       ::_exit(0);
     }
     ::close(fds[1]);

@@ -979,7 +979,21 @@ class basic_db {
     std::vector<std::string_view> entries;
     entries.reserve(spans.size());
     for (const auto& [start, length] : spans) entries.push_back(std::string_view(buffer).substr(start, length));
-    const auto locations = copy_.append(entries);
+    std::vector<location> locations;
+    try {
+      locations = copy_.append(entries);
+    } catch (...) {
+      // A damaged tail the rollback could not cut must end up before the saved position,
+      // or the next open would replay into it.
+      if (copy_.take_failed_rollback()) {
+        try {
+          save_local();
+        } catch (const error& e) {
+          detail::log(opt_.log, log_level::error, std::string("saving the local index failed: ") + e.what());
+        }
+      }
+      throw;
+    }
     for (std::size_t i = 0; i < entries.size(); ++i) {
       const auto flags = static_cast<std::uint8_t>(entries[i][0]);
       const std::string_view key = entries[i].substr(9, format::load_be<std::uint32_t>(entries[i].data() + 1));

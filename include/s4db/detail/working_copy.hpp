@@ -201,6 +201,7 @@ class working_copy {
       std::uint64_t size_before;  // 0: created by this call
     };
     std::vector<touched_file> touched;
+    if (active_.is_open()) touched.push_back({active_number_, active_size_});
     const std::uint32_t next_before = state_.next_file;
     std::vector<location> out;
     out.reserve(entries.size());
@@ -232,6 +233,7 @@ class working_copy {
           log(log_, log_level::error,
               std::string("could not roll back a failed append: ") + e.what() + "; no more appends go to that file");
           poisoned_ = t.number;
+          failed_rollback_ = true;
         }
       }
       if (!poisoned_) state_.next_file = next_before;
@@ -293,6 +295,10 @@ class working_copy {
       throw;
     }
   }
+
+  // Whether an append failed and could not be rolled back since the last call: the engine
+  // then saves its index, so the saved position lies past the damaged tail.
+  bool take_failed_rollback() { return std::exchange(failed_rollback_, false); }
 
   // No more appends go to file n (it lost bytes the index had named: a power loss).
   void never_append_to(std::uint32_t n) {
@@ -357,6 +363,7 @@ class working_copy {
   std::uint32_t active_number_ = 0;
   std::uint64_t active_size_ = 0;
   std::optional<std::uint32_t> poisoned_;  // a file a failed rollback left with a bad tail
+  bool failed_rollback_ = false;
 
   std::mutex dirty_mutex_;
   std::set<std::uint32_t> dirty_;  // appended to since the last sync_appends()
