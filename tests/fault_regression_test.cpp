@@ -269,21 +269,14 @@ BOOST_AUTO_TEST_CASE(a_working_copy_is_locked_against_other_processes) {
   s4db::fs_store store{tmp.path / "bucket"};
   { fs_db(store, quiet(tmp.path / "a")).put("k", "v"); }
   fs_db mine(store, quiet(tmp.path / "a"));
-  const pid_t pid = ::fork();
-  BOOST_REQUIRE(pid >= 0);
-  if (pid == 0) {
+  child_process child([&](int) {
     try {
       fs_db theirs(store, quiet(tmp.path / "a"));
-      ::_exit(0);
     } catch (const s4db::usage_error&) {
       ::_exit(7);
-    } catch (...) {
-      ::_exit(1);
     }
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  BOOST_TEST(WEXITSTATUS(status) == 7);
+  });
+  BOOST_TEST(WEXITSTATUS(child.wait()) == 7);
 }
 
 // Item 10: a corrupt offset overflowed the mapped file's bounds check (a segfault).
@@ -309,8 +302,7 @@ BOOST_AUTO_TEST_CASE(hostile_sizes_allocate_nothing_large) {
 #else
   temp_dir tmp;
   auto in_small_child = [](auto&& body) {
-    const pid_t pid = ::fork();
-    if (pid == 0) {
+    child_process child([&](int) {
       rlimit limit{1u << 30, 1u << 30};
       ::setrlimit(RLIMIT_AS, &limit);
       try {
@@ -320,12 +312,9 @@ BOOST_AUTO_TEST_CASE(hostile_sizes_allocate_nothing_large) {
         ::_exit(0);
       } catch (const std::bad_alloc&) {
         ::_exit(2);
-      } catch (...) {
-        ::_exit(3);
       }
-    }
-    int status = 0;
-    ::waitpid(pid, &status, 0);
+    });
+    const int status = child.wait();
     return WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status);
   };
   s4db::memory_store hostile;
@@ -427,9 +416,7 @@ BOOST_AUTO_TEST_CASE(a_lost_index_response_is_settled_by_reading_the_store_back)
 BOOST_AUTO_TEST_CASE(a_kill_right_after_the_index_put_reopens_without_conflict) {
   temp_dir tmp;
   s4db::fs_store bucket{tmp.path / "bucket"};
-  const pid_t pid = ::fork();
-  BOOST_REQUIRE(pid >= 0);
-  if (pid == 0) {
+  child_process child([&](int) {
     faulty_store<s4db::fs_store> store(bucket);
     s4db::basic_db<faulty_store<s4db::fs_store>> db(store, quiet(tmp.path / "a"));
     db.put("k", "1");
@@ -437,11 +424,8 @@ BOOST_AUTO_TEST_CASE(a_kill_right_after_the_index_put_reopens_without_conflict) 
     db.put("k", "2");
     store.set_rule([](const store_call& c) { return c.op == "put" && is_index(c.key) ? fault::kill : fault::none; });
     db.upload();
-    ::_exit(0);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  BOOST_REQUIRE(WEXITSTATUS(status) == faulty_store<s4db::fs_store>::killed_exit_code);
+  });
+  BOOST_REQUIRE(WEXITSTATUS(child.wait()) == faulty_store<s4db::fs_store>::killed_exit_code);
   fs_db reopened(bucket, quiet(tmp.path / "a"));
   BOOST_TEST(*reopened.get("k") == "2");
   reopened.put("k", "3");
