@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -84,6 +85,8 @@ class child_process {
  public:
   template <class Body>
   explicit child_process(Body&& body) {
+    std::cout.flush();  // else the child may print the parent's buffered output again
+    std::fflush(nullptr);
     int fds[2];
     BOOST_REQUIRE(::pipe(fds) == 0);
     pid_ = ::fork();
