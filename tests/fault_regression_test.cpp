@@ -32,6 +32,12 @@ s4db::options quiet(const fs::path& local, const std::string& prefix = "db/") {
 
 bool is_index(std::string_view key) { return key.ends_with("index.idx"); }
 
+// A closed working copy at `local` holding key-0 ... key-(n-1), one entry per put.
+void fill_working_copy(const fs::path& bucket, const fs::path& local, int n) {
+  fs_db db(s4db::fs_store{bucket}, quiet(local));
+  for (int i = 0; i < n; ++i) db.put("key-" + std::to_string(i), "value-" + std::to_string(i));
+}
+
 // What a fresh reader of the store (no working copy) sees: every key with its value.
 template <class Store>
 std::map<std::string, std::string> published(Store store, const std::string& prefix = "db/") {
@@ -174,10 +180,7 @@ BOOST_AUTO_TEST_CASE(a_failed_download_leaves_the_copy_as_it_was) {
 BOOST_AUTO_TEST_CASE(a_bad_entry_with_whole_entries_after_it_is_corruption_not_a_torn_tail) {
   temp_dir tmp;
   const auto local = tmp.path / "a";
-  {
-    fs_db db(s4db::fs_store{tmp.path / "bucket"}, quiet(local));
-    for (int i = 0; i < 100; ++i) db.put("key-" + std::to_string(i), "value-" + std::to_string(i));
-  }
+  fill_working_copy(tmp.path / "bucket", local, 100);
   const auto path = local / "data_000001.s4db";
   auto bytes = read_bytes(path);
   std::size_t third = format::file_header_size;
@@ -194,10 +197,7 @@ BOOST_AUTO_TEST_CASE(a_bad_entry_with_whole_entries_after_it_is_corruption_not_a
 BOOST_AUTO_TEST_CASE(a_torn_last_entry_is_still_dropped) {
   temp_dir tmp;
   const auto local = tmp.path / "a";
-  {
-    fs_db db(s4db::fs_store{tmp.path / "bucket"}, quiet(local));
-    for (int i = 0; i < 10; ++i) db.put("key-" + std::to_string(i), "value-" + std::to_string(i));
-  }
+  fill_working_copy(tmp.path / "bucket", local, 10);
   // What a crash in the middle of an append leaves: the first bytes of one more entry.
   const auto path = local / "data_000001.s4db";
   std::string entry;
