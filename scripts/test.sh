@@ -35,7 +35,10 @@ step "CMake, g++, TSan"
 cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DS4DB_SANITIZE=thread \
   -DS4DB_BUILD_EXAMPLES=OFF -DS4DB_BUILD_BENCHMARKS=OFF >/dev/null
 cmake --build build/tsan -j "$jobs" --target s4db_tests
-export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
+# Data races halt the run. The lock-order graph is off: std::mutex never calls
+# pthread_mutex_destroy, so TSan takes a new mutex at a reused address for the old one and
+# reports cycles between test cases that never hold those locks together (seen once).
+export TSAN_OPTIONS="halt_on_error=1 detect_deadlocks=0"
 ./build/tsan/tests/s4db_tests --log_level=warning
 tests/s3/run-with-server.sh s3rver ./build/tsan/tests/s4db_tests --log_level=warning --run_test='s3_*'
 unset TSAN_OPTIONS
