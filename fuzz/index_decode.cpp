@@ -14,7 +14,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   try {
     const auto header = s4db::format::decode_index(
         bytes, "fuzz", [&](std::string_view key, s4db::location loc) { entries.emplace_back(key, loc); });
-    if (s4db::format::encode_index(header.next_file, entries.size(), entries) != bytes) std::abort();
+    if (s4db::format::encode_index(header.version, header.next_file, entries.size(), entries) != bytes) std::abort();
   } catch (const s4db::corruption_error&) {
   }
   return 0;

@@ -166,8 +166,8 @@ BOOST_AUTO_TEST_CASE(rebuild_index_without_a_local_dir_keeps_every_key) {
 // A rebuild that would drop published keys is not uploaded without --allow-drop.
 BOOST_AUTO_TEST_CASE(rebuild_index_that_drops_keys_is_not_published) {
   temp_dir db;
-  BOOST_TEST(s4db_cli(db.path, {"put", "a", "1"}).code == 0);
-  BOOST_TEST(s4db_cli(db.path, {"put", "b", "2"}).code == 0);
+  BOOST_TEST(s4db_cli(db.path, {"--format-version", "1", "put", "a", "1"}).code == 0);
+  BOOST_TEST(s4db_cli(db.path, {"--format-version", "1", "put", "b", "2"}).code == 0);
   for (const auto& f : data_files_in(db.path))
     if (f != "data_000001.s4db") fs::remove(db.path / f);  // b's file is lost
   const auto refused = s4db_cli(db.path, {"rebuild-index"});

@@ -22,8 +22,10 @@ namespace {
 using mem_db = s4db::basic_db<faulty_store<s4db::memory_store>>;
 using fs_db = s4db::basic_db<s4db::fs_store>;
 
+// These regressions name data files as format 1 does (data_000001.s4db).
 s4db::options quiet(const fs::path& local, const std::string& prefix = "db/") {
   s4db::options o;
+  o.format_version = 1;
   o.prefix = prefix;
   o.local_dir = local;
   o.log = [](s4db::log_level, std::string_view) {};
@@ -287,7 +289,7 @@ BOOST_AUTO_TEST_CASE(a_huge_offset_in_a_local_index_is_corruption_not_a_crash) {
   write_bytes(local / "data_000001.s4db", python_data_file());
   std::vector<std::pair<std::string, s4db::location>> entries{{"hello", {1, 0xfffffffffffffff0ull, 25}},
                                                               {"k", {1, 34, 0xffffffffu}}};
-  write_bytes(local / "index.idx", format::encode_index(2, entries.size(), entries));
+  write_bytes(local / "index.idx", format::encode_index(1, 2, entries.size(), entries));
   fs_db db(s4db::fs_store{tmp.path / "bucket"}, quiet(local));
   BOOST_CHECK_THROW(db.get("hello"), s4db::corruption_error);
   BOOST_CHECK_THROW(db.get("k"), s4db::corruption_error);
@@ -326,12 +328,12 @@ BOOST_AUTO_TEST_CASE(hostile_sizes_allocate_nothing_large) {
              }) == 0);
 
   // An entry whose stored value is a Snappy header claiming 4 GiB, CRC intact.
-  std::string file = format::file_header(1);
+  std::string file = format::file_header(1, 1);
   format::append_entry(file, format::flag_put, "k", unhex("ffffffff0f 00 61"));
   hostile.put("b/data_000001.s4db", file, {});
   std::vector<std::pair<std::string, s4db::location>> entries{
       {"k", {1, format::file_header_size, static_cast<std::uint32_t>(file.size() - format::file_header_size)}}};
-  hostile.put("b/index.idx", format::encode_index(2, 1, entries), {});
+  hostile.put("b/index.idx", format::encode_index(1, 2, 1, entries), {});
   BOOST_TEST(in_small_child([&] {
                s4db::options o;
                o.prefix = "b/";
@@ -344,7 +346,7 @@ BOOST_AUTO_TEST_CASE(hostile_sizes_allocate_nothing_large) {
   fs::create_directories(local);
   write_bytes(local / "data_000001.s4db", python_data_file());
   std::vector<std::pair<std::string, s4db::location>> big{{"hello", {1, 9, 0xffffffffu}}};
-  write_bytes(local / "index.idx", format::encode_index(2, 1, big));
+  write_bytes(local / "index.idx", format::encode_index(1, 2, 1, big));
   BOOST_TEST(in_small_child([&] {
                fs_db db(s4db::fs_store{tmp.path / "bucket"}, quiet(local));
                db.get("hello");

@@ -28,14 +28,14 @@ const std::vector<golden_entry> golden_entries = {
 BOOST_AUTO_TEST_SUITE(format_golden)
 
 BOOST_AUTO_TEST_CASE(file_header_of_file_1) {
-  BOOST_TEST(format::file_header(1) == unhex("533444420100000001"));
-  BOOST_TEST(format::parse_file_header(unhex("533444420100000001"), "f") == 1u);
+  BOOST_TEST(format::file_header(1, 1) == unhex("533444420100000001"));
+  BOOST_TEST(format::parse_file_header(unhex("533444420100000001"), "f").sequence == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(bad_file_headers_are_corruption) {
   BOOST_CHECK_THROW(format::parse_file_header(unhex("5334444201000000"), "f"), s4db::corruption_error);
   BOOST_CHECK_THROW(format::parse_file_header(unhex("533444430100000001"), "f"), s4db::corruption_error);
-  BOOST_CHECK_THROW(format::parse_file_header(unhex("533444420200000001"), "f"), s4db::corruption_error);
+  BOOST_CHECK_THROW(format::parse_file_header(unhex("533444420300000001"), "f"), s4db::corruption_error);
 }
 
 BOOST_AUTO_TEST_CASE(entries_encode_to_the_golden_bytes) {
@@ -84,7 +84,7 @@ BOOST_AUTO_TEST_CASE(damaged_entries_are_reported) {
 
 BOOST_AUTO_TEST_CASE(empty_index) {
   const std::vector<std::pair<std::string, s4db::location>> none;
-  BOOST_TEST(format::encode_index(1, 0, none) == unhex("010000000100000000"));
+  BOOST_TEST(format::encode_index(1, 1, 0, none) == unhex("010000000100000000"));
   const auto h = format::decode_index(unhex("010000000100000000"), "idx", [](auto, auto) { BOOST_FAIL("no entries"); });
   BOOST_TEST(h.next_file == 1u);
   BOOST_TEST(h.count == 0u);
@@ -96,7 +96,7 @@ const char* const golden_index =
 
 BOOST_AUTO_TEST_CASE(index_encodes_to_the_golden_bytes) {
   const std::vector<std::pair<std::string, s4db::location>> entries{{"hello", {1, 9, 31}}, {"a", {1, 40, 20}}};
-  BOOST_TEST(format::encode_index(2, entries.size(), entries) == unhex(golden_index));
+  BOOST_TEST(format::encode_index(1, 2, entries.size(), entries) == unhex(golden_index));
 }
 
 BOOST_AUTO_TEST_CASE(golden_index_decodes) {
@@ -118,7 +118,7 @@ BOOST_AUTO_TEST_CASE(bad_indexes_are_corruption) {
   BOOST_CHECK_THROW(format::decode_index(good.substr(0, good.size() - 1), "idx", noop), s4db::corruption_error);
   BOOST_CHECK_THROW(format::decode_index(good + std::string(1, '\0'), "idx", noop), s4db::corruption_error);
   auto other_version = good;
-  other_version[0] = 2;
+  other_version[0] = 3;
   BOOST_CHECK_THROW(format::decode_index(other_version, "idx", noop), s4db::corruption_error);
 }
 

@@ -275,8 +275,11 @@ struct env {
 
   fs::path local(const std::string& name = "local") const { return tmp.path / name; }
 
+  // The behaviour cases name data files as format 1 does (data_000001.s4db); format 2
+  // (namespaces, several writers) has its own suite, several_writers_test.cpp.
   s4db::options opts(const std::string& local_name = "local") const {
     s4db::options o;
+    o.format_version = 1;
     o.prefix = prefix;
     o.local_dir = local(local_name);
     o.log = [](s4db::log_level, std::string_view) {};

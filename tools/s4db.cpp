@@ -154,6 +154,7 @@ struct request {
   bool force = false;       // download --force
   bool from_store = false;  // rebuild-index --from-store (implied without --local-dir)
   bool allow_drop = false;  // rebuild-index --allow-drop
+  long grace = 86400;       // gc --grace, seconds
 };
 
 template <class Db>
@@ -207,6 +208,8 @@ int run(Db& db, const request& r, bool publish) {
               << "bytes in files    " << s.file_bytes << '\n'
               << "bytes live        " << s.live_bytes << '\n'
               << "bytes dead        " << s.dead_bytes() << '\n'
+              << "writers           " << s.writers << " (namespaces among the data files)\n"
+              << "bytes garbage     " << s.garbage_bytes << " (objects the index does not name; gc deletes them)\n"
               << "compact reclaims  " << s.dead_bytes() << " bytes ("
               << (s.file_bytes ? 100 * s.dead_bytes() / s.file_bytes : 0) << "%)\n";
     return ok;
@@ -222,6 +225,14 @@ int run(Db& db, const request& r, bool publish) {
     return corrupt;
   }
   if (r.command == "compact") return db.compact(), ok;
+  if (r.command == "gc") {
+    for (const auto& key : db.gc(std::chrono::seconds(r.grace))) std::cout << key << '\n';
+    return ok;
+  }
+  if (r.command == "refresh") {
+    std::cout << (db.refresh() ? "adopted the newer published index\n" : "up to date\n");
+    return ok;
+  }
   if (r.command == "upload") return db.upload(), ok;
   if (r.command == "download") return db.download({.force = r.force}), ok;
   if (r.command == "rebuild-index") {
@@ -255,6 +266,9 @@ int main(int argc, char** argv) {
   app.add_option("--region", region, "the S3 region (else AWS_REGION...)");
   app.add_option("--local-dir", local_dir, "keep the working copy here (else a temporary directory)");
   app.add_flag("--no-upload", no_upload, "put, del and rebuild-index leave their writes local");
+  int format_version = 2;
+  app.add_option("--format-version", format_version, "the format written: 2 (the default) or 1 (s4db 0.5-0.8)")
+      ->check(CLI::IsMember({1, 2}));
 
   request r;
   auto* get = app.add_subcommand("get", "print a key's value (exit 1 if missing)");
@@ -270,6 +284,9 @@ int main(int argc, char** argv) {
   app.add_subcommand("verify", "check every CRC in every file and that the index agrees with the data");
   app.add_subcommand("compact", "rewrite live data, publish it, delete the old files");
   app.add_subcommand("upload", "publish local data files and the index");
+  auto* gc = app.add_subcommand("gc", "delete data objects no published index names, older than --grace");
+  gc->add_option("--grace", r.grace, "spare objects younger than this many seconds (default 86400)");
+  app.add_subcommand("refresh", "adopt a newer published index into --local-dir (local writes applied on top)");
   auto* download = app.add_subcommand("download", "mirror the database into the local directory");
   download->add_flag("--force", r.force, "discard local writes that were never uploaded");
   auto* rebuild = app.add_subcommand(
@@ -290,6 +307,7 @@ int main(int argc, char** argv) {
 
   progress_bar bar;
   s4db::options opt;
+  opt.format_version = format_version;
   if (!local_dir.empty()) opt.local_dir = local_dir;
   opt.progress = [&](const s4db::progress_event& p) { bar(p); };
   opt.log = [&](s4db::log_level level, std::string_view line) {

@@ -3,6 +3,7 @@
 // with a message naming that member (docs/policies.md has the tables and examples).
 #pragma once
 
+#include <chrono>
 #include <concepts>
 #include <cstdint>
 #include <filesystem>
@@ -26,6 +27,8 @@ struct object_info {
   std::string key;
   std::uint64_t size = 0;
   std::string etag;  // changes whenever the object is rewritten
+  // When it was last written; list() fills it in (gc() spares younger objects).
+  std::chrono::system_clock::time_point last_modified{};
 };
 
 struct object {

@@ -12,8 +12,10 @@
 //
 // Thread safety: one db may be used from many threads at once. Reads (get, contains,
 // size, keys, items) run in parallel; writes and the maintenance calls are serialised.
-// One working copy belongs to one db (a LOCK file). Two processes or machines writing one
-// prefix at once is NOT safe in this version.
+// One working copy belongs to one db (a LOCK file). Several writers (processes or
+// machines, each with its own working copy) may share one prefix: each writes data files
+// in its own namespace, and a fenced upload() merges its writes onto whatever another
+// writer committed first (docs/guarantees.md, "Several writers").
 //
 // Failure: every error is an s4db::error subclass (error.hpp). A put or erase that throws
 // changed nothing; a store call that fails, before or after it took effect, never loses an
@@ -30,6 +32,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <ranges>
 #include <set>
 #include <shared_mutex>
@@ -166,7 +169,10 @@ class basic_db {
       : store_(std::move(store)),
         opt_(std::move(opt)),
         bucket_(store_, opt_.prefix),
-        copy_(opt_.max_file_size, opt_.sync, opt_.log) {
+        copy_(opt_.max_file_size, opt_.sync, opt_.format_version, opt_.log) {
+    if (opt_.format_version != 1 && opt_.format_version != 2)
+      detail::throw_usage("options.format_version is " + std::to_string(opt_.format_version) +
+                          "; s4db writes format 1 or 2");
     copy_.state().codec = std::string(Codec::name);
     if (opt_.local_dir && std::filesystem::is_directory(*opt_.local_dir)) copy_.attach(*opt_.local_dir);
     if (copy_.has_state())
@@ -316,12 +322,13 @@ class basic_db {
     const auto objects = bucket_.data_objects();
     map_type index;
     if (published) decode_index_into(published->data, bucket_.index_key(), index);
-    std::set<std::uint32_t> wanted;
+    std::set<file_id> wanted;
     for (const auto& element : index) wanted.insert(element.second.file);
 
     std::string ready = "published " + (published ? published->etag : std::string()) + "\n" + "next_file " +
-                        std::to_string(std::max(copy_.next_file(), bucket_.highest(objects) + 1)) + "\n";
-    std::vector<std::uint32_t> fetch;
+                        std::to_string(std::max(copy_.next_file(), bucket_.highest(objects, copy_.writer()) + 1)) +
+                        "\n";
+    std::vector<file_id> fetch;
     for (auto n : wanted) {
       auto it = objects.find(n);
       if (it == objects.end())
@@ -342,15 +349,59 @@ class basic_db {
     finish_download();
   }
 
-  // Publishes: pushes every local data file the store does not hold exactly (by the ETag
-  // and size this copy recorded: new files with If-None-Match: *, grown ones with
-  // If-Match), then the index, so a reader never sees an index that names a missing file.
-  // A local file whose name another writer took in the store is renumbered first.
-  void upload() {
+  // Publishes: pushes every local data file of this copy the store does not hold exactly
+  // (by the ETag and size this copy recorded: new files with If-None-Match: *, grown ones
+  // with If-Match), then the index, so a reader never sees an index that names a missing
+  // file. A local file whose name another writer took in the store is renumbered first.
+  // Fenced, the index commit is a compare-and-swap; when another writer committed since
+  // this copy last loaded the index, its writes are applied on top of the winner's (per
+  // key, the last committer wins; an erase survives) and the commit tried again. With
+  // {.rebase = false} that lost race throws conflict_error instead, losing nothing.
+  void upload(upload_options how = {}) {
     std::unique_lock lock(mutex_);
     check_open();
-    if (copy_.exists()) publisher_.push_data_files([&](std::uint32_t n, std::uint32_t to) { renumber(n, to); });
-    commit(encode_index());
+    publish(how.rebase);
+  }
+
+  // Adopts the published index if it changed since this copy loaded it (one request when
+  // it did not), with this copy's unpublished writes applied on top, as a rebase does.
+  // Returns whether it changed.
+  bool refresh() {
+    std::unique_lock lock(mutex_);
+    check_open();
+    return refresh_locked();
+  }
+
+  // Deletes the data objects under the prefix that the published index does not reference
+  // and that were last modified more than `grace` ago (another writer's upload in flight
+  // is younger), and returns their object keys. Local data files of this copy are kept.
+  // Throws usage_error while this copy holds unpublished writes, or when the store has
+  // data objects but no index (rebuild_index({.from_store = true}) recovers it first).
+  std::vector<std::string> gc(std::chrono::seconds grace = std::chrono::hours(24)) {
+    std::unique_lock lock(mutex_);
+    check_open();
+    if (unpublished())
+      detail::throw_usage("gc: the working copy " + copy_.dir().string() +
+                          " holds writes never uploaded; upload() them first");
+    const auto objects = bucket_.data_objects();
+    const auto published = store_.get(bucket_.index_key());
+    if (!published && !objects.empty())
+      detail::throw_usage("gc: the store holds data objects but no " + bucket_.index_key() +
+                          "; nothing was deleted (rebuild_index({.from_store = true}) recovers the index)");
+    std::set<file_id> keep = referenced_files();
+    if (published) {
+      map_type index;
+      decode_index_into(published->data, bucket_.index_key(), index);
+      for (const auto& element : index) keep.insert(element.second.file);
+    }
+    for (const auto& [n, size] : copy_.data_files()) keep.insert(n);
+    const auto now = std::chrono::system_clock::now();
+    std::vector<std::string> gone;
+    for (const auto& [n, info] : objects)
+      if (!keep.contains(n) && now - info.last_modified >= grace) gone.push_back(info.key);
+    store_.remove(gone);
+    for (const auto& key : gone) detail::log(opt_.log, log_level::info, "gc: deleted " + key);
+    return gone;
   }
 
   // Saves the index to local_dir atomically (with sync_mode flush or every_write, after
@@ -361,17 +412,25 @@ class basic_db {
     save_local();
   }
 
-  // Rewrites the live entries into new files (named above every file the store or the
-  // copy has), publishes them and then the new index, and only then deletes the old
-  // objects and local files. Throws usage_error, changing nothing, if a referenced file is
-  // neither local nor in the store. If the index commit fails, nothing is deleted: the
-  // published database is untouched and this copy keeps the compacted files, unpublished,
-  // for the next upload().
+  // Rewrites the live entries into new files of this copy's namespace (named above every
+  // file the store or the copy has there), publishes them and then the new index, and only
+  // then deletes the old objects and local files. Unpublished writes are uploaded first,
+  // and (fenced) a newer published index adopted, so the compacted database is the newest
+  // one. Throws usage_error, changing nothing, if a referenced file is neither local nor in
+  // the store. The commit is fenced like upload()'s but never rebases: if another writer
+  // committed meanwhile, compact() throws conflict_error, the published database is
+  // untouched and the replacement files are deleted (what a failure leaves is gc()'s). If
+  // the index commit fails otherwise, nothing is deleted: the published database is
+  // untouched and this copy keeps the compacted files, unpublished, for the next upload().
   void compact() {
     std::unique_lock lock(mutex_);
     check_open();
     ensure_dir();
-    const std::set<std::uint32_t> referenced = referenced_files();
+    if (unpublished())
+      publish(true);
+    else if (opt_.fenced)
+      refresh_locked();
+    const std::set<file_id> referenced = referenced_files();
     std::vector<std::string> lost;
     for (auto n : referenced)
       if (!copy_.size_of(n) && !store_.head(bucket_.data_key(n))) lost.push_back(bucket_.data_key(n));
@@ -381,15 +440,22 @@ class basic_db {
     fetch_missing(referenced);
     copy_.close_active();
     const auto objects = bucket_.data_objects();
-    std::uint32_t first_new = std::max(copy_.next_file(), bucket_.highest(objects) + 1);
-    for (const auto& [n, size] : copy_.data_files()) first_new = std::max(first_new, n + 1);
-    copy_.raise_next_file(first_new);
+    copy_.raise_next_file(bucket_.highest(objects, copy_.writer()) + 1);
+    for (const auto& [n, size] : copy_.data_files()) copy_.raise_next_past(n);
+    const file_id first_new = copy_.own(copy_.next_file());
 
     map_type fresh = write_live_entries();
-    const std::uint32_t end_new = copy_.next_file();
-    std::vector<std::uint32_t> created;
+    const file_id end_new = copy_.own(copy_.next_file());
+    std::vector<file_id> created;
     for (auto n = first_new; n < end_new; ++n)
       if (copy_.size_of(n)) created.push_back(n);
+    auto drop_created = [&] {
+      for (auto n : created) {
+        remove_local_quietly(n);
+        copy_.state().stored.erase(n);
+      }
+      forget_local_files();
+    };
     try {
       copy_.sync_appends();  // whatever sync_mode says: the old files go once this commits
       for (auto n : publisher_.put_files(created, objects))
@@ -397,21 +463,45 @@ class basic_db {
           detail::throw_conflict("compact: another writer created " + bucket_.data_key(n) +
                                  ", a name this compaction chose; nothing was published or deleted");
     } catch (...) {
-      for (auto n : created) remove_local_quietly(n);
-      forget_local_files();
+      drop_created();
       throw;
     }
-    index_ = std::move(fresh);
+    map_type old = std::exchange(index_, std::move(fresh));
     index_dirty_ = true;
     forget_local_files();
-    commit(encode_index());  // also saves it locally first: the copy is now the compacted one
+    try {
+      commit_index(false);  // also saves it locally first: the copy is now the compacted one
+    } catch (const conflict_error& e) {
+      index_ = std::move(old);
+      std::vector<std::string> garbage;
+      for (auto n : created) garbage.push_back(bucket_.data_key(n));
+      drop_created();
+      save_local();
+      try {
+        store_.remove(garbage);
+      } catch (const error& removing) {
+        detail::log(opt_.log, log_level::warning,
+                    std::string("compact: the replacement files stay as garbage for gc(): ") + removing.what());
+      }
+      detail::throw_conflict(
+          "compact: another writer committed " + bucket_.index_key() +
+          " while this compaction ran; the published database is untouched (refresh() or upload(), then compact() "
+          "again) [" +
+          e.what() + "]");
+    }
 
+    // The old objects go: the files the compacted index named, and this copy's own older
+    // files. Another writer that was still appending to one of them puts it back when it
+    // rebases its next commit onto this index (it re-pushes its files the store lacks).
+    std::set<file_id> old_files;
+    for (const auto& element : old) old_files.insert(element.second.file);
     std::vector<std::string> old_keys;
     for (const auto& [n, info] : objects)
-      if (n < first_new) old_keys.push_back(info.key);
+      if (copy_.is_own(n) ? n < first_new : old_files.contains(n)) old_keys.push_back(info.key);
     for (const auto& [n, size] : copy_.data_files())
-      if (n < first_new) remove_local_quietly(n);
-    std::erase_if(copy_.state().stored, [&](const auto& e) { return e.first < first_new; });
+      if (!(copy_.is_own(n) && n >= first_new)) remove_local_quietly(n);
+    std::erase_if(copy_.state().stored,
+                  [&](const auto& e) { return !(copy_.is_own(e.first) && e.first >= first_new); });
     try {
       store_.remove(old_keys);
       copy_.write_state();
@@ -435,9 +525,10 @@ class basic_db {
     auto files = copy_.data_files();
     if (files.empty() && how.from_store) {
       const auto objects = bucket_.data_objects();
-      std::vector<std::uint32_t> all;
+      std::vector<file_id> all;
       for (const auto& [n, info] : objects) all.push_back(n);
       fetch_files(all, objects, copy_.dir());
+      for (const auto& [n, info] : objects) copy_.state().stored[n] = {info.size, info.etag};
       files = copy_.data_files();
     }
     if (files.empty() && !index_.empty())
@@ -446,7 +537,8 @@ class basic_db {
                           " keys; nothing was changed (rebuild_index({.from_store = true}) fetches the store's "
                           "data files first)");
     map_type rebuilt;
-    for (std::size_t i = 0; i < files.size(); ++i) replay_file(files[i].first, 0, i + 1 == files.size(), rebuilt);
+    for (std::size_t i = 0; i < files.size(); ++i)
+      replay_file(files[i].first, 0, newest_of_its_writer(files, i), rebuilt);
     std::size_t dropped = 0;
     for (const auto& element : index_) dropped += rebuilt.find(element.first) == rebuilt.end();
     if (dropped)
@@ -454,18 +546,21 @@ class basic_db {
           opt_.log, log_level::warning,
           "rebuild_index: " + std::to_string(dropped) + " keys of the previous index are not in the data files");
     index_ = std::move(rebuilt);
-    if (!files.empty()) copy_.raise_next_file(files.back().first + 1);
+    for (const auto& [n, size] : files) copy_.raise_next_past(n);
     copy_.state().unpublished = true;
+    copy_.state().rebase_all = true;  // a lost race keeps every key rebuilt
     forget_local_files();
     save_local();
   }
 
-  // Keys, data files (local or in the store: one LIST), live and dead bytes.
+  // Keys, data files (local or in the store: one LIST), writer namespaces, live and dead
+  // bytes, and the bytes of data objects the index does not reference (gc()'s garbage).
   db_stats stats() const {
     std::shared_lock lock(mutex_);
     check_open();
-    std::map<std::uint32_t, std::uint64_t> sizes;
-    for (const auto& [n, info] : bucket_.data_objects()) sizes[n] = info.size;
+    std::map<file_id, std::uint64_t> sizes;
+    const auto objects = bucket_.data_objects();
+    for (const auto& [n, info] : objects) sizes[n] = info.size;
     db_stats s;
     for (const auto& [n, size] : copy_.data_files()) {
       sizes[n] = size;
@@ -473,8 +568,16 @@ class basic_db {
     }
     s.keys = index_.size();
     s.files = sizes.size();
-    for (const auto& [n, size] : sizes) s.file_bytes += size;
+    std::set<std::uint32_t> writers;
+    for (const auto& [n, size] : sizes) {
+      s.file_bytes += size;
+      writers.insert(writer_of(n));
+    }
+    s.writers = writers.size();
     for (const auto& element : index_) s.live_bytes += element.second.length;
+    const auto referenced = referenced_files();
+    for (const auto& [n, info] : objects)
+      if (!referenced.contains(n)) s.garbage_bytes += info.size;
     return s;
   }
 
@@ -484,15 +587,15 @@ class basic_db {
   std::vector<verify_problem> verify() const {
     std::unique_lock lock(mutex_);  // no appends while files are read
     check_open();
-    std::map<std::uint32_t, std::uint64_t> sizes;
+    std::map<file_id, std::uint64_t> sizes;
     for (const auto& [n, info] : bucket_.data_objects()) sizes[n] = info.size;
-    std::set<std::uint32_t> local;
+    std::set<file_id> local;
     for (const auto& [n, size] : copy_.data_files()) {
       sizes[n] = size;
       local.insert(n);
     }
     // The index's entries per file, by offset.
-    std::map<std::uint32_t, std::vector<std::pair<location, const std::string*>>> expected;
+    std::map<file_id, std::vector<std::pair<location, const std::string*>>> expected;
     for (const auto& element : index_) expected[element.second.file].emplace_back(element.second, &element.first);
     for (auto& [n, entries] : expected)
       std::sort(entries.begin(), entries.end(),
@@ -515,7 +618,8 @@ class basic_db {
       }
       meter.report(bytes.size());
       const auto& want = expected[n];
-      verify_file(n, name, bytes, n == sizes.rbegin()->first, want, problems);
+      const auto after = sizes.upper_bound(n);
+      verify_file(n, name, bytes, after == sizes.end() || writer_of(after->first) != writer_of(n), want, problems);
     }
     for (const auto& [n, entries] : expected)
       if (!sizes.contains(n))
@@ -542,6 +646,12 @@ class basic_db {
     std::shared_lock lock(mutex_);
     if (!copy_.exists()) return std::nullopt;
     return copy_.dir();
+  }
+
+  // How many times this db's commits lost a race and were rebased onto another writer's.
+  std::uint64_t rebases() const {
+    std::shared_lock lock(mutex_);
+    return rebases_;
   }
 
   Store& store() noexcept { return store_; }
@@ -596,7 +706,7 @@ class basic_db {
 
  private:
   using map_type = index_map_t<Index>;
-  using object_map = std::map<std::uint32_t, object_info>;
+  using object_map = std::map<file_id, object_info>;
 
   bool unpublished() const { return copy_.state().unpublished; }
 
@@ -613,13 +723,16 @@ class basic_db {
     } else {
       copy_.clear_staging();
       if (!loaded.index.empty()) decode_index_into(loaded.index, (copy_.dir() / format::index_name).string(), index_);
-      copy_.raise_next_file(next_file_named_);
       check_lost_bytes(loaded.covers);
       const bool replayed = replay_tail(loaded.covers.covered_file, loaded.covers.covered_offset);
       if (replayed) copy_.state().unpublished = true;
       index_dirty_ = replayed;
     }
+    reconcile_with_store();
+    settle_writer();
+  }
 
+  void reconcile_with_store() {
     const auto remote = store_.head(bucket_.index_key());
     const std::string remote_etag = remote ? remote->etag : std::string();
     auto& state = copy_.state();
@@ -631,10 +744,12 @@ class basic_db {
         detail::throw_store("open: cannot tell whether the last index commit of " + copy_.dir().string() +
                                 " reached the store (reading " + bucket_.index_key() + " back failed); try again",
                             0, true);
-      if (outcome == detail::bucket<Store>::outcome::ours)
+      if (outcome == detail::bucket<Store>::outcome::ours) {
         state.published_etag = etag;
-      else
+        copy_.mark_committed();
+      } else {
         state.unpublished = true;
+      }
       state.publishing.reset();
       copy_.write_state();
       if (outcome == detail::bucket<Store>::outcome::ours) return;
@@ -645,6 +760,7 @@ class basic_db {
                   "the store's " + bucket_.index_key() + " is gone; keeping the working copy in " +
                       copy_.dir().string() + " (upload() publishes it again)");
       state.unpublished = true;
+      state.published_etag.clear();
       return;
     }
     if (state.unpublished) {
@@ -653,6 +769,10 @@ class basic_db {
           detail::log(opt_.log, log_level::warning,
                       "keeping the local working copy in " + copy_.dir().string() + " over the store's changed " +
                           bucket_.index_key());
+          return;
+        case conflict_resolution::rebase:
+          rebase_onto(store_.get(bucket_.index_key()));
+          save_local();
           return;
         case conflict_resolution::take_store:
           detail::log(opt_.log, log_level::warning,
@@ -664,18 +784,36 @@ class basic_db {
                                  " holds writes never uploaded, and the store's " + bucket_.index_key() +
                                  " changed since it was taken (ETag " + describe_etag(state.published_etag) +
                                  " then, " + describe_etag(remote_etag) +
-                                 " now); open with options.on_conflict = keep_local or take_store");
+                                 " now); open with options.on_conflict = rebase, keep_local or take_store");
       }
     }
     state.unpublished = false;
     download();
   }
 
+  // Puts the copy in the writer namespace its format writes: writer 0 for format 1, a
+  // random one of its own for format 2 (kept across opens). After a move the index is
+  // saved, so the next open replays from the new namespace.
+  void settle_writer() {
+    const std::uint32_t current = copy_.writer();
+    const bool fits = opt_.format_version == 1 ? current == 0 : current != 0;
+    if (fits && copy_.state().has_writer) return;
+    copy_.use_writer(fits ? current : opt_.format_version == 1 ? 0 : random_writer());
+    for (const auto& element : index_) copy_.raise_next_past(element.second.file);
+    save_local();
+  }
+
+  static std::uint32_t random_writer() {
+    std::random_device entropy;
+    std::uint32_t w = 0;
+    while (w == 0) w = entropy();
+    return w;
+  }
+
   void open_from_store() {
     auto published = store_.get(bucket_.index_key());
     if (published) {
       decode_index_into(published->data, bucket_.index_key(), index_);
-      copy_.raise_next_file(next_file_named_);
       copy_.state().published_etag = published->etag;
       return;
     }
@@ -684,47 +822,46 @@ class basic_db {
       const auto index_path = copy_.dir() / format::index_name;
       if (auto bytes = detail::read_file(index_path)) {
         decode_index_into(*bytes, index_path.string(), index_);
-        copy_.raise_next_file(next_file_named_);
-        for (const auto& [n, size] : copy_.data_files()) copy_.raise_next_file(n + 1);
         copy_.state().unpublished = true;
+        copy_.state().rebase_all = true;
       }
     }
   }
 
-  // Parses an index (store or local) into `into`; next_file_named_ is then at least one
-  // past every file it names. Reserves no more than the bytes can hold: a hostile header
-  // claiming four billion entries costs nothing.
+  // Parses an index (store or local) into `into`, and notes the files it names so that
+  // no new file of this copy takes one of their names. Reserves no more than the bytes can
+  // hold: a hostile header claiming four billion entries costs nothing.
   void decode_index_into(std::string_view bytes, const std::string& where_from, map_type& into) {
     map_type loaded;
     if constexpr (requires { loaded.reserve(std::size_t{}); }) {
       if (bytes.size() >= format::index_header_size)
         loaded.reserve(std::min<std::size_t>(format::load_be<std::uint32_t>(bytes.data() + 5),
-                                             bytes.size() / format::index_entry_overhead));
+                                             bytes.size() / format::index_entry_overhead_v1));
     }
-    std::uint32_t highest = 0;
+    std::uint32_t legacy_highest = 0;
     const auto header = format::decode_index(bytes, where_from, [&](std::string_view key, const location& loc) {
       loaded.insert_or_assign(std::string(key), loc);
-      highest = std::max(highest, loc.file);
+      if (writer_of(loc.file) == 0) legacy_highest = std::max(legacy_highest, sequence_of(loc.file));
     });
     into = std::move(loaded);
-    next_file_named_ = std::max(header.next_file, highest + 1);
+    legacy_next_ = std::max({legacy_next_, header.next_file, legacy_highest + 1});
+    if (copy_.writer() == 0) copy_.raise_next_file(legacy_next_);
+    for (const auto& element : into) copy_.raise_next_past(element.second.file);
   }
 
   // A power loss can leave a data file shorter than the index (or the saved position)
   // says. Such a file is fetched again when the store holds the bytes this copy uploaded;
   // else opening fails: appending there would write over bytes the index names.
   void check_lost_bytes(const detail::local_state::saved_index& covers) {
-    std::map<std::uint32_t, std::uint64_t> needed;
+    std::map<file_id, std::uint64_t> needed;
     for (const auto& element : index_) {
       auto& end = needed[element.second.file];
       end = std::max(end, element.second.offset + element.second.length);
     }
     const auto local = copy_.data_files();
+    std::map<file_id, std::uint64_t> local_sizes(local.begin(), local.end());
     bool unaccounted = false;  // a file the index names is not local, nor known to be stored
-    for (const auto& [n, end] : needed)
-      unaccounted |= !copy_.state().stored.contains(n) &&
-                     !std::binary_search(local.begin(), local.end(), std::pair<std::uint32_t, std::uint64_t>{n, 0},
-                                         [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (const auto& [n, end] : needed) unaccounted |= !copy_.state().stored.contains(n) && !local_sizes.contains(n);
     if (unaccounted) {
       const auto objects = bucket_.data_objects();
       for (const auto& [n, end] : needed)
@@ -759,24 +896,42 @@ class basic_db {
     }
   }
 
-  // Replays entries from (file, offset) on; returns whether any was found.
-  bool replay_tail(std::uint32_t covered_file, std::uint64_t covered_offset) {
+  // Replays this copy's own entries from (file, offset) on; returns whether any was found.
+  // Files of other namespaces came from the store whole, and the index already has them.
+  bool replay_tail(file_id covered_file, std::uint64_t covered_offset) {
     const auto files = copy_.data_files();
     bool replayed = false;
     for (std::size_t i = 0; i < files.size(); ++i) {
       const auto [n, size] = files[i];
-      if (n < covered_file) continue;
+      if (n < covered_file || !copy_.is_own(n)) continue;
       const std::uint64_t from = n == covered_file ? covered_offset : 0;
-      replayed |= replay_file(n, from, i + 1 == files.size(), index_);
-      copy_.raise_next_file(n + 1);
+      replayed |= replay_file(n, from, newest_of_its_writer(files, i), index_);
+      copy_.raise_next_past(n);
     }
     return replayed;
   }
 
-  // Applies the entries of data file n from `from` (0: from its header) to `into`. A torn
-  // last batch of the newest file (nothing valid after it) is cut off and logged; any other
-  // bad entry is corruption_error and no byte is cut. Returns whether any entry applied.
-  bool replay_file(std::uint32_t n, std::uint64_t from, bool newest, map_type& into) {
+  // Whether files[i] is the newest local file of its writer (the only one a crash can tear).
+  static bool newest_of_its_writer(const std::vector<std::pair<file_id, std::uint64_t>>& files, std::size_t i) {
+    return i + 1 == files.size() || writer_of(files[i + 1].first) != writer_of(files[i].first);
+  }
+
+  bool replay_file(file_id n, std::uint64_t from, bool newest, map_type& into) {
+    return replay_file(n, from, newest, [&](std::string_view key, const location* loc) {
+      if (loc) {
+        into.insert_or_assign(std::string(key), *loc);
+      } else if (auto it = into.find(key); it != into.end()) {
+        into.erase(it);
+      }
+    });
+  }
+
+  // Calls on_entry(key, &location) for each put and on_entry(key, nullptr) for each
+  // tombstone of data file n from `from` (0: from its header). A torn last batch of the
+  // newest file (nothing valid after it) is cut off and logged; any other bad entry is
+  // corruption_error and no byte is cut. Returns whether any entry was found.
+  template <class OnEntry>
+  bool replay_file(file_id n, std::uint64_t from, bool newest, OnEntry&& on_entry) {
     const auto path = copy_.data_path(n);
     detail::file f(path, O_RDWR);
     const std::string bytes = f.read_all();
@@ -787,7 +942,7 @@ class basic_db {
         copy_.remove_data_file(n);
         return false;
       }
-      if (format::parse_file_header(bytes, name) != n)
+      if (format::parse_file_header(bytes, name).sequence != sequence_of(n))
         detail::throw_corruption(name + ": its header names another file number");
       from = format::file_header_size;
     }
@@ -807,10 +962,10 @@ class basic_db {
         break;
       }
       if (entry.flags == format::flag_tombstone) {
-        auto it = into.find(entry.key);
-        if (it != into.end()) into.erase(it);
+        on_entry(entry.key, nullptr);
       } else {
-        into.insert_or_assign(std::string(entry.key), location{n, pos, static_cast<std::uint32_t>(entry.size)});
+        const location loc{n, pos, static_cast<std::uint32_t>(entry.size)};
+        on_entry(entry.key, &loc);
       }
       applied = true;
       pos += entry.size;
@@ -818,11 +973,95 @@ class basic_db {
     return applied;
   }
 
+  // ------------------------------------------------------------------ several writers
+
+  // This copy's writes since its last commit, in the order written: (key, location) for a
+  // put, (key, nullopt) for an erase. Read from its own data files past the committed
+  // position, so they survive a restart; after a rebuild, every key of the index.
+  std::vector<std::pair<std::string, std::optional<location>>> uncommitted_writes() {
+    std::vector<std::pair<std::string, std::optional<location>>> out;
+    const auto& state = copy_.state();
+    if (state.rebase_all) {
+      for (const auto& element : index_) out.emplace_back(element.first, element.second);
+      return out;
+    }
+    if (!copy_.exists()) return out;
+    for (const auto& [n, size] : copy_.data_files()) {
+      if (!copy_.is_own(n) || n < state.committed_file) continue;
+      const std::uint64_t from = n == state.committed_file ? state.committed_offset : 0;
+      replay_file(n, from, false, [&](std::string_view key, const location* loc) {
+        out.emplace_back(std::string(key), loc ? std::optional<location>(*loc) : std::nullopt);
+      });
+    }
+    return out;
+  }
+
+  // Adopts `published` (the store's index now; nullopt: there is none, and this copy's
+  // index stays the base) with this copy's unpublished writes applied on top: per key, the
+  // later write wins, and an erase removes the key whoever wrote it.
+  void rebase_onto(const std::optional<object>& published) {
+    const auto writes = unpublished() ? uncommitted_writes() : decltype(uncommitted_writes()){};
+    if (published) decode_index_into(published->data, bucket_.index_key(), index_);
+    for (const auto& [key, loc] : writes) {
+      if (loc) {
+        index_.insert_or_assign(key, *loc);
+      } else if (auto it = index_.find(key); it != index_.end()) {
+        index_.erase(it);
+      }
+    }
+    copy_.state().published_etag = published ? published->etag : std::string();
+    index_dirty_ = true;
+    forget_local_files();
+    // This copy's committed files that no index names any more (another writer compacted
+    // them away) are garbage here too; kept, the next upload would publish them again.
+    if (copy_.exists()) {
+      const auto referenced = referenced_files();
+      for (const auto& [n, size] : copy_.data_files())
+        if (copy_.is_own(n) && n < copy_.state().committed_file && !referenced.contains(n)) {
+          remove_local_quietly(n);
+          copy_.state().stored.erase(n);
+        }
+    }
+    detail::log(opt_.log, log_level::info,
+                "applied " + std::to_string(writes.size()) + " unpublished writes on top of the store's " +
+                    bucket_.index_key() + " (ETag " + describe_etag(copy_.state().published_etag) + ")");
+  }
+
+  bool refresh_locked() {
+    const auto head = store_.head(bucket_.index_key());
+    if (!head || head->etag == copy_.state().published_etag) return false;
+    const auto published = store_.get(bucket_.index_key());
+    if (!published || published->etag == copy_.state().published_etag) return false;
+    rebase_onto(published);
+    if (copy_.exists()) save_local();
+    return true;
+  }
+
+  // Pushes this copy's data files, then commits the index (publisher.hpp).
+  void publish(bool rebase) {
+    if (copy_.exists()) publisher_.push_data_files([&](file_id n, file_id to) { renumber(n, to); });
+    commit_index(rebase);
+  }
+
+  // Commits the index, saving it locally first; a lost race rebases when `rebase` (never
+  // with format 1: its single namespace cannot hold two writers' new files).
+  void commit_index(bool rebase) {
+    rebases_ += publisher_.commit([&] { return encode_index(); }, [&](const std::string& bytes) { save_local(bytes); },
+                                  [&](const std::optional<object>& published) {
+                                    rebase_onto(published);
+                                    // A compaction that won the race may have deleted a file this
+                                    // copy was still appending to: the store gets it back first.
+                                    if (copy_.exists())
+                                      publisher_.push_data_files([&](file_id n, file_id to) { renumber(n, to); });
+                                  },
+                                  rebase && opt_.format_version == 2 && opt_.fenced);
+  }
+
   // ------------------------------------------------------------------ download
 
   // Whether local data file n holds exactly the published object `info` (the bytes this
   // copy recorded under that ETag, at that size).
-  bool holds_published_copy(std::uint32_t n, const object_info& info) const {
+  bool holds_published_copy(file_id n, const object_info& info) const {
     const auto& stored = copy_.state().stored;
     const auto it = stored.find(n);
     return it != stored.end() && it->second.etag == info.etag && it->second.size == info.size &&
@@ -837,7 +1076,7 @@ class basic_db {
     const std::string ready = detail::read_file(staging / detail::staged_ready_name).value_or("");
     auto& state = copy_.state();
     state.stored.clear();
-    std::set<std::uint32_t> wanted;
+    std::set<file_id> wanted;
     std::istringstream lines(ready);
     for (std::string line; std::getline(lines, line);) {
       std::istringstream words(line);
@@ -850,7 +1089,7 @@ class basic_db {
         words >> n;
         copy_.raise_next_file(n);
       } else if (word == "stored") {
-        std::uint32_t n = 0;
+        file_id n = 0;
         detail::stored_file f;
         words >> n >> f.size >> f.etag;
         state.stored[n] = f;
@@ -865,22 +1104,21 @@ class basic_db {
       if (!wanted.contains(n)) copy_.remove_data_file(n);
     forget_local_files();
     const auto index = detail::read_file(staging / format::index_name);
-    if (index) {
+    if (index)
       decode_index_into(*index, bucket_.index_key(), index_);
-      copy_.raise_next_file(next_file_named_);
-    } else {
+    else
       index_.clear();
-    }
     state.unpublished = false;
     state.publishing.reset();
+    copy_.mark_committed();
     save_local(index ? *index : encode_index());  // the published bytes, as they are
     copy_.clear_staging();
   }
 
   // Downloads the listed data files that are not local; never replaces a local one.
-  void fetch_missing(const std::set<std::uint32_t>& files) {
+  void fetch_missing(const std::set<file_id>& files) {
     ensure_dir();
-    std::vector<std::uint32_t> missing;
+    std::vector<file_id> missing;
     for (auto n : files)
       if (!copy_.size_of(n)) missing.push_back(n);
     if (missing.empty()) return;
@@ -892,9 +1130,8 @@ class basic_db {
   }
 
   // Downloads these data files into `into`, `concurrency` at once.
-  void fetch_files(const std::vector<std::uint32_t>& numbers, const object_map& objects,
-                   const std::filesystem::path& into) {
-    auto size_of = [&](std::uint32_t n) { return objects.contains(n) ? objects.at(n).size : 0; };
+  void fetch_files(const std::vector<file_id>& numbers, const object_map& objects, const std::filesystem::path& into) {
+    auto size_of = [&](file_id n) { return objects.contains(n) ? objects.at(n).size : 0; };
     std::uint64_t total = 0;
     for (auto n : numbers) total += size_of(n);
     detail::progress_meter meter(opt_.progress, "download", total);
@@ -904,10 +1141,10 @@ class basic_db {
     });
   }
 
-  // Moves local data file n to number `to`, for the publisher: the index follows, saved
+  // Moves local data file n to id `to`, for the publisher: the index follows, saved
   // before the old file goes, so a crash leaves both and a replay of the new one is
   // harmless (it holds the same entries).
-  void renumber(std::uint32_t n, std::uint32_t to) {
+  void renumber(file_id n, file_id to) {
     copy_.close_active();
     copy_.copy_renumbered(n, to);
     std::vector<std::pair<std::string, location>> moved;
@@ -918,11 +1155,6 @@ class basic_db {
     forget_local_files();
     save_local();
     copy_.remove_data_file(n);
-  }
-
-  // Publishes `index` (the publisher's commit), saving it locally first.
-  void commit(const std::string& index) {
-    publisher_.commit(index, [&](const std::string& bytes) { save_local(bytes); });
   }
 
   // ------------------------------------------------------------------ writing
@@ -936,17 +1168,47 @@ class basic_db {
       const std::string_view key(std::get<0>(element));
       const std::string_view value(std::get<1>(element));
       check_key(key);
-      codec_.encode(value, stored);
+      const std::uint8_t flags = encode_value(value, stored);
       if (stored.size() > std::numeric_limits<std::uint32_t>::max() - format::entry_overhead - key.size())
         detail::throw_usage("put: the value for a key of " + std::to_string(key.size()) + " bytes is " +
                             std::to_string(stored.size()) + " bytes stored; an entry must fit in 4 GiB");
       const std::size_t start = buffer.size();
-      spans.emplace_back(start, format::append_entry(buffer, Codec::flag, key, stored));
+      spans.emplace_back(start, format::append_entry(buffer, flags, key, stored));
     }
     if (spans.empty()) return;
     std::unique_lock lock(mutex_);
     check_open();
     apply(buffer, spans, lock);
+  }
+
+  // Replaces `stored` with the stored form of `value`; returns the entry's flags. Format 2
+  // stores a value raw (0x02) when the codec does not shrink it, and marks one that is
+  // not UTF-8 (0x04), as Python s4db 0.9 does; format 1 writes the codec's form alone.
+  std::uint8_t encode_value(std::string_view value, std::string& stored) const {
+    codec_.encode(value, stored);
+    if (opt_.format_version == 1) return Codec::flag;
+    std::uint8_t flags = Codec::flag;
+    if (Codec::flag != format::flag_raw && stored.size() >= value.size()) {
+      stored.assign(value);
+      flags = format::flag_raw;
+    }
+    if (!format::is_utf8(value)) flags |= format::flag_binary;
+    return flags;
+  }
+
+  enum class value_status { ok, unknown_flags, tombstone, other_codec, undecodable };
+
+  // The value an entry stores, by its flags: raw (0x02), or in this db's codec.
+  value_status decode_value(const format::entry_view& entry, std::string& out) const {
+    if (entry.flags & ~(format::known_flags | Codec::flag)) return value_status::unknown_flags;
+    if (entry.flags & format::flag_tombstone) return value_status::tombstone;
+    const auto stored_as = static_cast<std::uint8_t>(entry.flags & ~format::flag_binary);
+    if (stored_as == format::flag_raw) {
+      out.assign(entry.value);
+      return value_status::ok;
+    }
+    if (stored_as != Codec::flag) return value_status::other_codec;
+    return codec_.decode(entry.value, out) ? value_status::ok : value_status::undecodable;
   }
 
   void erase_views(const std::vector<std::string_view>& keys) {
@@ -1025,7 +1287,8 @@ class basic_db {
 
   // Writes every live entry, in (file, offset) order, into new data files starting at the
   // working copy's next number; returns the index that names them. Entries are copied as
-  // stored (checked, never carrying corruption forward), 4 MiB at a time.
+  // stored (checked, never carrying corruption forward), 4 MiB at a time; writing format
+  // 1, an entry stored raw or flagged binary is encoded again in the codec's own form.
   map_type write_live_entries() {
     std::vector<std::pair<const std::string*, location>> live;
     live.reserve(index_.size());
@@ -1042,18 +1305,27 @@ class basic_db {
     for (std::size_t i = 0; i < live.size();) {
       std::string buffer;
       std::vector<std::string_view> entries;
+      std::vector<std::size_t> lengths;
       const std::size_t begin = i;
       for (; i < live.size() && buffer.size() < chunk; ++i) {
         const std::string& key = *live[i].first;
         const location& loc = live[i].second;
         const auto file = local_file(loc);
         with_entry(loc, file.get(), [&](std::string_view bytes) {
-          format::parse_exact_entry(bytes, key, where(loc));
-          buffer += bytes;
+          const auto entry = format::parse_exact_entry(bytes, key, where(loc));
+          if (opt_.format_version == 1 && entry.flags != Codec::flag) {
+            std::string value, stored;
+            value = decode_entry(key, loc, bytes);
+            codec_.encode(value, stored);
+            lengths.push_back(format::append_entry(buffer, Codec::flag, key, stored));
+          } else {
+            buffer += bytes;
+            lengths.push_back(bytes.size());
+          }
         });
       }
-      for (std::size_t j = begin, at = 0; j < i; at += live[j].second.length, ++j)
-        entries.push_back(std::string_view(buffer).substr(at, live[j].second.length));
+      for (std::size_t j = begin, at = 0; j < i; at += lengths[j - begin], ++j)
+        entries.push_back(std::string_view(buffer).substr(at, lengths[j - begin]));
       const auto locations = copy_.append(entries);
       meter.report(buffer.size());
       for (std::size_t j = begin; j < i; ++j) fresh.insert_or_assign(*live[j].first, locations[j - begin]);
@@ -1090,52 +1362,45 @@ class basic_db {
   }
 
   // After a read found the data object gone: whether the key has since moved (this db
-  // compacted), or, for a copy with nothing unpublished, whether the published index
-  // changed (another writer compacted) and was adopted. Either way, reading again may work.
+  // compacted), or whether the published index changed (another writer compacted) and was
+  // adopted, this copy's unpublished writes on top. Either way, reading again may work.
   bool moved_since(std::string_view key, const location& loc) const {
     {
       std::shared_lock lock(mutex_);
       auto it = index_.find(key);
       if (it == index_.end() || !(it->second == loc)) return true;
-      if (unpublished()) return false;
     }
-    return const_cast<basic_db*>(this)->adopt_newer_published();
-  }
-
-  // Loads the store's index when it changed and this copy has nothing unpublished.
-  bool adopt_newer_published() {
-    std::unique_lock lock(mutex_);
-    if (unpublished()) return false;
-    auto published = store_.get(bucket_.index_key());
-    if (!published || published->etag == copy_.state().published_etag) return false;
-    decode_index_into(published->data, bucket_.index_key(), index_);
-    copy_.raise_next_file(next_file_named_);
-    copy_.state().published_etag = published->etag;
-    forget_local_files();
-    if (copy_.exists()) save_local();
-    return true;
+    auto* self = const_cast<basic_db*>(this);
+    std::unique_lock lock(self->mutex_);
+    return self->refresh_locked();
   }
 
   std::string decode_entry(std::string_view key, const location& loc, std::string_view bytes) const {
     const format::entry_view entry = format::parse_exact_entry(bytes, key, where(loc));
-    if (entry.flags != Codec::flag)
-      detail::throw_corruption(where(loc) + ": entry flags " + hex_byte(entry.flags) +
-                               (entry.flags == format::flag_tombstone ? " (a tombstone)" : "") +
-                               ", but this db's codec '" + std::string(Codec::name) + "' writes " +
-                               hex_byte(Codec::flag) + ": opened with the wrong codec?");
     std::string value;
-    if (!codec_.decode(entry.value, value))
-      detail::throw_corruption(where(loc) + ": the value does not decode with codec '" + std::string(Codec::name) +
-                               "'");
-    return value;
+    switch (decode_value(entry, value)) {
+      case value_status::ok:
+        return value;
+      case value_status::unknown_flags:
+        detail::throw_corruption(where(loc) + ": entry flags " + hex_byte(entry.flags) + " have unknown bits");
+      case value_status::tombstone:
+      case value_status::other_codec:
+        detail::throw_corruption(where(loc) + ": entry flags " + hex_byte(entry.flags) +
+                                 (entry.flags == format::flag_tombstone ? " (a tombstone)" : "") +
+                                 ", but this db's codec '" + std::string(Codec::name) + "' writes " +
+                                 hex_byte(Codec::flag) + ": opened with the wrong codec?");
+      case value_status::undecodable:
+        break;
+    }
+    detail::throw_corruption(where(loc) + ": the value does not decode with codec '" + std::string(Codec::name) + "'");
   }
 
   // verify()'s look at one data file's bytes against the index entries that point into it.
-  void verify_file(std::uint32_t n, const std::string& name, std::string_view bytes, bool newest,
+  void verify_file(file_id n, const std::string& name, std::string_view bytes, bool newest,
                    const std::vector<std::pair<location, const std::string*>>& want,
                    std::vector<verify_problem>& problems) const {
     try {
-      if (format::parse_file_header(bytes, name) != n)
+      if (format::parse_file_header(bytes, name).sequence != sequence_of(n))
         problems.push_back({name, 5, "header names another file number"});
     } catch (const corruption_error& e) {
       problems.push_back({name, 0, e.what()});
@@ -1164,11 +1429,11 @@ class basic_db {
           problems.push_back({name, pos,
                               index_entry(next) + " gives length " + std::to_string(loc.length) + ", the entry has " +
                                   std::to_string(entry.size)});
-        else if (entry.flags != Codec::flag)
+        else if (std::string value; decode_value(entry, value) == value_status::undecodable)
+          problems.push_back({name, pos, index_entry(next) + ": the value does not decode"});
+        else if (value_status::ok != decode_value(entry, value))
           problems.push_back(
               {name, pos, index_entry(next) + " points at an entry with flags " + hex_byte(entry.flags)});
-        else if (std::string value; !codec_.decode(entry.value, value))
-          problems.push_back({name, pos, index_entry(next) + ": the value does not decode"});
       }
       pos += entry.size;
     }
@@ -1275,11 +1540,12 @@ class basic_db {
   // written, so a crash at any later moment leaves a copy that open() can replay.
   void ensure_dir() {
     if (!copy_.exists()) copy_.create(opt_.local_dir);
-    if (!copy_.has_state()) save_local();
+    if (!copy_.has_state()) settle_writer();
   }
 
   std::string encode_index() const {
-    return format::encode_index(std::max(copy_.next_file(), next_file_named_), index_.size(), index_);
+    const std::uint32_t legacy_next = copy_.writer() == 0 ? std::max(copy_.next_file(), legacy_next_) : legacy_next_;
+    return format::encode_index(opt_.format_version, legacy_next, index_.size(), index_);
   }
 
   // Saves the index locally with the position in the data files it reflects.
@@ -1293,14 +1559,14 @@ class basic_db {
 
   void save_local() { save_local(encode_index()); }
 
-  std::set<std::uint32_t> referenced_files() const {
-    std::set<std::uint32_t> out;
+  std::set<file_id> referenced_files() const {
+    std::set<file_id> out;
     for (const auto& element : index_) out.insert(element.second.file);
     return out;
   }
 
   // Removes a local data file nothing needs any more; a failure only leaves garbage.
-  void remove_local_quietly(std::uint32_t n) {
+  void remove_local_quietly(file_id n) {
     try {
       copy_.remove_data_file(n);
     } catch (const error& e) {
@@ -1342,13 +1608,14 @@ class basic_db {
 
   mutable std::shared_mutex mutex_;  // readers share it; writers and maintenance own it
   map_type index_;
-  std::uint32_t next_file_named_ = 1;  // one past every file the loaded index names
+  std::uint32_t legacy_next_ = 1;  // the index header's next_file: one past every writer-0 file named
+  std::uint64_t rebases_ = 0;      // lost races this db rebased its commit after
   bool closed_ = false;
   std::uint64_t appended_since_save_ = 0;
   bool index_dirty_ = false;  // the local index on disk lags the one in memory
 
   mutable std::mutex files_mutex_;
-  mutable std::unordered_map<std::uint32_t, std::shared_ptr<const detail::mapped_file>> files_;
+  mutable std::unordered_map<file_id, std::shared_ptr<const detail::mapped_file>> files_;
 };
 
 }  // namespace v0

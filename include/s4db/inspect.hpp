@@ -16,6 +16,10 @@ struct db_stats {
   std::size_t local_files = 0;   // of which local
   std::uint64_t file_bytes = 0;  // their total size, headers included
   std::uint64_t live_bytes = 0;  // the entries the index points at
+  std::size_t writers = 0;       // writer namespaces among the data files
+  // Data objects in the store that the index does not reference: another writer's upload
+  // not yet committed, or what a crash or a lost race left (gc() deletes the old ones).
+  std::uint64_t garbage_bytes = 0;
 
   // Overwritten entries and tombstones: what compact() would reclaim.
   std::uint64_t dead_bytes() const {

@@ -34,6 +34,8 @@ enum class conflict_resolution {
   fail,        // throw conflict_error naming both sides (the default: nothing is lost)
   keep_local,  // open the working copy; the next upload() replaces the store's index
   take_store,  // discard the unpublished local writes and open the store's index
+  rebase,      // open the store's index with the unpublished local writes applied on top
+               // (as a fenced upload() does after losing a race); they stay unpublished
 };
 
 // What a write that returned survives (as LevelDB's WriteOptions::sync); docs/guarantees.md.
@@ -59,6 +61,16 @@ struct options {
   // appended since the last save; opening replays at most this much.
   std::uint64_t index_save_interval = 16 * 1024 * 1024;
   conflict_resolution on_conflict = conflict_resolution::fail;
+  // The format written: 2 (Python s4db 0.9 and later: writer namespaces, an index with a
+  // checksum, values stored raw when compression does not shrink them), or 1 (the 0.5-0.8
+  // format, for old readers: one namespace, so a commit that loses a race is a
+  // conflict_error). Both are always read.
+  int format_version = 2;
+  // Conditional writes (docs/guarantees.md, "Several writers"): data files are created
+  // with If-None-Match: * and grown with If-Match, and the index commit is a
+  // compare-and-swap on the ETag of the index this copy last loaded. false only for
+  // stores without conditional writes, where concurrent commits can lose each other.
+  bool fenced = true;
   sync_mode sync = sync_mode::none;
   // How many transfers download(), upload(), items({.local = true}), compact() and
   // get_many() run against the store at once.
@@ -76,6 +88,13 @@ struct items_options {
 // For download(): with `force`, drop unpublished local writes instead of refusing.
 struct download_options {
   bool force = false;
+};
+
+// For upload(): with `rebase` (the default), a commit that lost the race to another writer
+// reloads the published index, applies this copy's unpublished writes on top and tries
+// again (8 times); without it, the lost race throws conflict_error and nothing is lost.
+struct upload_options {
+  bool rebase = true;
 };
 
 // For rebuild_index(): with `from_store`, and no local data files, list and fetch the

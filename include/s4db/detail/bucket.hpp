@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <string>
@@ -29,25 +30,30 @@ class bucket {
 
   Store& store() const noexcept { return store_; }
   std::string key(std::string_view name) const { return prefix_ + std::string(name); }
-  std::string data_key(std::uint32_t n) const { return key(format::data_file_name(n)); }
+  std::string data_key(file_id n) const { return key(format::data_file_name(n)); }
+  const std::string& prefix() const noexcept { return prefix_; }
   std::string index_key() const { return key(format::index_name); }
 
-  // Every data object under the prefix, by number.
-  std::map<std::uint32_t, object_info> data_objects() const {
-    std::map<std::uint32_t, object_info> out;
+  // Every data object under the prefix, by id.
+  std::map<file_id, object_info> data_objects() const {
+    std::map<file_id, object_info> out;
     for (auto& o : store_.list(prefix_))
       if (auto n = format::parse_data_file_name(std::string_view(o.key).substr(prefix_.size())))
         out.emplace(*n, std::move(o));
     return out;
   }
 
-  static std::uint32_t highest(const std::map<std::uint32_t, object_info>& objects) {
-    return objects.empty() ? 0 : objects.rbegin()->first;
+  // The highest sequence the objects hold in `writer`'s namespace (0: none).
+  static std::uint32_t highest(const std::map<file_id, object_info>& objects, std::uint32_t writer) {
+    auto it = objects.lower_bound(make_file_id(writer + 1, 0));
+    if (writer == 0xffffffffu) it = objects.end();
+    if (it == objects.begin() || writer_of(std::prev(it)->first) != writer) return 0;
+    return sequence_of(std::prev(it)->first);
   }
 
   // Downloads data object n to `destination` through a staging file, so the destination
   // is the old file or the whole new one.
-  void fetch(std::uint32_t n, const std::filesystem::path& destination) const {
+  void fetch(file_id n, const std::filesystem::path& destination) const {
     const auto tmp = staging_path(destination);
     try {
       if (!store_.get_file(data_key(n), tmp))
@@ -74,13 +80,16 @@ class bucket {
     }
   }
 
-  // PUTs the index. Returns its ETag; when the PUT fails, reads the store back: if our
-  // bytes are there the commit happened (a lost response) and this returns normally.
-  // Otherwise rethrows, and *unknown says whether even the read-back failed.
-  std::string commit_index(const std::string& bytes, bool* unknown) const {
+  // PUTs the index under `condition`. Returns its ETag; when the PUT fails otherwise than
+  // by a lost condition, reads the store back: if our bytes are there the commit happened
+  // (a lost response) and this returns normally. Otherwise rethrows, and *unknown says
+  // whether even the read-back failed. A lost condition (conflict_error) is rethrown as is.
+  std::string commit_index(const std::string& bytes, const put_condition& condition, bool* unknown) const {
     *unknown = false;
     try {
-      return store_.put(index_key(), bytes, {});
+      return store_.put(index_key(), bytes, condition);
+    } catch (const conflict_error&) {
+      throw;
     } catch (const error&) {
       std::string etag;
       switch (published_is(digest::of(bytes), &etag)) {

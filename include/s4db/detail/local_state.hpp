@@ -2,7 +2,8 @@
 // text ending in their CRC, docs/format.md "Working copy"): which saved index goes with
 // which position in the data files, which published index the copy matches (its ETag),
 // whether it holds writes never published, an index commit whose outcome is unknown, what
-// the store holds of each data file as far as this copy knows, and the codec.
+// the store holds of each data file as far as this copy knows, the codec, the copy's
+// writer namespace, and where its writes not yet committed begin.
 #pragma once
 
 #include <cstdint>
@@ -14,7 +15,8 @@
 #include <vector>
 
 #include "../error.hpp"
-#include "../format/entry.hpp"
+#include "../format/crc.hpp"
+#include "../format/index_file.hpp"
 
 namespace s4db {
 inline namespace v0 {
@@ -49,14 +51,25 @@ struct local_state {
   // (covered_file, covered_offset), i.e. all lower-numbered files and this one up to there.
   struct saved_index {
     digest bytes;
-    std::uint32_t covered_file = 1;
+    file_id covered_file = 1;
     std::uint64_t covered_offset = 0;
   };
 
   std::string codec;
-  std::uint32_t next_file = 1;  // no data file number below it may be used again
-  bool unpublished = false;     // writes exist that no (possibly) published index holds
-  std::string published_etag;   // empty: the copy matches no published index
+  // This copy's writer namespace: its data files are make_file_id(writer, sequence).
+  // Chosen at random when the copy is made (0 with format version 1).
+  std::uint32_t writer = 0;
+  bool has_writer = false;      // false for states written before namespaces existed
+  std::uint32_t next_file = 1;  // the next sequence of this writer; none below it is used again
+  // This copy's writes after this position in its own data files were never committed:
+  // a fenced upload that loses a race re-applies them on the winner's index.
+  file_id committed_file = 1;
+  std::uint64_t committed_offset = 0;
+  // The unpublished state is not a series of writes after `committed` (a rebuilt index):
+  // a rebase applies every key of the local index.
+  bool rebase_all = false;
+  bool unpublished = false;    // writes exist that no (possibly) published index holds
+  std::string published_etag;  // empty: the copy matches no published index
   // The index files this state accepts: the one saved last and, while a save is under
   // way, the one being written (the state is written first, so a crash between the two
   // writes leaves an index this state still recognises).
@@ -64,7 +77,7 @@ struct local_state {
   // An index commit whose outcome is unknown (the PUT failed after it may have applied):
   // the published index is ours exactly when its bytes have this digest.
   std::optional<digest> publishing;
-  std::map<std::uint32_t, stored_file> stored;
+  std::map<file_id, stored_file> stored;
   // Version 1 states (written before the index had a checksum) accept any index.
   bool legacy = false;
 
@@ -78,8 +91,11 @@ struct local_state {
     std::ostringstream out;
     out << "s4db-local-state 2\n"
         << "codec " << codec << '\n'
+        << "writer " << writer << '\n'
         << "next_file " << next_file << '\n'
+        << "committed " << committed_file << ' ' << committed_offset << '\n'
         << "unpublished " << (unpublished ? 1 : 0) << '\n';
+    if (rebase_all) out << "rebase_all 1\n";
     for (const auto& i : indexes)
       out << "index " << i.bytes.size << ' ' << i.bytes.crc << ' ' << i.bytes.fnv << ' ' << i.covered_file << ' '
           << i.covered_offset << '\n';
@@ -114,8 +130,17 @@ struct local_state {
       words >> word;
       if (word == "codec") {
         words >> s.codec;
+      } else if (word == "writer") {
+        words >> s.writer;
+        s.has_writer = true;
       } else if (word == "next_file") {
         words >> s.next_file;
+      } else if (word == "committed") {
+        words >> s.committed_file >> s.committed_offset;
+      } else if (word == "rebase_all") {
+        int v = 0;
+        words >> v;
+        s.rebase_all = v != 0;
       } else if (word == "unpublished") {
         int v = 0;
         words >> v;
@@ -129,7 +154,7 @@ struct local_state {
         words >> d.size >> d.crc >> d.fnv;
         s.publishing = d;
       } else if (word == "stored") {
-        std::uint32_t n = 0;
+        file_id n = 0;
         stored_file f;
         words >> n >> f.size >> f.etag;
         s.stored[n] = f;
@@ -141,6 +166,7 @@ struct local_state {
       }
       if (words.fail()) return bad("malformed line '" + line + "'");
     }
+    if (!s.has_writer) s.rebase_all = s.unpublished;  // written before the journal was kept
     return s;
   }
 
@@ -163,7 +189,8 @@ struct local_state {
     if (!s.published_etag.empty() && s.published_etag.front() == ' ') s.published_etag.erase(0, 1);
     s.unpublished = unpublished != 0;
     s.indexes.push_back(i);
-    s.next_file = i.covered_file;
+    s.next_file = static_cast<std::uint32_t>(i.covered_file);
+    s.rebase_all = s.unpublished;
     s.legacy = true;
     return s;
   }

@@ -9,6 +9,10 @@
 //   - The index commit is saved locally first with a note that it is under way; a failed
 //     PUT is settled by reading the store back, and the note stays when even that fails,
 //     for the next open to settle.
+//   - Fenced (options::fenced, the default), the commit is a compare-and-swap: If-Match on
+//     the ETag of the index this copy last loaded (If-None-Match: * when there was none).
+//     A lost race reloads the winner's index, lets the engine apply this copy's
+//     uncommitted writes on top, and tries again, up to 8 times.
 // Used by basic_db under its write lock; the transfers run `concurrency` at once.
 #pragma once
 
@@ -37,22 +41,26 @@ namespace detail {
 template <class Store>
 class publisher {
  public:
-  using object_map = std::map<std::uint32_t, object_info>;
+  using object_map = std::map<file_id, object_info>;
+  static constexpr int rebase_attempts = 8;
 
   publisher(Store& store, const bucket<Store>& objects, working_copy& copy, const options& opt)
       : store_(store), bucket_(objects), copy_(copy), opt_(opt) {}
 
-  // Pushes every local data file the store does not hold exactly as this copy last
-  // uploaded it. `renumber(n, to)` moves local file n to number `to` (with the index that
-  // names it) when another writer holds n's name.
+  // Pushes every local data file this copy wrote (its own namespace, or any file it never
+  // got from the store) that the store does not hold exactly as this copy last uploaded
+  // it. Files fetched from other writers' namespaces are theirs to publish. `renumber(n,
+  // to)` moves local file n to id `to` (with the index that names it) when another writer
+  // holds n's name.
   template <class Renumber>
   void push_data_files(Renumber&& renumber) {
     copy_.close_active();
     const auto objects = bucket_.data_objects();
     auto& stored = copy_.state().stored;
-    std::vector<std::uint32_t> changed;
+    std::vector<file_id> changed;
     for (const auto& [n, size] : copy_.data_files()) {
       const auto known = stored.find(n);
+      if (!copy_.is_own(n) && known != stored.end()) continue;
       const auto listed = objects.find(n);
       if (known != stored.end() && known->second.size > size)
         throw_corruption(copy_.data_path(n).string() + " is " + std::to_string(size) + " bytes, shorter than the " +
@@ -65,8 +73,9 @@ class publisher {
     }
     for (auto n : put_files(changed, objects)) {
       if (settle_as_ours(n)) continue;
-      std::uint32_t fresh = std::max(copy_.next_file(), bucket_.highest(objects) + 1);
-      for (const auto& [m, size] : copy_.data_files()) fresh = std::max(fresh, m + 1);
+      copy_.raise_next_file(bucket_.highest(objects, copy_.writer()) + 1);
+      for (const auto& [m, size] : copy_.data_files()) copy_.raise_next_past(m);
+      const file_id fresh = copy_.own(copy_.next_file());
       log(opt_.log, log_level::warning,
           "upload: the store's " + bucket_.data_key(n) + " holds other bytes than " + copy_.data_path(n).string() +
               "; ours becomes " + format::data_file_name(fresh));
@@ -80,23 +89,23 @@ class publisher {
   // If-None-Match: *, one this copy uploaded before with If-Match on that upload's ETag.
   // Records what the store now holds; returns the files whose name the store holds with
   // bytes this copy cannot vouch for (a lost condition, or an outcome left unknown).
-  std::vector<std::uint32_t> put_files(const std::vector<std::uint32_t>& numbers, const object_map& objects) {
+  std::vector<file_id> put_files(const std::vector<file_id>& numbers, const object_map& objects) {
     struct job {
-      std::uint32_t n;
+      file_id n;
       std::uint64_t size;
       put_condition condition;
     };
     std::vector<job> jobs;
-    std::vector<std::uint32_t> taken;
+    std::vector<file_id> taken;
     auto& stored = copy_.state().stored;
     for (auto n : numbers) {
       const auto known = stored.find(n);
       const auto listed = objects.find(n);
       const std::uint64_t size = copy_.size_of(n).value_or(0);
       if (listed == objects.end())
-        jobs.push_back({n, size, put_condition::when_absent()});
+        jobs.push_back({n, size, opt_.fenced ? put_condition::when_absent() : put_condition{}});
       else if (known != stored.end() && listed->second.etag == known->second.etag)
-        jobs.push_back({n, size, put_condition::when_matching(known->second.etag)});
+        jobs.push_back({n, size, opt_.fenced ? put_condition::when_matching(known->second.etag) : put_condition{}});
       else
         taken.push_back(n);
     }
@@ -128,7 +137,7 @@ class publisher {
   // If they are ours (a lost response), or a prefix of ours (an earlier upload of ours
   // whose response was lost), or gone, the store is brought to our bytes and this returns
   // true. Otherwise they belong to another writer, and this returns false.
-  bool settle_as_ours(std::uint32_t n) {
+  bool settle_as_ours(file_id n) {
     const std::string local = file(copy_.data_path(n), O_RDONLY).read_all();
     const auto remote = store_.get(bucket_.data_key(n));
     std::string etag;
@@ -144,10 +153,33 @@ class publisher {
     return true;
   }
 
-  // Commits `index` as the published index.idx; save(index) saves it in the working copy
-  // first (when there is one), with the note that its commit is under way.
+  // Commits the index encode() returns as the published index.idx. save(bytes) saves it
+  // in the working copy first (when there is one), with the note that its commit is under
+  // way. Fenced, a lost race calls rebase(published) (the winner's index, or nullopt when
+  // the store has none now) for the engine to apply this copy's uncommitted writes on top, and
+  // tries again; without `may_rebase`, or after 8 lost races, it throws conflict_error
+  // and the writes stay in the working copy, unpublished. Returns how many rebases ran.
+  template <class Encode, class Save, class Rebase>
+  int commit(Encode&& encode, Save&& save, Rebase&& rebase, bool may_rebase) {
+    for (int rebases = 0;; ++rebases) {
+      try {
+        commit_once(encode(), save);
+        return rebases;
+      } catch (const conflict_error& e) {
+        if (!may_rebase || rebases + 1 == rebase_attempts)
+          throw_conflict("upload: another writer committed " + bucket_.index_key() + " first" +
+                         (may_rebase ? " " + std::to_string(rebase_attempts) + " times in a row" : std::string()) +
+                         "; nothing was lost: the writes stay in the working copy, unpublished, and upload() "
+                         "applies them on top of the winner's index (" +
+                         e.what() + ")");
+        rebase(store_.get(bucket_.index_key()));
+      }
+    }
+  }
+
+ private:
   template <class Save>
-  void commit(const std::string& index, Save&& save) {
+  void commit_once(const std::string& index, Save& save) {
     auto& state = copy_.state();
     const bool was_unpublished = state.unpublished;
     if (copy_.exists()) {
@@ -155,9 +187,13 @@ class publisher {
       state.unpublished = false;
       save(index);
     }
+    put_condition condition;
+    if (opt_.fenced)
+      condition = state.published_etag.empty() ? put_condition::when_absent()
+                                               : put_condition::when_matching(state.published_etag);
     bool unknown = false;
     try {
-      state.published_etag = bucket_.commit_index(index, &unknown);
+      state.published_etag = bucket_.commit_index(index, condition, &unknown);
     } catch (...) {
       if (copy_.exists()) {
         state.unpublished = true;
@@ -175,10 +211,12 @@ class publisher {
     }
     state.publishing.reset();
     state.unpublished = false;
-    if (copy_.exists()) copy_.write_state();
+    if (copy_.exists()) {
+      copy_.mark_committed();
+      copy_.write_state();
+    }
   }
 
- private:
   Store& store_;
   const bucket<Store>& bucket_;
   working_copy& copy_;

@@ -43,8 +43,8 @@ inline constexpr std::string_view staged_ready_name = "READY";
 
 class working_copy {
  public:
-  working_copy(std::uint64_t max_file_size, sync_mode sync, log_sink log)
-      : max_file_size_(max_file_size), sync_(sync), log_(std::move(log)) {}
+  working_copy(std::uint64_t max_file_size, sync_mode sync, int format_version, log_sink log)
+      : max_file_size_(max_file_size), sync_(sync), format_version_(format_version), log_(std::move(log)) {}
 
   // ------------------------------------------------------------------ the directory
 
@@ -87,8 +87,37 @@ class working_copy {
 
   local_state& state() noexcept { return state_; }
   const local_state& state() const noexcept { return state_; }
+  // This copy's writer namespace, and its next sequence number there.
+  std::uint32_t writer() const noexcept { return state_.writer; }
+  file_id own(std::uint32_t sequence) const noexcept { return make_file_id(state_.writer, sequence); }
+  bool is_own(file_id n) const noexcept { return writer_of(n) == state_.writer; }
   std::uint32_t next_file() const noexcept { return state_.next_file; }
-  void raise_next_file(std::uint32_t n) { state_.next_file = std::max(state_.next_file, n); }
+  void raise_next_file(std::uint32_t sequence) { state_.next_file = std::max(state_.next_file, sequence); }
+  // Raises the next sequence past n when n is in this copy's namespace.
+  void raise_next_past(file_id n) {
+    if (is_own(n)) raise_next_file(sequence_of(n) + 1);
+  }
+
+  // Moves the copy to writer namespace `writer` (a new copy, or one reopened with another
+  // format version): new files go there; the uncommitted writes start at its beginning.
+  void use_writer(std::uint32_t writer) {
+    state_.has_writer = true;
+    if (state_.writer == writer) return;
+    state_.writer = writer;
+    state_.next_file = 1;
+    for (const auto& [n, size] : data_files()) raise_next_past(n);
+    state_.committed_file = own(state_.next_file);
+    state_.committed_offset = 0;
+    if (state_.unpublished) state_.rebase_all = true;
+  }
+
+  // Everything this copy wrote so far counts as committed.
+  void mark_committed() {
+    const auto [file, offset] = end_position();
+    state_.committed_file = file;
+    state_.committed_offset = offset;
+    state_.rebase_all = false;
+  }
 
   struct loaded_copy {
     std::string index;  // empty: no index saved yet (an empty database)
@@ -121,7 +150,7 @@ class working_copy {
   // covered_offset). In sync_mode flush and every_write the data files are made durable
   // first, so a saved index never names bytes a power loss can take; in sync_mode none
   // nothing is fsynced (a process crash still finds the old or the new pair).
-  void save(std::string_view index, std::uint32_t covered_file, std::uint64_t covered_offset) {
+  void save(std::string_view index, file_id covered_file, std::uint64_t covered_offset) {
     if (durable()) sync_appends();
     const local_state::saved_index fresh{digest::of(index), covered_file, covered_offset};
     std::vector<local_state::saved_index> previous = state_.indexes;
@@ -141,11 +170,11 @@ class working_copy {
 
   // ------------------------------------------------------------------ data files
 
-  std::filesystem::path data_path(std::uint32_t n) const { return *dir_ / format::data_file_name(n); }
+  std::filesystem::path data_path(file_id n) const { return *dir_ / format::data_file_name(n); }
 
-  // (number, size) of every local data file, by number.
-  std::vector<std::pair<std::uint32_t, std::uint64_t>> data_files() const {
-    std::vector<std::pair<std::uint32_t, std::uint64_t>> out;
+  // (id, size) of every local data file, by id.
+  std::vector<std::pair<file_id, std::uint64_t>> data_files() const {
+    std::vector<std::pair<file_id, std::uint64_t>> out;
     if (!dir_) return out;
     std::error_code ec;
     for (const auto& e : std::filesystem::directory_iterator(*dir_, ec)) {
@@ -157,38 +186,38 @@ class working_copy {
     return out;
   }
 
-  std::optional<std::uint64_t> size_of(std::uint32_t n) const {
+  std::optional<std::uint64_t> size_of(file_id n) const {
     std::error_code ec;
     const auto size = std::filesystem::file_size(data_path(n), ec);
     if (ec) return std::nullopt;
     return size;
   }
 
-  void remove_data_file(std::uint32_t n) {
+  void remove_data_file(file_id n) {
     if (active_number_ == n) close_active();
     std::error_code ec;
     std::filesystem::remove(data_path(n), ec);
     if (ec) throw_errno("remove", data_path(n).string(), ec.value());
   }
 
-  // Writes data file n's bytes as file `to` (its header rewritten to the new number),
+  // Writes data file n's bytes as file `to` (its header rewritten to the new sequence),
   // atomically; n stays until the caller removes it.
-  void copy_renumbered(std::uint32_t n, std::uint32_t to) {
+  void copy_renumbered(file_id n, file_id to) {
     std::string bytes = file(data_path(n), O_RDONLY).read_all();
-    const std::string header = format::file_header(to);
-    if (bytes.size() < header.size()) throw_corruption(data_path(n).string() + ": shorter than its file header");
+    const auto version = format::parse_file_header(bytes, data_path(n).string()).version;
+    const std::string header = format::file_header(sequence_of(to), version);
     bytes.replace(0, header.size(), header);
     write_file_atomic(data_path(to), bytes, durable());
-    raise_next_file(to + 1);
+    raise_next_past(to);
   }
 
   // Up to where the data files hold entries: the active file's end, else the end of the
   // newest local file, else the start of the next file.
-  std::pair<std::uint32_t, std::uint64_t> end_position() const {
+  std::pair<file_id, std::uint64_t> end_position() const {
     if (active_.is_open()) return {active_number_, active_size_};
     if (state_.next_file > 1)
-      if (auto size = size_of(state_.next_file - 1)) return {state_.next_file - 1, *size};
-    return {state_.next_file, 0};
+      if (auto size = size_of(own(state_.next_file - 1))) return {own(state_.next_file - 1), *size};
+    return {own(state_.next_file), 0};
   }
 
   // Appends whole encoded entries, rolling to a new file before an entry that would take
@@ -197,7 +226,7 @@ class working_copy {
   // file is never appended to again (the next append starts a new one).
   std::vector<location> append(const std::vector<std::string_view>& entries) {
     struct touched_file {
-      std::uint32_t number;
+      file_id number;
       std::uint64_t size_before;  // 0: created by this call
     };
     std::vector<touched_file> touched;
@@ -244,15 +273,15 @@ class working_copy {
 
   void close_active() { active_ = file(); }
 
-  // Starts data file next_file() (after closing the active one) and makes it active.
-  // Never reuses a name: a number whose file exists is skipped.
+  // Starts this writer's data file next_file() (after closing the active one) and makes it
+  // active. Never reuses a name: a sequence whose file exists is skipped.
   void start_new_file() {
     close_active();
-    while (std::filesystem::exists(data_path(state_.next_file))) ++state_.next_file;
-    const std::uint32_t n = state_.next_file;
+    while (std::filesystem::exists(data_path(own(state_.next_file)))) ++state_.next_file;
+    const file_id n = own(state_.next_file);
     file f(data_path(n), O_RDWR | O_CREAT | O_EXCL);
     try {
-      f.write_at(0, format::file_header(n));
+      f.write_at(0, format::file_header(sequence_of(n), format_version_));
     } catch (...) {
       remove_data_file(n);
       throw;
@@ -260,7 +289,7 @@ class working_copy {
     active_ = std::move(f);
     active_number_ = n;
     active_size_ = format::file_header_size;
-    state_.next_file = n + 1;
+    state_.next_file = sequence_of(n) + 1;
     std::lock_guard lock(dirty_mutex_);
     dirty_.insert(n);
     dir_dirty_ = true;
@@ -277,7 +306,7 @@ class working_copy {
   // fsyncs every data file appended to since the last call, and the directory when a
   // file was created. Safe to call without the engine's lock.
   void sync_appends() {
-    std::set<std::uint32_t> files;
+    std::set<file_id> files;
     bool dir = false;
     {
       std::lock_guard lock(dirty_mutex_);
@@ -301,13 +330,13 @@ class working_copy {
   bool take_failed_rollback() { return std::exchange(failed_rollback_, false); }
 
   // No more appends go to file n (it lost bytes the index had named: a power loss).
-  void never_append_to(std::uint32_t n) {
+  void never_append_to(file_id n) {
     if (active_number_ == n) close_active();
     poisoned_ = n;
   }
 
   // Marks a file written by other means (compaction, download) as needing a sync.
-  void mark_dirty(std::uint32_t n) {
+  void mark_dirty(file_id n) {
     std::lock_guard lock(dirty_mutex_);
     dirty_.insert(n);
     dir_dirty_ = true;
@@ -333,13 +362,15 @@ class working_copy {
     dirty_.insert(active_number_);
   }
 
-  // Resumes the newest file if it is local and under the limit, else starts a new one.
+  // Resumes this writer's newest file if it is local, under the limit and of the format
+  // being written, else starts a new one.
   void open_active() {
-    if (state_.next_file > 1 && poisoned_ != state_.next_file - 1) {
-      const std::uint32_t newest = state_.next_file - 1;
+    if (state_.next_file > 1 && poisoned_ != own(state_.next_file - 1)) {
+      const file_id newest = own(state_.next_file - 1);
       if (auto f = file::open_existing(data_path(newest), O_RDWR)) {
         const std::uint64_t size = f->size();
-        if (size >= format::file_header_size && size < max_file_size_) {
+        if (size >= format::file_header_size && size < max_file_size_ &&
+            static_cast<std::uint8_t>(f->read_at(4, 1).at(0)) == format_version_) {
           active_ = std::move(*f);
           active_number_ = newest;
           active_size_ = size;
@@ -352,6 +383,7 @@ class working_copy {
 
   std::uint64_t max_file_size_;
   sync_mode sync_;
+  int format_version_;
   log_sink log_;
 
   std::optional<std::filesystem::path> dir_;
@@ -360,13 +392,13 @@ class working_copy {
   local_state state_;
 
   file active_;  // the data file being appended to, opened lazily
-  std::uint32_t active_number_ = 0;
+  file_id active_number_ = 0;
   std::uint64_t active_size_ = 0;
-  std::optional<std::uint32_t> poisoned_;  // a file a failed rollback left with a bad tail
+  std::optional<file_id> poisoned_;  // a file a failed rollback left with a bad tail
   bool failed_rollback_ = false;
 
   std::mutex dirty_mutex_;
-  std::set<std::uint32_t> dirty_;  // appended to since the last sync_appends()
+  std::set<file_id> dirty_;  // appended to since the last sync_appends()
   bool dir_dirty_ = false;
   group_commit commits_;
 };

@@ -1,9 +1,8 @@
 // Data files: the 9-byte header and the entries after it, byte for byte the Python s4db
-// 0.5-0.8 format. docs/format.md is the reference, with golden vectors. Bytes in, bytes
-// out; no I/O.
+// formats: version 1 (0.5-0.8) and version 2 (0.9 and later), which adds the flags 0x02
+// (value stored raw) and 0x04 (value is not UTF-8 text). docs/format.md is the reference,
+// with golden vectors. Bytes in, bytes out; no I/O.
 #pragma once
-
-#include <zlib.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -11,6 +10,7 @@
 #include <string_view>
 
 #include "../error.hpp"
+#include "crc.hpp"
 #include "endian.hpp"
 
 namespace s4db {
@@ -18,7 +18,6 @@ inline namespace v0 {
 namespace format {
 
 inline constexpr std::string_view file_magic = "S4DB";
-inline constexpr std::uint8_t file_version = 1;
 inline constexpr std::size_t file_header_size = 9;
 // flags (1) + key_len (4) + value_len (4) + crc (4)
 inline constexpr std::size_t entry_overhead = 13;
@@ -26,29 +25,65 @@ inline constexpr std::size_t max_key_size = 65535;
 
 inline constexpr std::uint8_t flag_put = 0x00;  // value is a raw Snappy block
 inline constexpr std::uint8_t flag_tombstone = 0x01;
-inline constexpr std::uint8_t flag_raw = 0x02;  // value stored uncompressed
+inline constexpr std::uint8_t flag_raw = 0x02;     // value stored uncompressed
+inline constexpr std::uint8_t flag_binary = 0x04;  // value is bytes, not UTF-8 text (version 2)
+inline constexpr std::uint8_t known_flags = flag_tombstone | flag_raw | flag_binary;
 
-inline std::string file_header(std::uint32_t file_number) {
+// The header stores the low 32 bits of the file's sequence; the file's name gives its writer.
+inline std::string file_header(std::uint32_t sequence, int version) {
   std::string out(file_magic);
-  out.push_back(static_cast<char>(file_version));
-  append_be(out, file_number);
+  out.push_back(static_cast<char>(version));
+  append_be(out, sequence);
   return out;
 }
 
-// Returns the file number the header names; `where` says which file, for the message.
-inline std::uint32_t parse_file_header(std::string_view bytes, const std::string& where) {
+struct file_header_fields {
+  int version = 1;
+  std::uint32_t sequence = 0;
+};
+
+// Parses a data file's header; `where` says which file, for the message.
+inline file_header_fields parse_file_header(std::string_view bytes, const std::string& where) {
   if (bytes.size() < file_header_size) detail::throw_corruption(where + ": shorter than the 9-byte file header");
   if (bytes.substr(0, 4) != file_magic) detail::throw_corruption(where + ": bad magic (not an s4db data file)");
-  if (static_cast<std::uint8_t>(bytes[4]) != file_version)
-    detail::throw_corruption(where + ": unsupported data file version " +
-                             std::to_string(static_cast<unsigned>(static_cast<std::uint8_t>(bytes[4]))));
-  return load_be<std::uint32_t>(bytes.data() + 5);
+  const int version = static_cast<std::uint8_t>(bytes[4]);
+  if (version != 1 && version != 2)
+    detail::throw_corruption(where + ": unsupported data file version " + std::to_string(version));
+  return {version, load_be<std::uint32_t>(bytes.data() + 5)};
 }
 
-inline std::uint32_t crc32_of(std::string_view bytes) {
-  // zlib takes uInt lengths; entries are bounded far below 4 GiB by the format's u32s.
-  return static_cast<std::uint32_t>(
-      ::crc32(0L, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(bytes.size())));
+// Whether `bytes` are well-formed UTF-8 as Python decodes it (no overlong forms, no
+// surrogates, nothing past U+10FFFF): version 2 flags any other value 0x04.
+inline bool is_utf8(std::string_view bytes) {
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  const auto* end = p + bytes.size();
+  while (p < end) {
+    const unsigned c = *p;
+    if (c < 0x80) {
+      ++p;
+      continue;
+    }
+    std::size_t n = 0;
+    unsigned lo = 0x80, hi = 0xbf;  // the allowed range of the second byte
+    if (c >= 0xc2 && c <= 0xdf) {
+      n = 1;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      n = 2;
+      if (c == 0xe0) lo = 0xa0;
+      if (c == 0xed) hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      n = 3;
+      if (c == 0xf0) lo = 0x90;
+      if (c == 0xf4) hi = 0x8f;
+    } else {
+      return false;
+    }
+    if (static_cast<std::size_t>(end - p) <= n || p[1] < lo || p[1] > hi) return false;
+    for (std::size_t i = 2; i <= n; ++i)
+      if (p[i] < 0x80 || p[i] > 0xbf) return false;
+    p += n + 1;
+  }
+  return true;
 }
 
 // Appends one entry; returns its whole length (what the index stores).

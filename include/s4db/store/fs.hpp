@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -112,7 +113,7 @@ class fs_store {
       std::string key = it->path().lexically_relative(root_).generic_string();
       if (!key.starts_with(prefix)) continue;
       auto f = detail::file::open_existing(it->path());
-      if (f) out.push_back({std::move(key), f->size(), etag_of(*f)});
+      if (f) out.push_back({std::move(key), f->size(), etag_of(*f), modified_of(*f)});
     }
     std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
     return out;
@@ -140,6 +141,13 @@ class fs_store {
   std::filesystem::path path_for(const std::string& key) const {
     check_key(key);
     return root_ / key;
+  }
+
+  static std::chrono::system_clock::time_point modified_of(const detail::file& f) {
+    const struct stat st = f.status();
+    return std::chrono::system_clock::from_time_t(st.st_mtim.tv_sec) +
+           std::chrono::duration_cast<std::chrono::system_clock::duration>(
+               std::chrono::nanoseconds(st.st_mtim.tv_nsec));
   }
 
   // Every write replaces the file by rename, so (inode, size, mtime) changes with it.

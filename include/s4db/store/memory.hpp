@@ -3,6 +3,7 @@
 // conditional puts are exact (checked and applied under one lock).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -53,6 +54,7 @@ class memory_store {
       detail::throw_conflict("put '" + key + "': the object's ETag is no longer " + *condition.if_match);
     std::string etag = "\"m" + std::to_string(++bucket_->writes) + "\"";
     bucket_->objects.insert_or_assign(key, object{std::string(data), etag});
+    bucket_->modified.insert_or_assign(key, std::chrono::system_clock::now());
     return etag;
   }
 
@@ -69,7 +71,10 @@ class memory_store {
 
   void remove(std::span<const std::string> keys) {
     std::lock_guard lock(bucket_->mutex);
-    for (const auto& key : keys) bucket_->objects.erase(key);
+    for (const auto& key : keys) {
+      bucket_->objects.erase(key);
+      bucket_->modified.erase(key);
+    }
   }
 
   std::vector<object_info> list(const std::string& prefix) const {
@@ -77,7 +82,7 @@ class memory_store {
     std::vector<object_info> out;
     for (auto it = bucket_->objects.lower_bound(prefix); it != bucket_->objects.end() && it->first.starts_with(prefix);
          ++it)
-      out.push_back({it->first, it->second.data.size(), it->second.etag});
+      out.push_back({it->first, it->second.data.size(), it->second.etag, bucket_->modified.at(it->first)});
     return out;
   }
 
@@ -85,6 +90,7 @@ class memory_store {
   struct bucket {
     std::mutex mutex;
     std::map<std::string, object, std::less<>> objects;
+    std::map<std::string, std::chrono::system_clock::time_point, std::less<>> modified;
     std::uint64_t writes = 0;
   };
 

@@ -150,8 +150,8 @@ class s3_store {
         detail::throw_store("S3 LIST " + impl_->where(prefix + "*") + ": the reply is not a ListBucketResult",
                             static_cast<int>(r.status), true);
       s3::for_each_child(reply.root, "Contents", [&](const pugi::xml_node& c) {
-        out.push_back(
-            {s3::child_text(c, "Key"), std::stoull("0" + s3::child_text(c, "Size")), s3::child_text(c, "ETag")});
+        out.push_back({s3::child_text(c, "Key"), std::stoull("0" + s3::child_text(c, "Size")),
+                       s3::child_text(c, "ETag"), s3::parse_timestamp(s3::child_text(c, "LastModified"))});
       });
       token = s3::child_text(reply.root, "NextContinuationToken");
       if (s3::child_text(reply.root, "IsTruncated") != "true" || token.empty()) break;

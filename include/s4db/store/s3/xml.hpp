@@ -1,8 +1,12 @@
 // Reading S3's XML responses with pugixml, matching element names by their local part so
 // any namespace a server writes (AWS's, s3rver's, none) reads the same; and escaping text
-// for the few XML bodies s4db sends.
+// for the few XML bodies s4db sends; and S3's ISO 8601 timestamps (LastModified).
 #pragma once
 
+#include <time.h>
+
+#include <chrono>
+#include <cstdio>
 #include <pugixml.hpp>
 #include <string>
 #include <string_view>
@@ -42,6 +46,18 @@ struct xml_reply {
     if (doc.load_buffer(bytes.data(), bytes.size())) root = doc.document_element();
   }
 };
+
+// "2026-11-22T23:26:39.000Z" (fractions ignored). Unreadable text reads as now: an
+// object of unknown age counts as young, which gc() spares.
+inline std::chrono::system_clock::time_point parse_timestamp(const std::string& text) {
+  struct tm t {};
+  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d", &t.tm_year, &t.tm_mon, &t.tm_mday, &t.tm_hour, &t.tm_min,
+                  &t.tm_sec) != 6)
+    return std::chrono::system_clock::now();
+  t.tm_year -= 1900;
+  t.tm_mon -= 1;
+  return std::chrono::system_clock::from_time_t(::timegm(&t));
+}
 
 inline std::string xml_escape(std::string_view text) {
   std::string out;
