@@ -849,12 +849,13 @@ class basic_db {
     for (const auto& element : into) copy_.raise_next_past(element.second.file);
   }
 
-  // A power loss can leave a data file shorter than the index (or the saved position)
-  // says. Such a file is fetched again when the store holds the bytes this copy uploaded;
+  // A power loss can leave one of this copy's data files shorter than the index (or the
+  // saved position) says. Such a file is fetched again when the store holds the bytes this copy uploaded;
   // else opening fails: appending there would write over bytes the index names.
   void check_lost_bytes(const detail::local_state::saved_index& covers) {
-    std::map<file_id, std::uint64_t> needed;
+    std::map<file_id, std::uint64_t> needed;  // of this copy's own files: others' are the store's
     for (const auto& element : index_) {
+      if (!copy_.is_own(element.second.file)) continue;
       auto& end = needed[element.second.file];
       end = std::max(end, element.second.offset + element.second.length);
     }
@@ -873,6 +874,7 @@ class basic_db {
                                    "published");
     }
     for (const auto& [n, size] : local) {
+      if (!copy_.is_own(n)) continue;  // a fetched copy of another writer's file may be older
       const auto it = needed.find(n);
       const std::uint64_t named = it == needed.end() ? 0 : it->second;
       if (size >= named && !(n == covers.covered_file && size < covers.covered_offset)) continue;
@@ -1506,6 +1508,8 @@ class basic_db {
     return out;
   }
 
+  // items()'s read of a snapshot entry. When the data object vanished (another writer
+  // compacted), the key is read as get() reads it, with the index read again.
   std::string read_snapshot_value(const std::string& key, const location& loc) const {
     std::shared_ptr<const detail::mapped_file> local;
     {
@@ -1513,7 +1517,13 @@ class basic_db {
       check_open();
       local = local_file(loc);
     }
-    return read_value(key, loc, local.get());
+    try {
+      return read_value(key, loc, local.get());
+    } catch (const store_error& e) {
+      if (!e.not_found()) throw;
+      if (auto value = get(key)) return *std::move(value);
+      throw;
+    }
   }
 
   // The mapped local data file holding loc, or null when that file is not local. Cached

@@ -17,10 +17,13 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "../concepts.hpp"
@@ -172,6 +175,9 @@ class publisher {
                          "; nothing was lost: the writes stay in the working copy, unpublished, and upload() "
                          "applies them on top of the winner's index (" +
                          e.what() + ")");
+        // Writers that lost together would race again at once: a random pause, doubling.
+        thread_local std::minstd_rand jitter(std::random_device{}());
+        std::this_thread::sleep_for(std::chrono::milliseconds(jitter() % (4u << rebases)));
         rebase(store_.get(bucket_.index_key()));
       }
     }
