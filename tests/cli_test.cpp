@@ -229,6 +229,25 @@ BOOST_AUTO_TEST_CASE(progress_is_drawn_on_a_terminal_only) {
   BOOST_TEST(seen.find("MB/s") != std::string::npos, seen);
 }
 
+// Issue 8: two working copies on one database, refresh, gc and stat's writers.
+BOOST_AUTO_TEST_CASE(two_writers_refresh_gc_and_stat) {
+  temp_dir db, a, b;
+  BOOST_TEST(s4db_cli(db.path, {"--local-dir", a.path.string(), "--no-upload", "put", "from-a", "1"}).code == 0);
+  BOOST_TEST(s4db_cli(db.path, {"--local-dir", b.path.string(), "put", "from-b", "2"}).code == 0);
+  const auto refreshed = s4db_cli(db.path, {"--local-dir", a.path.string(), "refresh"});
+  BOOST_TEST(refreshed.out == "up to date\n", refreshed.err);  // opening already rebased a's writes
+  BOOST_TEST(s4db_cli(db.path, {"--local-dir", a.path.string(), "get", "from-b"}).out == "2");
+  BOOST_TEST(s4db_cli(db.path, {"--local-dir", a.path.string(), "upload"}).code == 0);
+  BOOST_TEST(s4db_cli(db.path, {"keys"}).out == "from-a\nfrom-b\n");
+  const auto stat = s4db_cli(db.path, {"stat"}).out;
+  BOOST_TEST(stat.find("writers           2 ") != std::string::npos, stat);
+  write_bytes(db.path / "data_0000dead_000001.s4db", "S4DB\x02orphan");
+  BOOST_TEST(s4db_cli(db.path, {"gc"}).out == "");  // younger than a day
+  BOOST_TEST(s4db_cli(db.path, {"gc", "--grace", "0"}).out == "data_0000dead_000001.s4db\n");
+  BOOST_TEST(s4db_cli(db.path, {"keys"}).out == "from-a\nfrom-b\n");
+  BOOST_TEST(s4db_cli(db.path, {"--format-version", "3", "keys"}).code == 2);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(s3_command_line_tool, *boost::unit_test::precondition(s3_server_given))

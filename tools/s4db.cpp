@@ -266,6 +266,11 @@ int main(int argc, char** argv) {
   app.add_option("--region", region, "the S3 region (else AWS_REGION...)");
   app.add_option("--local-dir", local_dir, "keep the working copy here (else a temporary directory)");
   app.add_flag("--no-upload", no_upload, "put, del and rebuild-index leave their writes local");
+  std::string on_conflict = "rebase";
+  app.add_option("--on-conflict", on_conflict,
+                 "when --local-dir holds unpublished writes and the store's index changed: rebase (the default: "
+                 "the writes go on top of the store's index), keep-local, take-store, or fail")
+      ->check(CLI::IsMember({"rebase", "keep-local", "take-store", "fail"}));
   int format_version = 2;
   app.add_option("--format-version", format_version, "the format written: 2 (the default) or 1 (s4db 0.5-0.8)")
       ->check(CLI::IsMember({1, 2}));
@@ -308,6 +313,10 @@ int main(int argc, char** argv) {
   progress_bar bar;
   s4db::options opt;
   opt.format_version = format_version;
+  opt.on_conflict = on_conflict == "fail"         ? s4db::conflict_resolution::fail
+                    : on_conflict == "keep-local" ? s4db::conflict_resolution::keep_local
+                    : on_conflict == "take-store" ? s4db::conflict_resolution::take_store
+                                                  : s4db::conflict_resolution::rebase;
   if (!local_dir.empty()) opt.local_dir = local_dir;
   opt.progress = [&](const s4db::progress_event& p) { bar(p); };
   opt.log = [&](s4db::log_level level, std::string_view line) {
