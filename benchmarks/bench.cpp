@@ -8,7 +8,10 @@
 // time, so only latency shows what concurrency buys). Run on purpose, in a Release build:
 // --sync prints puts/s under each sync_mode beside LevelDB with WriteOptions::sync = true
 // (when built with Debian's libleveldb-dev), one thread and four, measured in the same run.
-//   ./build/release/benchmarks/s4db_bench [--open-keys N] [--no-local] [--sync] [--s3]
+// --writers (with --s3) prints fenced commits with 1, 4 and 16 writers on one prefix, each
+// its own db and working copy in its own thread: commit latency p50/p99, commits/s of all
+// writers together, and how many commits lost the race and rebased.
+//   ./build/release/benchmarks/s4db_bench [--open-keys N] [--no-local] [--sync] [--s3 [--writers]]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -315,9 +318,58 @@ void sync_benchmarks() {
 
 }  // namespace
 
+// Writers on one prefix, each committing 10 keys at a time, `commits` times.
+void writer_benchmarks(const std::string& label, const s4db::s3_config& config, int commits) {
+  const s4db::s3_store store{config};
+  for (const int writers : {1, 4, 16}) {
+    scratch s("writers");
+    const std::string prefix = bench_prefix("writers");
+    std::vector<std::vector<double>> latencies(static_cast<std::size_t>(writers));
+    std::atomic<std::uint64_t> rebases{0}, gave_up{0};
+    const auto start = clock_type::now();
+    std::vector<std::thread> pool;
+    for (int w = 0; w < writers; ++w)
+      pool.emplace_back([&, w] {
+        s4db::options o;
+        o.prefix = prefix;
+        o.local_dir = s.root / std::to_string(w);
+        o.log = [](s4db::log_level, std::string_view) {};
+        s3_db db{store, o};
+        std::mt19937 rng(static_cast<unsigned>(w));
+        for (int c = 0; c < commits; ++c) {
+          db.put(numbered(rng, 10, 100));
+          const auto t = clock_type::now();
+          for (;;) {
+            try {
+              db.upload();
+              break;
+            } catch (const s4db::conflict_error&) {
+              ++gave_up;  // lost 8 races in a row; the writes are kept, try again
+            }
+          }
+          latencies[static_cast<std::size_t>(w)].push_back(
+              std::chrono::duration<double, std::nano>(clock_type::now() - t).count());
+        }
+        rebases += db.rebases();
+      });
+    for (auto& t : pool) t.join();
+    const double seconds = seconds_since(start);
+    std::vector<double> all;
+    for (const auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
+    const auto [p50, p99] = percentiles_us(all);
+    const std::string who = std::to_string(writers) + (writers == 1 ? " writer" : " writers");
+    ::row("commit latency p50, " + who + label, p50 / 1000, "ms");
+    ::row("commit latency p99, " + who + label, p99 / 1000, "ms");
+    ::row("commits/s, all " + who + label, static_cast<double>(all.size()) / seconds, "commits/s");
+    ::row("rebases per commit, " + who + label, static_cast<double>(rebases) / static_cast<double>(all.size()),
+          "rebases");
+    if (gave_up) ::row("uploads that lost 8 races, " + who + label, static_cast<double>(gave_up), "uploads");
+  }
+}
+
 int main(int argc, char** argv) {
   std::size_t open_keys = 1000000;
-  bool local = true, s3 = false, sync = false;
+  bool local = true, s3 = false, sync = false, writers = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--open-keys" && i + 1 < argc) {
@@ -328,8 +380,10 @@ int main(int argc, char** argv) {
       s3 = true;
     } else if (arg == "--sync") {
       sync = true;
+    } else if (arg == "--writers") {
+      writers = true;
     } else {
-      std::fprintf(stderr, "usage: s4db_bench [--open-keys N] [--no-local] [--sync] [--s3]\n");
+      std::fprintf(stderr, "usage: s4db_bench [--open-keys N] [--no-local] [--sync] [--s3 [--writers]]\n");
       return 2;
     }
   }
@@ -345,5 +399,10 @@ int main(int argc, char** argv) {
     auto far = direct;
     far.endpoint = latency.endpoint();
     s3_benchmarks(", +20 ms", far);
+    if (writers) {
+      const std::string server = std::getenv("S4DB_TEST_S3_SERVER") ? std::getenv("S4DB_TEST_S3_SERVER") : "s3";
+      writer_benchmarks(" (" + server + ")", direct, 20);
+      writer_benchmarks(" (" + server + ", +20 ms)", far, 20);
+    }
   }
 }

@@ -1049,14 +1049,20 @@ class basic_db {
   // with format 1: its single namespace cannot hold two writers' new files).
   void commit_index(bool rebase) {
     rebases_ += publisher_.commit([&] { return encode_index(); }, [&](const std::string& bytes) { save_local(bytes); },
-                                  [&](const std::optional<object>& published) {
-                                    rebase_onto(published);
-                                    // A compaction that won the race may have deleted a file this
-                                    // copy was still appending to: the store gets it back first.
-                                    if (copy_.exists())
-                                      publisher_.push_data_files([&](file_id n, file_id to) { renumber(n, to); });
-                                  },
+                                  [&](const std::optional<object>& published) { rebase_for_commit(published); },
                                   rebase && opt_.format_version == 2 && opt_.fenced);
+  }
+
+  // A lost race's rebase. When the winner's index dropped files the old one named (a
+  // compaction, which deletes them), a file this copy was still appending to may be gone:
+  // the store gets it back before the index names it again. Otherwise no extra request.
+  void rebase_for_commit(const std::optional<object>& published) {
+    const auto before = referenced_files();
+    rebase_onto(published);
+    const auto after = referenced_files();
+    const bool dropped =
+        !published || std::any_of(before.begin(), before.end(), [&](file_id n) { return !after.contains(n); });
+    if (copy_.exists() && dropped) publisher_.push_data_files([&](file_id n, file_id to) { renumber(n, to); });
   }
 
   // ------------------------------------------------------------------ download
