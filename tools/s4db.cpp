@@ -32,18 +32,6 @@ int exit_code_for(const std::exception& e) {
 
 // ------------------------------------------------------------------ binary-safe JSON lines
 
-bool valid_utf8(std::string_view s) {
-  for (std::size_t i = 0; i < s.size();) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    const std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
-    if (n == 0 || i + n > s.size()) return false;
-    for (std::size_t k = 1; k < n; ++k)
-      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
-    i += n;
-  }
-  return true;
-}
-
 std::string base64(std::string_view in) {
   std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
   const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
@@ -67,7 +55,7 @@ std::string unbase64(const std::string& in) {
 std::string json_line(std::string_view key, std::string_view value) {
   nlohmann::json j;
   auto field = [&](const char* name, std::string_view bytes) {
-    if (valid_utf8(bytes))
+    if (s4db::format::is_utf8(bytes))
       j[name] = std::string(bytes);
     else
       j[std::string(name) + "_base64"] = base64(bytes);
