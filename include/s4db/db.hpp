@@ -792,15 +792,19 @@ class basic_db {
   }
 
   // Puts the copy in the writer namespace its format writes: writer 0 for format 1, a
-  // random one of its own for format 2 (kept across opens). After a move the index is
-  // saved, so the next open replays from the new namespace.
-  void settle_writer() {
+  // random one of its own for format 2 (kept across opens). Returns whether it moved.
+  bool choose_writer() {
     const std::uint32_t current = copy_.writer();
     const bool fits = opt_.format_version == 1 ? current == 0 : current != 0;
-    if (fits && copy_.state().has_writer) return;
+    if (fits && copy_.state().has_writer) return false;
     copy_.use_writer(fits ? current : opt_.format_version == 1 ? 0 : random_writer());
     for (const auto& element : index_) copy_.raise_next_past(element.second.file);
-    save_local();
+    return true;
+  }
+
+  // After a move the index is saved, so the next open replays from the new namespace.
+  void settle_writer() {
+    if (choose_writer()) save_local();
   }
 
   static std::uint32_t random_writer() {
@@ -1556,7 +1560,7 @@ class basic_db {
   // written, so a crash at any later moment leaves a copy that open() can replay.
   void ensure_dir() {
     if (!copy_.exists()) copy_.create(opt_.local_dir);
-    if (!copy_.has_state()) settle_writer();
+    if (!copy_.has_state()) save_local();
   }
 
   std::string encode_index() const {
@@ -1567,6 +1571,7 @@ class basic_db {
   // Saves the index locally with the position in the data files it reflects.
   void save_local(const std::string& index) {
     if (!copy_.exists()) copy_.create(opt_.local_dir);
+    if (!copy_.state().has_writer) choose_writer();  // a new copy: its first save names its writer
     const auto [file, offset] = copy_.end_position();
     copy_.save(index, file, offset);
     appended_since_save_ = 0;
