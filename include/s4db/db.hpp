@@ -1052,9 +1052,11 @@ class basic_db {
   // Commits the index, saving it locally first; a lost race rebases when `rebase` (never
   // with format 1: its single namespace cannot hold two writers' new files).
   void commit_index(bool rebase) {
-    rebases_ += publisher_.commit([&] { return encode_index(); }, [&](const std::string& bytes) { save_local(bytes); },
-                                  [&](const std::optional<object>& published) { rebase_for_commit(published); },
-                                  rebase && opt_.format_version == 2 && opt_.fenced);
+    const int rebased =
+        publisher_.commit([&] { return encode_index(); }, [&](const std::string& bytes) { save_local(bytes); },
+                          [&](const std::optional<object>& published) { rebase_for_commit(published); },
+                          rebase && opt_.format_version == 2 && opt_.fenced);
+    rebases_ += static_cast<std::uint64_t>(rebased);
   }
 
   // A lost race's rebase. When the winner's index dropped files the old one named (a
