@@ -116,6 +116,43 @@ BOOST_AUTO_TEST_CASE(reading_entries_of_another_codec_is_corruption_not_garbage)
   BOOST_TEST(raw_reader.get("short").value() == "v");  // a raw value reads in any codec
 }
 
+// docs/policies.md's example codec: a flag of its own (0x7e, whose bits include 0x02 and
+// 0x04) reads back in both formats, and Snappy refuses its entries.
+struct xor_codec {
+  static constexpr std::uint8_t flag = 0x7e;
+  static constexpr std::string_view name = "xor";
+  void encode(std::string_view in, std::string& out) const {
+    out.assign(in);
+    for (auto& c : out) c = static_cast<char>(c ^ 0x5a);
+  }
+  bool decode(std::string_view in, std::string& out) const {
+    encode(in, out);
+    return true;
+  }
+};
+
+BOOST_AUTO_TEST_CASE(a_codec_of_its_own_flag_reads_back_in_both_formats) {
+  for (int version : {1, 2}) {
+    s4db::memory_store store;
+    s4db::options o;
+    o.prefix = "x/";
+    o.format_version = version;
+    const std::string binary("\xff\x00 not text", 11);
+    {
+      s4db::basic_db<s4db::memory_store, xor_codec> db{store, o};
+      db.put({{"text", "plain text"}, {"binary", binary}, {"empty", ""}});
+      db.upload();
+    }
+    s4db::basic_db<s4db::memory_store, xor_codec> reader{store, {.prefix = "x/"}};
+    BOOST_TEST(reader.get("text").value() == "plain text");
+    BOOST_TEST(reader.get("binary").value() == binary);
+    BOOST_TEST(reader.get("empty").value() == "");
+    BOOST_TEST(reader.verify().empty());
+    s4db::basic_db<s4db::memory_store> snappy_reader{store, {.prefix = "x/"}};
+    BOOST_CHECK_THROW(snappy_reader.get("text"), s4db::corruption_error);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(a_temporary_directory_is_removed_once_uploaded_and_kept_otherwise) {
   s4db::memory_store store;
   std::vector<std::string> warnings;

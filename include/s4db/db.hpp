@@ -1198,9 +1198,12 @@ class basic_db {
   // Replaces `stored` with the stored form of `value`; returns the entry's flags. Format 2
   // stores a value raw (0x02) when the codec does not shrink it, and marks one that is
   // not UTF-8 (0x04), as Python s4db 0.9 does; format 1 writes the codec's form alone.
+  // A codec of its own flag (neither Snappy's 0x00 nor raw 0x02) writes that flag alone:
+  // no Python version reads it anyway.
   std::uint8_t encode_value(std::string_view value, std::string& stored) const {
     codec_.encode(value, stored);
-    if (opt_.format_version == 1) return Codec::flag;
+    constexpr bool python_codec = Codec::flag == format::flag_put || Codec::flag == format::flag_raw;
+    if (opt_.format_version == 1 || !python_codec) return Codec::flag;
     std::uint8_t flags = Codec::flag;
     if (Codec::flag != format::flag_raw && stored.size() >= value.size()) {
       stored.assign(value);
@@ -1215,6 +1218,8 @@ class basic_db {
   // The value an entry stores, by its flags: raw (0x02), or in this db's codec.
   value_status decode_value(const format::entry_view& entry, std::string& out) const {
     if (entry.flags & ~(format::known_flags | Codec::flag)) return value_status::unknown_flags;
+    if (entry.flags == Codec::flag)
+      return codec_.decode(entry.value, out) ? value_status::ok : value_status::undecodable;
     if (entry.flags & format::flag_tombstone) return value_status::tombstone;
     const auto stored_as = static_cast<std::uint8_t>(entry.flags & ~format::flag_binary);
     if (stored_as == format::flag_raw) {
