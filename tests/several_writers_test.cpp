@@ -479,7 +479,18 @@ BOOST_AUTO_TEST_CASE(random_interleavings_of_three_writers_match_the_model) {
   random_interleavings_match_the_model(s4db::fs_store{bucket.path}, 5, steps);
 }
 
-BOOST_AUTO_TEST_CASE(writers_in_threads_and_processes_lose_nothing) { threads_and_processes_share_a_prefix(3, 2, 12); }
+// Under ASan and TSan the forked writers are left out: a fork of a process whose threads
+// ran under the sanitizer crashed inside ASan's own stack bookkeeping (asan_thread.cpp CHECK)
+// once in two CI runs. The plain builds (g++, clang, Meson) run them.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr int forked_writers = 0;
+#else
+constexpr int forked_writers = 2;
+#endif
+
+BOOST_AUTO_TEST_CASE(writers_in_threads_and_processes_lose_nothing) {
+  threads_and_processes_share_a_prefix(3, forked_writers, 12);
+}
 
 BOOST_AUTO_TEST_CASE(a_database_python_09_wrote_opens_reads_writes_compacts_and_gcs) {
   the_python_09_database_round_trips();
