@@ -395,10 +395,14 @@ void threads_and_processes_share_a_prefix(int threads, int processes, int rounds
   std::vector<std::unique_ptr<child_process>> children;
   for (int i = 0; i < processes; ++i)
     children.push_back(std::make_unique<child_process>([&, i](int ack) {
+      auto say = [ack](const std::string& what) { [[maybe_unused]] auto n = ::write(ack, what.data(), what.size()); };
       try {
         work("process" + std::to_string(i));
       } catch (const std::exception& e) {
-        [[maybe_unused]] auto written = ::write(ack, e.what(), std::strlen(e.what()));
+        say(e.what());
+        throw;
+      } catch (...) {
+        say("an exception that is not a std::exception");
         throw;
       }
     }));
@@ -407,7 +411,7 @@ void threads_and_processes_share_a_prefix(int threads, int processes, int rounds
   for (auto& t : pool) t.join();
   for (auto& c : children) {
     const int status = c->wait();
-    BOOST_TEST(status == 0, c->acknowledged());
+    BOOST_TEST(status == 0, child_process::describe(status) << ": " << c->acknowledged());
   }
   const auto seen = p.published();
   std::vector<std::string> names;

@@ -11,6 +11,7 @@
 #include <boost/test/unit_test.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -93,6 +94,9 @@ class child_process {
     BOOST_REQUIRE(pid_ >= 0);
     if (pid_ == 0) {  // nothing may leave the child but _exit: not even an exception
       ::close(fds[0]);
+      // Boost.Test's handlers would longjmp a crashing child back into the parent's test
+      // run; with the defaults a crash ends the child and its wait status names the signal.
+      for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGSYS}) ::signal(sig, SIG_DFL);
       try {
         body(fds[1]);
       } catch (...) {
@@ -119,6 +123,13 @@ class child_process {
   int kill_and_wait() {
     ::kill(pid_, SIGKILL);
     return wait();
+  }
+  // A wait status in words: "exit 0", "exit 99", "signal 11 (Segmentation fault)".
+  static std::string describe(int status) {
+    if (WIFEXITED(status)) return "exit " + std::to_string(WEXITSTATUS(status));
+    if (WIFSIGNALED(status))
+      return "signal " + std::to_string(WTERMSIG(status)) + " (" + ::strsignal(WTERMSIG(status)) + ")";
+    return "wait status " + std::to_string(status);
   }
   // Everything the child wrote to its ack_fd (call after it ended).
   std::string acknowledged() {

@@ -175,9 +175,10 @@ class publisher {
                          "; nothing was lost: the writes stay in the working copy, unpublished, and upload() "
                          "applies them on top of the winner's index (" +
                          e.what() + ")");
-        // Writers that lost together would race again at once: a random pause, doubling.
-        thread_local std::minstd_rand jitter(std::random_device{}());
-        std::this_thread::sleep_for(std::chrono::milliseconds(jitter() % (4u << rebases)));
+        // Writers that lost together would race again at once: a random pause, doubling,
+        // drawn fresh each time (a seeded generator would be copied into forked processes
+        // and pause them all alike).
+        std::this_thread::sleep_for(std::chrono::milliseconds(std::random_device{}() % (4u << rebases)));
         rebase(store_.get(bucket_.index_key()));
       }
     }
