@@ -74,9 +74,13 @@ if cmake -S tests/consumer -B build/consumer-impossible -DCMAKE_PREFIX_PATH="$pr
   echo "FAIL: find_package(s4db 99.0) was accepted"; exit 1
 fi
 echo "find_package(s4db 99.0) refused, as it must be"
-PKG_CONFIG_PATH="$prefix/share/pkgconfig" g++ tests/consumer/main.cpp -o build/consumer/pkgconfig-consumer \
-  $(PKG_CONFIG_PATH="$prefix/share/pkgconfig" pkg-config --cflags --libs s4db)
+export PKG_CONFIG_PATH="$prefix/share/pkgconfig"
+g++ tests/consumer/main.cpp -o build/consumer/pkgconfig-consumer $(pkg-config --cflags --libs s4db)
 ./build/consumer/pkgconfig-consumer
+g++ -DS4DB_CONSUMER_S3 tests/consumer/main.cpp -o build/consumer/pkgconfig-s3-consumer \
+  $(pkg-config --cflags --libs s4db-s3)
+./build/consumer/pkgconfig-s3-consumer
+unset PKG_CONFIG_PATH
 cmake -S tests/consumer-subdir -B build/consumer-subdir -G Ninja -DS4DB_SOURCE_DIR="$PWD" >/dev/null
 cmake --build build/consumer-subdir --target consumer
 ./build/consumer-subdir/consumer
