@@ -3,6 +3,8 @@
 // with a message naming that member (docs/policies.md has the tables and examples).
 #pragma once
 
+#include "detail/require_cxx20.hpp"  // first: before any C++20
+
 #include <chrono>
 #include <concepts>
 #include <cstdint>

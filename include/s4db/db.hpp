@@ -23,6 +23,8 @@
 // (docs/guarantees.md says exactly what holds under which fault).
 #pragma once
 
+#include "detail/require_cxx20.hpp"  // first: before any C++20
+
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>

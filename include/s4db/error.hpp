@@ -3,6 +3,8 @@
 // A missing key is never an error: lookups return std::nullopt.
 #pragma once
 
+#include "detail/require_cxx20.hpp"  // first: before any C++20
+
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>

@@ -2,6 +2,8 @@
 // for headers that mention s4db types without needing their definitions.
 #pragma once
 
+#include "detail/require_cxx20.hpp"  // first: before any C++20
+
 namespace s4db {
 inline namespace v0 {
 

@@ -1,6 +1,8 @@
 // What basic_db::stats() and basic_db::verify() report.
 #pragma once
 
+#include "detail/require_cxx20.hpp"  // first: before any C++20
+
 #include <algorithm>
 #include <cstdint>
 #include <string>

@@ -2,6 +2,8 @@
 // the defaults documented beside them.
 #pragma once
 
+#include "detail/require_cxx20.hpp"  // first: before any C++20
+
 #include <cstdint>
 #include <filesystem>
 #include <functional>

@@ -2,6 +2,8 @@
 // indexes. Needs libsnappy, zlib and robin-map. The S3 store comes with store/s3.hpp.
 #pragma once
 
+#include "detail/require_cxx20.hpp"  // first: before any C++20
+
 #include "codec/identity.hpp"
 #include "codec/snappy.hpp"
 #include "concepts.hpp"

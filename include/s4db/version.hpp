@@ -1,6 +1,8 @@
 // The library version, for the preprocessor and for code.
 #pragma once
 
+#include "detail/require_cxx20.hpp"  // first: before any C++20
+
 #define S4DB_VERSION_MAJOR 0
 #define S4DB_VERSION_MINOR 1
 #define S4DB_VERSION_PATCH 0

@@ -2,6 +2,8 @@
 // later Python s4db versions write it). Stateless, thread-safe.
 #pragma once
 
+#include "../detail/require_cxx20.hpp"  // first: before any C++20
+
 #include <cstdint>
 #include <string>
 #include <string_view>

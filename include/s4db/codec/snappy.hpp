@@ -2,6 +2,8 @@
 // block (not the framed format), flag 0x00. Needs libsnappy. Stateless, thread-safe.
 #pragma once
 
+#include "../detail/require_cxx20.hpp"  // first: before any C++20
+
 #include <snappy.h>
 
 #include <cstdint>

@@ -1,6 +1,8 @@
 // CRC-32 (IEEE, zlib's crc32()), the checksum of every entry and of a version 2 index.
 #pragma once
 
+#include "../detail/require_cxx20.hpp"  // first: before any C++20
+
 #include <zlib.h>
 
 #include <cstdint>

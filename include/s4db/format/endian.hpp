@@ -2,6 +2,8 @@
 // (docs/format.md). Bytes in, bytes out; no I/O.
 #pragma once
 
+#include "../detail/require_cxx20.hpp"  // first: before any C++20
+
 #include <cstddef>
 #include <cstdint>
 #include <string>

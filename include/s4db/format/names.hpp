@@ -6,6 +6,8 @@
 // ordered by the parsed id, never by the name. Only the canonical spelling of an id parses.
 #pragma once
 
+#include "../detail/require_cxx20.hpp"  // first: before any C++20
+
 #include <charconv>
 #include <cstdint>
 #include <cstdio>

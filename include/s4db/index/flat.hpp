@@ -3,6 +3,8 @@
 // hash so growing never rehashes the strings. keys() and items() come in no particular order.
 #pragma once
 
+#include "../detail/require_cxx20.hpp"  // first: before any C++20
+
 #include <tsl/robin_map.h>
 
 #include <functional>

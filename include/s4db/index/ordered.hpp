@@ -1,6 +1,8 @@
 // ordered_index: std::map, so keys() and items() come sorted by key (bytewise).
 #pragma once
 
+#include "../detail/require_cxx20.hpp"  // first: before any C++20
+
 #include <functional>
 #include <map>
 #include <string>

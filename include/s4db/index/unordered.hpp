@@ -2,6 +2,8 @@
 // keys() and items() come in no particular order.
 #pragma once
 
+#include "../detail/require_cxx20.hpp"  // first: before any C++20
+
 #include <functional>
 #include <string>
 #include <unordered_map>

@@ -8,6 +8,8 @@
 // by list().
 #pragma once
 
+#include "../detail/require_cxx20.hpp"  // first: before any C++20
+
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>

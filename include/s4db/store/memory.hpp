@@ -3,6 +3,8 @@
 // conditional puts are exact (checked and applied under one lock).
 #pragma once
 
+#include "../detail/require_cxx20.hpp"  // first: before any C++20
+
 #include <chrono>
 #include <cstdint>
 #include <filesystem>

@@ -13,6 +13,8 @@
 // Thread-safe; copies share one connection pool.
 #pragma once
 
+#include "../detail/require_cxx20.hpp"  // first: before any C++20
+
 #include <openssl/evp.h>
 #include <openssl/md5.h>
 

@@ -4,6 +4,8 @@
 // Secrets never appear in messages: describe() prints the key id only.
 #pragma once
 
+#include "../../detail/require_cxx20.hpp"  // first: before any C++20
+
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>

@@ -5,6 +5,8 @@
 // body into memory or, when the status is 2xx, into a local file.
 #pragma once
 
+#include "../../detail/require_cxx20.hpp"  // first: before any C++20
+
 #include <curl/curl.h>
 
 #include <algorithm>

@@ -4,6 +4,8 @@
 // Pure functions over strings; tests/sigv4_test.cpp runs AWS's test suite through them.
 #pragma once
 
+#include "../../detail/require_cxx20.hpp"  // first: before any C++20
+
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/sha.h>

@@ -3,6 +3,8 @@
 // for the few XML bodies s4db sends; and S3's ISO 8601 timestamps (LastModified).
 #pragma once
 
+#include "../../detail/require_cxx20.hpp"  // first: before any C++20
+
 #include <time.h>
 
 #include <chrono>
