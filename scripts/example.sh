@@ -3,7 +3,7 @@
 # looks inside the database it made with the s4db command-line tool.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/setup.sh
+./scripts/setup.sh build
 cmake -S . -B build/example -G Ninja -DCMAKE_BUILD_TYPE=Release -DS4DB_BUILD_TESTS=OFF -DS4DB_BUILD_BENCHMARKS=OFF >/dev/null
 cmake --build build/example --target quickstart s4db_tool
 dir=$(mktemp -d)

@@ -1,22 +1,50 @@
 #!/usr/bin/env bash
-# Installs everything s4db needs to build, test and benchmark on Debian 12: Debian
-# packages, and the npm S3 test server into tests/s3/node_modules. Idempotent: installs
-# only what is missing, and runs `apt-get update` only when it must install.
+# Installs what s4db needs on Debian 12, idempotently: only what is missing, with
+# `apt-get update` only when something must be installed.
+#
+#   scripts/setup.sh build    what the README's first command needs: the compiler, CMake and
+#                             the libraries the library, the example and the tool build with
+#   scripts/setup.sh [test]   everything: also clang, Meson, Boost.Test, LevelDB (benchmarks),
+#                             the AWS CLI and Python (interop tests), and Node.js with the npm
+#                             S3 test server in tests/s3/node_modules
+#   scripts/setup.sh --list build|test   prints that list of Debian packages, one per line
+#
+# scripts/check-packages.sh proves that every package a build used is in these lists.
 set -euo pipefail
 
-packages=(
-  g++ clang libclang-rt-14-dev cmake ninja-build meson pkg-config clang-format
-  zlib1g-dev libsnappy-dev robin-map-dev libboost-test-dev
-  libcurl4-openssl-dev libssl-dev libpugixml-dev nlohmann-json3-dev libcli11-dev libleveldb-dev
+build_packages=(
+  g++ cmake ninja-build pkg-config
+  zlib1g-dev libsnappy-dev robin-map-dev libcurl4-openssl-dev libssl-dev libpugixml-dev
+  nlohmann-json3-dev libcli11-dev
+)
+test_packages=(
+  "${build_packages[@]}"
+  clang libclang-rt-14-dev meson clang-format libboost-test-dev libleveldb-dev
   python3 python3-snappy awscli curl
 )
+
+list=false
+if [[ ${1:-} == --list ]]; then
+  list=true
+  shift
+fi
+mode=${1:-test}
+case $mode in
+  build) packages=("${build_packages[@]}") ;;
+  test) packages=("${test_packages[@]}") ;;
+  *) echo "usage: $0 [--list] [build|test]" >&2; exit 2 ;;
+esac
+if $list; then
+  printf '%s\n' "${packages[@]}"
+  exit 0
+fi
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-# Node.js (20 or later) runs the S3 test server: the machine's own if it has one, else Debian's.
-command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
+# Node.js runs the S3 test server: the machine's own if it has one, else its apt's.
+if [[ $mode == test ]] && ! { command -v node && command -v npm; } >/dev/null; then missing+=(nodejs npm); fi
 sudo=""
 [[ $(id -u) -eq 0 ]] || sudo="sudo"
 if ((${#missing[@]})); then
@@ -24,9 +52,17 @@ if ((${#missing[@]})); then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-here=$(cd "$(dirname "$0")/.." && pwd)
-if [[ ! -d $here/tests/s3/node_modules/@20minutes/s3rver ]]; then
-  echo "setup: installing the S3 test server (@20minutes/s3rver 4.0.4, npm)"
-  (cd "$here/tests/s3" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+if [[ $mode == test ]]; then
+  node_major=$(node -p 'process.versions.node.split(".")[0]')
+  if ((node_major < 20)); then
+    echo "setup: the S3 test server (s3rver 4) needs Node.js 20 or later; this machine's is $(node --version)." >&2
+    echo "       Debian 12's own is 18: add a Node.js 20 apt source (e.g. NodeSource) and run this again." >&2
+    exit 1
+  fi
+  here=$(cd "$(dirname "$0")/.." && pwd)
+  if [[ ! -d $here/tests/s3/node_modules/@20minutes/s3rver ]]; then
+    echo "setup: installing the S3 test server (@20minutes/s3rver 4.0.4, npm)"
+    (cd "$here/tests/s3" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
 fi
-echo "setup: all packages present"
+echo "setup ($mode): all packages present"

@@ -2,7 +2,9 @@
 # The whole test suite: installs what is missing, then builds and tests with CMake and
 # with Meson, with g++ and with clang, under ASan+UBSan and under TSan, runs each fuzz
 # target under libFuzzer for a short smoke run (S4DB_FUZZ_SECONDS each, default 20),
-# checks formatting, and builds consumer projects against the installed package. The S3 suites run against s3rver (and moto,
+# checks formatting, builds consumer projects against the installed package, runs the
+# README's first command, and checks that every Debian package a build used is one
+# scripts/setup.sh installs (scripts/check-packages.sh). The S3 suites run against s3rver (and moto,
 # and any endpoint S4DB_TEST_S3_* names), each started on 127.0.0.1 for the run by
 # tests/s3/run-with-server.sh. Build trees go to build/.
 set -euo pipefail
@@ -93,6 +95,11 @@ ln -s "$PWD" "$meson_consumer/project/subprojects/s4db"
 meson setup --force-fallback-for=s4db,s4db-s3 "$meson_consumer/build" "$meson_consumer/project" >/dev/null
 meson compile -C "$meson_consumer/build"
 "$meson_consumer/build/consumer"
+
+step "the README's first command (scripts/example.sh), and the Debian packages every build used"
+./scripts/example.sh >/dev/null
+scripts/check-packages.sh build build/example
+scripts/check-packages.sh test build/debug build/meson build/asan build/tsan build/clang build/fuzz build/consumer
 
 step "done"
 echo "all checks passed in $((SECONDS - start))s"
