@@ -57,6 +57,11 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(list_returns_every_object_under_the_prefix_sorted,
   BOOST_TEST(keys == (std::vector<std::string>{"db/a", "db/b", "db/sub/c", "db2", "dbx/d"}));
   BOOST_TEST(store.list("nothing/").empty());
   BOOST_TEST(store.list("").size() == 6u);
+  // A prefix that ends inside a directory's name, or names a whole key.
+  for (const char* prefix : {"db/s", "db/sub", "db/sub/", "db/sub/c"})
+    BOOST_TEST(store.list(prefix).size() == 1u, prefix);
+  BOOST_TEST(store.list("o").size() == 1u);
+  BOOST_TEST(store.list("db/sub/cc").empty());
 }
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(conditional_puts_lose_with_conflict_error, S, stores) {

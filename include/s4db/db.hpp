@@ -23,8 +23,6 @@
 // (docs/guarantees.md says exactly what holds under which fault).
 #pragma once
 
-#include "detail/require_cxx20.hpp"  // first: before any C++20
-
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
@@ -58,6 +56,7 @@
 #include "detail/parallel.hpp"
 #include "detail/progress.hpp"
 #include "detail/publisher.hpp"
+#include "detail/require_cxx20.hpp"  // first: before any C++20
 #include "detail/working_copy.hpp"
 #include "error.hpp"
 #include "format/entry.hpp"
@@ -556,7 +555,8 @@ class basic_db {
   }
 
   // Keys, data files (local or in the store: one LIST), writer namespaces, live and dead
-  // bytes, and the bytes of data objects the index does not reference (gc()'s garbage).
+  // bytes, the data objects the index does not reference (gc()'s garbage), and whether
+  // the store holds an index (one HEAD).
   db_stats stats() const {
     std::shared_lock lock(mutex_);
     check_open();
@@ -579,7 +579,11 @@ class basic_db {
     for (const auto& element : index_) s.live_bytes += element.second.length;
     const auto referenced = referenced_files();
     for (const auto& [n, info] : objects)
-      if (!referenced.contains(n)) s.garbage_bytes += info.size;
+      if (!referenced.contains(n)) {
+        s.garbage_bytes += info.size;
+        ++s.garbage_files;
+      }
+    s.index_published = store_.head(bucket_.index_key()).has_value();
     return s;
   }
 

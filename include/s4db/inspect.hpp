@@ -1,12 +1,11 @@
 // What basic_db::stats() and basic_db::verify() report.
 #pragma once
 
-#include "detail/require_cxx20.hpp"  // first: before any C++20
-
 #include <algorithm>
 #include <cstdint>
 #include <string>
 
+#include "detail/require_cxx20.hpp"  // first: before any C++20
 #include "format/entry.hpp"
 
 namespace s4db {
@@ -22,6 +21,10 @@ struct db_stats {
   // Data objects in the store that the index does not reference: another writer's upload
   // not yet committed, or what a crash or a lost race left (gc() deletes the old ones).
   std::uint64_t garbage_bytes = 0;
+  std::size_t garbage_files = 0;
+  // The store holds a published index. Data objects without one are a first upload still
+  // in flight, or an index that was lost (rebuild_index() recovers the keys).
+  bool index_published = false;
 
   // Overwritten entries and tombstones: what compact() would reclaim.
   std::uint64_t dead_bytes() const {

@@ -34,10 +34,10 @@ class bucket {
   const std::string& prefix() const noexcept { return prefix_; }
   std::string index_key() const { return key(format::index_name); }
 
-  // Every data object under the prefix, by id.
+  // Every data object under the prefix, by id (one listing of the data file names only).
   std::map<file_id, object_info> data_objects() const {
     std::map<file_id, object_info> out;
-    for (auto& o : store_.list(prefix_))
+    for (auto& o : store_.list(key(format::data_file_head)))
       if (auto n = format::parse_data_file_name(std::string_view(o.key).substr(prefix_.size())))
         out.emplace(*n, std::move(o));
     return out;

@@ -6,8 +6,6 @@
 // ordered by the parsed id, never by the name. Only the canonical spelling of an id parses.
 #pragma once
 
-#include "../detail/require_cxx20.hpp"  // first: before any C++20
-
 #include <charconv>
 #include <cstdint>
 #include <cstdio>
@@ -15,6 +13,7 @@
 #include <string>
 #include <string_view>
 
+#include "../detail/require_cxx20.hpp"  // first: before any C++20
 #include "index_file.hpp"
 
 namespace s4db {
@@ -23,18 +22,21 @@ namespace format {
 
 inline constexpr std::string_view index_name = "index.idx";
 
+// Every data file name starts with this: listing prefix + it finds them all.
+inline constexpr std::string_view data_file_head = "data_";
+
 inline std::string data_file_name(file_id id) {
   std::string digits = std::to_string(sequence_of(id));
   if (digits.size() < 6) digits.insert(0, 6 - digits.size(), '0');
-  if (writer_of(id) == 0) return "data_" + digits + ".s4db";
+  if (writer_of(id) == 0) return std::string(data_file_head) + digits + ".s4db";
   char writer[9];
   std::snprintf(writer, sizeof writer, "%08x", static_cast<unsigned>(writer_of(id)));
-  return "data_" + std::string(writer, 8) + "_" + digits + ".s4db";
+  return std::string(data_file_head) + std::string(writer, 8) + "_" + digits + ".s4db";
 }
 
 // The id in a data file's name, or nullopt for any other name.
 inline std::optional<file_id> parse_data_file_name(std::string_view name) {
-  constexpr std::string_view head = "data_", tail = ".s4db";
+  constexpr std::string_view head = data_file_head, tail = ".s4db";
   if (name.size() < head.size() + 6 + tail.size() || !name.starts_with(head) || !name.ends_with(tail))
     return std::nullopt;
   std::string_view digits = name.substr(head.size(), name.size() - head.size() - tail.size());

@@ -8,8 +8,6 @@
 // by list().
 #pragma once
 
-#include "../detail/require_cxx20.hpp"  // first: before any C++20
-
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -29,6 +27,7 @@
 
 #include "../concepts.hpp"
 #include "../detail/file.hpp"
+#include "../detail/require_cxx20.hpp"  // first: before any C++20
 #include "../error.hpp"
 
 namespace s4db {
@@ -107,6 +106,11 @@ class fs_store {
     if (ec) detail::throw_errno("list", start.string(), ec.value());
     for (; it != end; it.increment(ec)) {
       if (ec) detail::throw_errno("list", start.string(), ec.value());
+      if (it->is_directory()) {  // descend only where keys could start with the prefix
+        const std::string dir = it->path().lexically_relative(root_).generic_string() + '/';
+        if (!dir.starts_with(prefix) && !prefix.starts_with(dir)) it.disable_recursion_pending();
+        continue;
+      }
       if (!it->is_regular_file()) continue;
       if (detail::is_staging_name(it->path().filename().string())) {
         remove_if_abandoned(it->path());
