@@ -1,5 +1,8 @@
 // The s4db command-line tool, driven as a user would: the built binary, real files, real
 // exit codes (docs/cli.md).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include <fstream>
@@ -77,7 +80,99 @@ BOOST_AUTO_TEST_CASE(usage_errors_exit_2_with_one_line) {
   const auto bad_stdin = s4db_cli(db.path, {"put", "-"}, "no tab here\n");
   BOOST_TEST(bad_stdin.code == 2);
   BOOST_TEST(bad_stdin.err.find("line 1") != std::string::npos);
+  const auto wrong_type = s4db_cli(db.path, {"put", "-"}, "a\t1\n{\"key\": 1, \"value\": \"x\"}\n");
+  BOOST_TEST(wrong_type.code == 2);
+  BOOST_TEST(wrong_type.err == "s4db: stdin line 2: \"key\" must be a string\n");
   BOOST_TEST(s4db_cli(db.path, {"--help"}).code == 0);
+}
+
+BOOST_AUTO_TEST_CASE(version_unknown_commands_and_flags_after_the_command) {
+  temp_dir cwd;
+  const auto version = s4db_cli(cwd.path, {"--version"});
+  BOOST_TEST(version.code == 0);
+  BOOST_TEST(version.out.starts_with("s4db " + std::to_string(s4db::version_major) + "."), version.out);
+  const auto unknown = s4db_cli(cwd.path, {"--dir", "x", "frob"});
+  BOOST_TEST(unknown.code == 2);
+  BOOST_TEST(unknown.err.find("unknown command 'frob'") != std::string::npos, unknown.err);
+  BOOST_TEST(unknown.err.find("get, put, del, keys") != std::string::npos, unknown.err);
+  fs::create_directories(cwd.path / "db");
+  BOOST_TEST(s4db_cli(cwd.path, {"put", "k", "v", "--dir", "db"}).code == 0);  // global flag after the command
+  BOOST_TEST(s4db_cli(cwd.path, {"keys", "--dir", "db"}).out == "k\n");
+}
+
+BOOST_AUTO_TEST_CASE(a_missing_database_is_exit_2_not_an_empty_one) {
+  temp_dir cwd;
+  for (const auto& command : std::vector<std::vector<std::string>>{
+           {"keys"}, {"get", "k"}, {"dump"}, {"stat"}, {"verify"}, {"compact"}, {"put", "k", "v"}}) {
+    auto args = command;
+    args.insert(args.begin(), {"--dir", "typo"});
+    const auto r = s4db_cli(cwd.path, args);
+    BOOST_TEST(r.code == 2, command[0]);
+    BOOST_TEST(r.err.find("no database at typo (no typo/index.idx and no data files there)") != std::string::npos,
+               r.err);
+  }
+  BOOST_TEST(!fs::exists(cwd.path / "typo"));  // nothing was made
+  write_bytes(cwd.path / "notes/readme.txt", "not a database");
+  BOOST_TEST(s4db_cli(cwd.path, {"--dir", "notes", "put", "k", "v"}).code == 2);
+  BOOST_TEST(s4db_cli(cwd.path, {"--dir", "notes", "put", "--create", "k", "v"}).code == 0);
+  BOOST_TEST(s4db_cli(cwd.path, {"--dir", "notes", "get", "k"}).out == "v");
+  BOOST_TEST(s4db_cli(cwd.path, {"--dir", "new", "put", "--create", "k", "v"}).code == 0);
+  fs::create_directories(cwd.path / "empty");
+  BOOST_TEST(s4db_cli(cwd.path, {"--dir", "empty", "put", "k", "v"}).code == 0);  // an empty directory will do
+}
+
+BOOST_AUTO_TEST_CASE(a_lost_index_is_reported_and_compact_and_gc_refuse) {
+  temp_dir db;
+  BOOST_TEST(s4db_cli(db.path, {"put", "a", "1"}).code == 0);
+  BOOST_TEST(s4db_cli(db.path, {"put", "b", "2"}).code == 0);
+  fs::remove(db.path / "index.idx");
+  const auto files = data_files_in(db.path);
+  BOOST_TEST(files.size() == 2u);
+  const auto verify = s4db_cli(db.path, {"verify"});
+  BOOST_TEST(verify.code == 3);
+  BOOST_TEST(verify.out.find("index.idx at offset 0: missing: 2 data files") != std::string::npos, verify.out);
+  const auto stat = s4db_cli(db.path, {"stat"});
+  BOOST_TEST(stat.out.find("index             none: ") != std::string::npos, stat.out);
+  BOOST_TEST(stat.out.find("compact reclaims") == std::string::npos, stat.out);
+  for (const auto& command : std::vector<std::vector<std::string>>{{"compact"}, {"gc", "--grace", "0"}}) {
+    const auto r = s4db_cli(db.path, command);
+    BOOST_TEST(r.code == 2, command[0]);
+    BOOST_TEST(r.err.find("2 data objects but no index.idx names them; nothing was changed") != std::string::npos,
+               r.err);
+    BOOST_TEST(data_files_in(db.path) == files);
+    BOOST_TEST(!fs::exists(db.path / "index.idx"));
+  }
+  BOOST_TEST(s4db_cli(db.path, {"rebuild-index"}).code == 0);
+  BOOST_TEST(s4db_cli(db.path, {"keys"}).out == "a\nb\n");
+  // With an index, a data file it does not name (here: the index before "c" came) is a
+  // note, not a failure.
+  const auto before = read_bytes(db.path / "index.idx");
+  BOOST_TEST(s4db_cli(db.path, {"put", "c", "3"}).code == 0);
+  write_bytes(db.path / "index.idx", before);
+  const auto noted = s4db_cli(db.path, {"verify"});
+  BOOST_TEST(noted.code == 0, noted.out);
+  BOOST_TEST(noted.out.find("note: 1 data files") != std::string::npos, noted.out);
+}
+
+BOOST_AUTO_TEST_CASE(timeout_and_retries_bound_a_silent_endpoint) {
+  // A socket that listens and never answers: connects succeed, requests stall.
+  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  BOOST_REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  socklen_t size = sizeof address;
+  BOOST_REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &size) == 0);
+  BOOST_REQUIRE(::listen(listener, 16) == 0);
+  temp_dir cwd;
+  const auto r = s4db_cli(
+      cwd.path,
+      {"--s3", "s3://bucket/p", "--endpoint-url", "http://127.0.0.1:" + std::to_string(ntohs(address.sin_port)),
+       "--timeout", "1", "--retries", "1", "keys"},
+      "", "AWS_ACCESS_KEY_ID=id AWS_SECRET_ACCESS_KEY=secret");
+  ::close(listener);
+  BOOST_TEST(r.code == 4);
+  BOOST_TEST(r.err.find("after 2 attempts") != std::string::npos, r.err);
 }
 
 BOOST_AUTO_TEST_CASE(put_from_stdin_and_dump_are_binary_safe_and_round_trip) {
@@ -261,7 +356,9 @@ BOOST_AUTO_TEST_CASE(the_tool_works_on_an_s3_database) {
     args.insert(args.begin(), where.begin(), where.end());
     return args;
   };
-  BOOST_TEST(s4db_cli(cwd.path, with({"put", "-"}), "a\t1\nb\t2\nc\t3\n").code == 0);
+  BOOST_TEST(s4db_cli(cwd.path, with({"keys"})).code == 2);  // nothing there yet
+  BOOST_TEST(s4db_cli(cwd.path, with({"put", "a", "1"})).code == 2);
+  BOOST_TEST(s4db_cli(cwd.path, with({"put", "--create", "-"}), "a\t1\nb\t2\nc\t3\n").code == 0);
   BOOST_TEST(s4db_cli(cwd.path, with({"put", "a", "one"})).code == 0);
   BOOST_TEST(s4db_cli(cwd.path, with({"get", "a"})).out == "one");
   BOOST_TEST(s4db_cli(cwd.path, with({"keys"})).out == "a\nb\nc\n");

@@ -9,7 +9,9 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -68,12 +70,16 @@ std::string json_line(std::string_view key, std::string_view value) {
 std::pair<std::string, std::string> parse_input_line(const std::string& line, std::size_t number) {
   if (!line.empty() && line.front() == '{') {
     const auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded()) throw s4db::usage_error("s4db: stdin line " + std::to_string(number) + ": invalid JSON");
+    const std::string where = "s4db: stdin line " + std::to_string(number) + ": ";
+    if (j.is_discarded() || !j.is_object()) throw s4db::usage_error(where + "invalid JSON");
+    auto text = [&](const std::string& field) {
+      if (!j[field].is_string()) throw s4db::usage_error(where + "\"" + field + "\" must be a string");
+      return j[field].get<std::string>();
+    };
     auto get = [&](const char* name) -> std::string {
-      if (j.contains(name)) return j[name].get<std::string>();
-      if (j.contains(std::string(name) + "_base64"))
-        return unbase64(j[std::string(name) + "_base64"].get<std::string>());
-      throw s4db::usage_error("s4db: stdin line " + std::to_string(number) + ": no \"" + name + "\"");
+      if (j.contains(name)) return text(name);
+      if (j.contains(std::string(name) + "_base64")) return unbase64(text(std::string(name) + "_base64"));
+      throw s4db::usage_error(where + "no \"" + name + "\"");
     };
     return {get("key"), get("value")};
   }
@@ -138,12 +144,35 @@ class progress_bar {
 struct request {
   std::string command;
   std::vector<std::string> args;
-  std::string prefix;       // keys --prefix
-  bool force = false;       // download --force
-  bool from_store = false;  // rebuild-index --from-store (implied without --local-dir)
-  bool allow_drop = false;  // rebuild-index --allow-drop
-  long grace = 86400;       // gc --grace, seconds
+  std::string prefix;        // keys --prefix
+  bool force = false;        // download --force
+  bool from_store = false;   // rebuild-index --from-store (implied without --local-dir)
+  bool allow_drop = false;   // rebuild-index --allow-drop
+  long grace = 86400;        // gc --grace, seconds
+  bool create = false;       // put --create
+  std::string where;         // the database, for messages: DIR or s3://BUCKET/PREFIX
+  std::string index_object;  // its index's object name in the store
 };
+
+// Whether a database is at the location: a published index or data files in the store,
+// or a working copy in local_dir. Otherwise only `put --create` (or a put into an existing
+// empty directory) makes one there: a mistyped location is an error, not an empty db.
+template <class Store>
+bool database_exists(Store& store, const std::string& prefix, const std::string& local_dir) {
+  std::error_code ec;
+  if (!local_dir.empty() && std::filesystem::exists(local_dir, ec) && !std::filesystem::is_empty(local_dir, ec))
+    return true;
+  return store.head(prefix + std::string(s4db::format::index_name)) ||
+         !store.list(prefix + std::string(s4db::format::data_file_head)).empty();
+}
+
+template <class Store>
+void require_database(Store& store, const std::string& prefix, const std::string& local_dir, const request& r,
+                      bool may_create) {
+  if (may_create || database_exists(store, prefix, local_dir)) return;
+  throw s4db::usage_error("s4db: no database at " + r.where + " (no " + r.index_object + " and no data files there)" +
+                          (r.command == "put" ? "; s4db put --create makes a new one" : std::string()));
+}
 
 template <class Db>
 int run(Db& db, const request& r, bool publish) {
@@ -191,20 +220,36 @@ int run(Db& db, const request& r, bool publish) {
   }
   if (r.command == "stat") {
     const auto s = db.stats();
-    std::cout << "keys              " << s.keys << '\n'
+    std::cout << "index             "
+              << (s.index_published ? "published"
+                  : s.files         ? "none: the data files' keys are in no index (s4db rebuild-index recovers them)"
+                                    : "none yet")
+              << '\n'
+              << "keys              " << s.keys << '\n'
               << "data files        " << s.files << " (" << s.local_files << " local)\n"
               << "bytes in files    " << s.file_bytes << '\n'
               << "bytes live        " << s.live_bytes << '\n'
               << "bytes dead        " << s.dead_bytes() << '\n'
               << "writers           " << s.writers << " (namespaces among the data files)\n"
-              << "bytes garbage     " << s.garbage_bytes << " (objects the index does not name; gc deletes them)\n"
-              << "compact reclaims  " << s.dead_bytes() << " bytes ("
-              << (s.file_bytes ? 100 * s.dead_bytes() / s.file_bytes : 0) << "%)\n";
+              << "bytes garbage     " << s.garbage_bytes << " in " << s.garbage_files
+              << " files (objects the index does not name" << (s.index_published ? "; gc deletes them" : "") << ")\n";
+    if (s.index_published)
+      std::cout << "compact reclaims  " << s.dead_bytes() << " bytes ("
+                << (s.file_bytes ? 100 * s.dead_bytes() / s.file_bytes : 0) << "%)\n";
     return ok;
   }
   if (r.command == "verify") {
-    const auto problems = db.verify();
+    auto problems = db.verify();
+    const auto s = db.stats();
+    if (!s.index_published && s.garbage_files)
+      problems.push_back({r.index_object, 0,
+                          "missing: " + std::to_string(s.garbage_files) +
+                              " data files hold keys no index names (s4db rebuild-index recovers them)"});
     for (const auto& p : problems) std::cout << p.object << " at offset " << p.offset << ": " << p.what << '\n';
+    if (s.index_published && s.garbage_files)
+      std::cout << "note: " << s.garbage_files << " data files (" << s.garbage_bytes
+                << " bytes) that the index does not name: another writer's upload in flight, or what a crash "
+                   "or a lost race left (s4db gc deletes them after its grace period)\n";
     if (problems.empty()) {
       std::cout << "ok: every entry's CRC checks and the index agrees with the data\n";
       return ok;
@@ -246,12 +291,25 @@ int run(Db& db, const request& r, bool publish) {
 int main(int argc, char** argv) {
   CLI::App app{"s4db: look inside and maintain an s4db key-value database (docs/cli.md)", "s4db"};
   app.require_subcommand(1);
+  app.fallthrough();  // the global flags work after the command too: s4db keys --dir DIR
+  app.set_version_flag(
+      "--version", "s4db " + std::to_string(s4db::version_major) + "." + std::to_string(s4db::version_minor) + "." +
+                       std::to_string(s4db::version_patch) + " (writes format 2 by default; reads formats 1 and 2)");
   std::string dir = ".", s3_url, endpoint, region, local_dir;
   bool no_upload = false;
   auto* dir_option = app.add_option("--dir", dir, "a database in a local directory (the default: .)");
   app.add_option("--s3", s3_url, "a database in S3: s3://BUCKET/PREFIX")->excludes(dir_option);
-  app.add_option("--endpoint", endpoint, "an S3-compatible endpoint URL (else AWS_ENDPOINT_URL_S3...)");
+  app.add_option("--endpoint,--endpoint-url", endpoint, "an S3-compatible endpoint URL (else AWS_ENDPOINT_URL_S3...)");
   app.add_option("--region", region, "the S3 region (else AWS_REGION...)");
+  std::string profile;
+  app.add_option("--profile", profile, "the credentials file's profile (else AWS_PROFILE, then default)");
+  double timeout = 0;
+  app.add_option("--timeout", timeout,
+                 "S3: give up on a connection after this many seconds, and on a transfer that stalls this long "
+                 "(defaults 10 and 30)")
+      ->check(CLI::PositiveNumber);
+  int retries = -1;
+  app.add_option("--retries", retries, "S3: retries after a failed attempt (default 5)")->check(CLI::NonNegativeNumber);
   app.add_option("--local-dir", local_dir, "keep the working copy here (else a temporary directory)");
   app.add_flag("--no-upload", no_upload, "put, del and rebuild-index leave their writes local");
   std::string on_conflict = "rebase";
@@ -268,6 +326,7 @@ int main(int argc, char** argv) {
   get->add_option("key", r.args)->required()->expected(1);
   auto* put = app.add_subcommand("put", "put KEY VALUE, or put - (KEY<TAB>VALUE or JSON lines on stdin)");
   put->add_option("args", r.args)->required()->expected(1, 2);
+  put->add_flag("--create", r.create, "make a new database if there is none at the location");
   auto* del = app.add_subcommand("del", "delete keys");
   del->add_option("keys", r.args)->required()->expected(1, -1);
   auto* keys = app.add_subcommand("keys", "list keys, sorted");
@@ -289,9 +348,22 @@ int main(int argc, char** argv) {
 
   try {
     app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
+  } catch (const CLI::Success& e) {  // --help, --version
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
+    if (app.get_subcommands().empty()) {  // name what was mistyped, and what exists
+      std::string words;
+      for (int i = 1; i < argc; ++i)
+        if (argv[i][0] != '-' && (i == 1 || argv[i - 1][0] != '-')) {
+          words = argv[i];
+          break;
+        }
+      std::string commands;
+      for (const auto* c : app.get_subcommands({})) commands += (commands.empty() ? "" : ", ") + c->get_name();
+      std::cerr << "s4db: " << (words.empty() ? "no command given" : "unknown command '" + words + "'")
+                << "; the commands are " << commands << " (s4db --help, s4db COMMAND --help)\n";
+      return usage;
+    }
     std::cerr << "s4db: " << e.what() << " (s4db --help)\n";
     return usage;
   }
@@ -323,10 +395,26 @@ int main(int argc, char** argv) {
       if (!opt.prefix.empty() && opt.prefix.back() != '/') opt.prefix += '/';
       if (!endpoint.empty()) cfg.endpoint = endpoint;
       if (!region.empty()) cfg.region = region;
-      s4db::db db{s4db::s3_store{cfg}, opt};
+      if (!profile.empty()) cfg.profile = profile;
+      if (timeout > 0) {
+        cfg.connect_timeout = cfg.stall_timeout =
+            std::chrono::milliseconds(static_cast<std::int64_t>(std::ceil(timeout * 1000)));
+      }
+      if (retries >= 0) cfg.max_retries = retries;
+      r.where = s3_url;
+      r.index_object = "s3://" + cfg.bucket + "/" + opt.prefix + std::string(s4db::format::index_name);
+      s4db::s3_store store{cfg};
+      require_database(store, opt.prefix, local_dir, r, r.create);
+      s4db::db db{store, opt};
       return run(db, r, !no_upload);
     }
-    s4db::basic_db<s4db::fs_store> db{s4db::fs_store{dir}, opt};
+    r.where = dir;
+    r.index_object = (std::filesystem::path(dir) / s4db::format::index_name).string();
+    std::error_code ec;
+    const bool empty_directory = std::filesystem::is_directory(dir, ec) && std::filesystem::is_empty(dir, ec);
+    s4db::fs_store store{dir};
+    require_database(store, "", local_dir, r, r.create || (r.command == "put" && empty_directory));
+    s4db::basic_db<s4db::fs_store> db{store, opt};
     return run(db, r, !no_upload);
   } catch (const std::exception& e) {
     bar.finish();

@@ -384,11 +384,9 @@ class basic_db {
     if (unpublished())
       detail::throw_usage("gc: the working copy " + copy_.dir().string() +
                           " holds writes never uploaded; upload() them first");
+    refuse_without_index("gc");
     const auto objects = bucket_.data_objects();
     const auto published = store_.get(bucket_.index_key());
-    if (!published && !objects.empty())
-      detail::throw_usage("gc: the store holds data objects but no " + bucket_.index_key() +
-                          "; nothing was deleted (rebuild_index({.from_store = true}) recovers the index)");
     std::set<file_id> keep = referenced_files();
     if (published) {
       map_type index;
@@ -427,6 +425,7 @@ class basic_db {
     std::unique_lock lock(mutex_);
     check_open();
     ensure_dir();
+    refuse_without_index("compact");
     if (unpublished())
       publish(true);
     else if (opt_.fenced)
@@ -1597,6 +1596,21 @@ class basic_db {
     std::set<file_id> out;
     for (const auto& element : index_) out.insert(element.second.file);
     return out;
+  }
+
+  // compact() and gc() would treat data objects no index names as dead: when the store
+  // holds such objects and no index at all, the index was lost (or a first upload is in
+  // flight), and their keys live only in them. Refuses, changing nothing.
+  void refuse_without_index(const char* operation) const {
+    if (store_.head(bucket_.index_key())) return;
+    const auto mine = referenced_files();
+    std::size_t others = 0;
+    for (const auto& [n, info] : bucket_.data_objects()) others += !mine.contains(n);
+    if (others)
+      detail::throw_usage(std::string(operation) + ": the store holds " + std::to_string(others) +
+                          " data objects but no " + bucket_.index_key() +
+                          " names them; nothing was changed (rebuild_index({.from_store = true}), or s4db "
+                          "rebuild-index, recovers the index from them)");
   }
 
   // Removes a local data file nothing needs any more; a failure only leaves garbage.
