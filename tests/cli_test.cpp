@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "fault_proxy.hpp"
 #include "support.hpp"
 
 using namespace s4db_test;
@@ -152,6 +153,59 @@ BOOST_AUTO_TEST_CASE(a_lost_index_is_reported_and_compact_and_gc_refuse) {
   const auto noted = s4db_cli(db.path, {"verify"});
   BOOST_TEST(noted.code == 0, noted.out);
   BOOST_TEST(noted.out.find("note: 1 data files") != std::string::npos, noted.out);
+}
+
+BOOST_AUTO_TEST_CASE(values_from_a_file_or_stdin_and_json_output_are_binary_safe) {
+  temp_dir db, elsewhere;
+  const std::string bytes("line one\n\0\xff\r\nend", 16);
+  const std::string file = (elsewhere.path / "value.bin").string();
+  write_bytes(file, bytes);
+  BOOST_TEST(s4db_cli(db.path, {"put", "from-file", "--file", file}).code == 0);
+  BOOST_TEST(s4db_cli(db.path, {"put", "from-stdin", "--stdin"}, bytes).code == 0);
+  BOOST_TEST(s4db_cli(db.path, {"get", "from-file"}).out == bytes);
+  BOOST_TEST(s4db_cli(db.path, {"get", "from-stdin"}).out == bytes);
+  BOOST_TEST(s4db_cli(db.path, {"put", "-"}, "{\"key_base64\": \"a2V5CmJyZWFr\", \"value\": \"v\"}\n").code == 0);
+  BOOST_TEST(s4db_cli(db.path, {"keys", "--json"}).out ==
+             "{\"key\":\"from-file\"}\n{\"key\":\"from-stdin\"}\n{\"key\":\"key\\nbreak\"}\n");
+  BOOST_TEST(s4db_cli(db.path, {"get", "--json", "from-file"}).out ==
+             "{\"key\":\"from-file\",\"value_base64\":\"bGluZSBvbmUKAP8NCmVuZA==\"}\n");
+  for (const auto& args : std::vector<std::vector<std::string>>{{"put", "k", "v", "--stdin"},
+                                                                {"put", "k", "--file", file, "--stdin"},
+                                                                {"put", "-", "--stdin"},
+                                                                {"put", "k", "--file", "absent.bin"}}) {
+    const auto r = s4db_cli(db.path, args);
+    BOOST_TEST(r.code == 2, r.err);
+    BOOST_TEST(lines(r.err) == 1u, r.err);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(put_from_stdin_streams_in_batches) {
+  temp_dir db;
+  std::string input;
+  const std::string value(1000, 'v');
+  for (int i = 0; i < 20000; ++i) input += "key" + std::to_string(i) + "\t" + value + "\n";  // 20 MB: 3 batches
+  BOOST_TEST(s4db_cli(db.path, {"put", "-"}, input).code == 0);
+  BOOST_TEST(lines(s4db_cli(db.path, {"keys"}).out) == 20000u);
+  BOOST_TEST(s4db_cli(db.path, {"get", "key19999"}).out == value);
+  // A bad line after whole batches publishes nothing.
+  BOOST_TEST(s4db_cli(db.path, {"put", "-"}, "new\tone\n" + input + "bad line\n").code == 2);
+  BOOST_TEST(s4db_cli(db.path, {"get", "new"}).code == 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_conflict_names_the_flag_that_settles_it_and_a_garbage_index_is_exit_3) {
+  temp_dir tmp;
+  fs::create_directories(tmp.path / "db");
+  BOOST_TEST(s4db_cli(tmp.path, {"--dir", "db", "put", "k", "1"}).code == 0);
+  BOOST_TEST(s4db_cli(tmp.path, {"--dir", "db", "--local-dir", "mine", "--no-upload", "put", "mine", "1"}).code == 0);
+  BOOST_TEST(s4db_cli(tmp.path, {"--dir", "db", "put", "theirs", "2"}).code == 0);
+  const auto r = s4db_cli(tmp.path, {"--dir", "db", "--local-dir", "mine", "--on-conflict", "fail", "keys"});
+  BOOST_TEST(r.code == 4);
+  BOOST_TEST(r.err.find("run again with --on-conflict rebase, keep-local or take-store") != std::string::npos, r.err);
+  BOOST_TEST(s4db_cli(tmp.path, {"--dir", "db", "--local-dir", "mine", "keys"}).out == "k\nmine\ntheirs\n");
+  write_bytes(tmp.path / "db/index.idx", std::string("\x02\x00\x00\x00\x01\xff\xff\xff\xff", 9) + "garbage!");
+  const auto garbage = s4db_cli(tmp.path, {"--dir", "db", "keys"});
+  BOOST_TEST(garbage.code == 3);
+  BOOST_TEST(lines(garbage.err) == 1u, garbage.err);
 }
 
 BOOST_AUTO_TEST_CASE(timeout_and_retries_bound_a_silent_endpoint) {
@@ -370,6 +424,28 @@ BOOST_AUTO_TEST_CASE(the_tool_works_on_an_s3_database) {
   BOOST_TEST(s4db_cli(cwd.path, with({"--local-dir", mirror.path.string(), "download"})).code == 0);
   BOOST_TEST(data_files_in(mirror.path).size() == 1u);
   BOOST_TEST(s4db_cli(cwd.path, with({"get", "zzz"})).code == 1);
+}
+
+BOOST_AUTO_TEST_CASE(dump_on_s3_fetches_files_not_one_request_per_key) {
+  const auto config = test_s3_config();
+  s4db_test::fault_proxy proxy(config.endpoint.value());
+  temp_dir cwd;
+  const std::string url = "s3://" + config.bucket + "/" + unique_prefix("cli-dump");
+  const std::vector<std::string> where{"--s3", url, "--endpoint", proxy.endpoint()};
+  auto with = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), where.begin(), where.end());
+    return args;
+  };
+  std::string input;
+  for (int i = 0; i < 200; ++i) input += "k" + std::to_string(i) + "\tvalue " + std::to_string(i) + "\n";
+  BOOST_TEST(s4db_cli(cwd.path, with({"put", "--create", "-"}), input).code == 0);
+  proxy.clear();
+  const auto dump = s4db_cli(cwd.path, with({"dump"}));
+  BOOST_TEST(dump.code == 0, dump.err);
+  BOOST_TEST(lines(dump.out) == 200u);
+  std::size_t gets = 0;
+  for (const auto& request : proxy.requests()) gets += request.starts_with("GET ");
+  BOOST_TEST(gets <= 5u, gets << " GETs for 200 keys in one data file");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -11,7 +11,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -53,8 +55,9 @@ std::string unbase64(const std::string& in) {
   return out;
 }
 
-// {"key": "...", "value": "..."}, or key_base64 / value_base64 for bytes that are not UTF-8.
-std::string json_line(std::string_view key, std::string_view value) {
+// {"key": "...", "value": "..."} (or {"key": "..."} alone), with key_base64 / value_base64
+// for bytes that are not UTF-8.
+std::string json_line(std::string_view key, std::optional<std::string_view> value = std::nullopt) {
   nlohmann::json j;
   auto field = [&](const char* name, std::string_view bytes) {
     if (s4db::format::is_utf8(bytes))
@@ -63,7 +66,7 @@ std::string json_line(std::string_view key, std::string_view value) {
       j[std::string(name) + "_base64"] = base64(bytes);
   };
   field("key", key);
-  field("value", value);
+  if (value) field("value", *value);
   return j.dump();
 }
 
@@ -139,6 +142,48 @@ class progress_bar {
   bool drawn_ = false;
 };
 
+// ------------------------------------------------------------------ input
+
+std::string read_all(std::istream& in, const std::string& what) {
+  std::string out{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  if (in.bad()) throw s4db::usage_error("s4db: cannot read " + what);
+  return out;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw s4db::usage_error("s4db: cannot open " + path + ": " + std::strerror(errno));
+  return read_all(in, path);
+}
+
+// put -: pairs from `in`, written in batches of bounded size (memory stays flat however
+// long the input), counted on a terminal. A bad line stops before anything is published.
+template <class Db>
+void put_lines(Db& db, std::istream& in) {
+  constexpr std::size_t batch_bytes = 8 << 20;
+  const bool counting = ::isatty(STDERR_FILENO) == 1;
+  std::vector<std::pair<std::string, std::string>> batch;
+  std::size_t bytes = 0, written = 0;
+  auto write = [&] {
+    db.put(batch);
+    written += batch.size();
+    batch.clear();
+    bytes = 0;
+    if (counting) std::fprintf(stderr, "\rput       %zu pairs ", written);
+  };
+  std::string line;
+  for (std::size_t n = 1; std::getline(in, line); ++n) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    batch.push_back(parse_input_line(line, n));
+    bytes += batch.back().first.size() + batch.back().second.size();
+    if (bytes >= batch_bytes) write();
+  }
+  if (in.bad()) throw s4db::usage_error("s4db: cannot read stdin");
+  write();
+  if (counting) std::fputc('\n', stderr);
+}
+
 // ------------------------------------------------------------------ commands
 
 struct request {
@@ -150,6 +195,9 @@ struct request {
   bool allow_drop = false;   // rebuild-index --allow-drop
   long grace = 86400;        // gc --grace, seconds
   bool create = false;       // put --create
+  std::string file;          // put KEY --file PATH
+  bool from_stdin = false;   // put KEY --stdin
+  bool json = false;         // get --json, keys --json
   std::string where;         // the database, for messages: DIR or s3://BUCKET/PREFIX
   std::string index_object;  // its index's object name in the store
 };
@@ -182,22 +230,22 @@ int run(Db& db, const request& r, bool publish) {
       std::cerr << "s4db: key not found: " << r.args[0] << '\n';
       return not_found;
     }
-    std::cout.write(value->data(), static_cast<std::streamsize>(value->size()));
+    if (r.json)
+      std::cout << json_line(r.args[0], *value) << '\n';
+    else
+      std::cout.write(value->data(), static_cast<std::streamsize>(value->size()));
     return ok;
   }
   if (r.command == "put") {
-    if (r.args.size() == 1 && r.args[0] == "-") {
-      std::vector<std::pair<std::string, std::string>> batch;
-      std::string line;
-      for (std::size_t n = 1; std::getline(std::cin, line); ++n) {
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        if (!line.empty()) batch.push_back(parse_input_line(line, n));
-      }
-      db.put(batch);
-    } else if (r.args.size() == 2) {
+    const bool value_elsewhere = !r.file.empty() || r.from_stdin;
+    if (r.args.size() == 1 && r.args[0] == "-" && !value_elsewhere) {
+      put_lines(db, std::cin);
+    } else if (r.args.size() == 1 && r.args[0] != "-" && r.file.empty() != !r.from_stdin) {
+      db.put(r.args[0], r.from_stdin ? read_all(std::cin, "stdin") : read_file(r.file));
+    } else if (r.args.size() == 2 && !value_elsewhere) {
       db.put(r.args[0], r.args[1]);
     } else {
-      throw s4db::usage_error("s4db: put takes KEY VALUE, or - to read pairs from stdin");
+      throw s4db::usage_error("s4db: put takes KEY VALUE, KEY --file PATH, KEY --stdin, or - to read pairs from stdin");
     }
     if (publish) db.upload();
     return ok;
@@ -211,11 +259,18 @@ int run(Db& db, const request& r, bool publish) {
     auto keys = db.keys();
     std::sort(keys.begin(), keys.end());
     for (const auto& k : keys)
-      if (k.starts_with(r.prefix)) std::cout << k << '\n';
+      if (k.starts_with(r.prefix)) {
+        if (r.json)
+          std::cout << json_line(k) << '\n';
+        else
+          std::cout << k << '\n';
+      }
     return ok;
   }
   if (r.command == "dump") {
-    for (auto&& [key, value] : db.items()) std::cout << json_line(key, value) << '\n';
+    // The data files come whole (concurrently), then every value is read from disk: on S3
+    // a few GETs, not one per key.
+    for (auto&& [key, value] : db.items({.local = true})) std::cout << json_line(key, value) << '\n';
     return ok;
   }
   if (r.command == "stat") {
@@ -324,13 +379,17 @@ int main(int argc, char** argv) {
   request r;
   auto* get = app.add_subcommand("get", "print a key's value (exit 1 if missing)");
   get->add_option("key", r.args)->required()->expected(1);
+  get->add_flag("--json", r.json, "print {\"key\": ..., \"value\": ...} (value_base64 for bytes that are not UTF-8)");
   auto* put = app.add_subcommand("put", "put KEY VALUE, or put - (KEY<TAB>VALUE or JSON lines on stdin)");
   put->add_option("args", r.args)->required()->expected(1, 2);
   put->add_flag("--create", r.create, "make a new database if there is none at the location");
+  put->add_option("--file", r.file, "put KEY --file PATH: the value is the file's bytes");
+  put->add_flag("--stdin", r.from_stdin, "put KEY --stdin: the value is all of stdin, bytes as given");
   auto* del = app.add_subcommand("del", "delete keys");
   del->add_option("keys", r.args)->required()->expected(1, -1);
   auto* keys = app.add_subcommand("keys", "list keys, sorted");
   keys->add_option("--prefix", r.prefix, "only keys starting with this");
+  keys->add_flag("--json", r.json, "one {\"key\": ...} per line (key_base64 for bytes that are not UTF-8)");
   app.add_subcommand("dump", "every item as a JSON line (key_base64/value_base64 for non-UTF-8 bytes)");
   app.add_subcommand("stat", "keys, files, live and dead bytes, what compaction reclaims");
   app.add_subcommand("verify", "check every CRC in every file and that the index agrees with the data");
@@ -418,7 +477,11 @@ int main(int argc, char** argv) {
     return run(db, r, !no_upload);
   } catch (const std::exception& e) {
     bar.finish();
-    const std::string what = e.what();
+    std::string what = e.what();
+    // The library speaks to programs; the tool's users set the same choice with a flag.
+    if (const auto at = what.find("open with options.on_conflict = rebase, keep_local or take_store");
+        at != std::string::npos)
+      what.replace(at, std::string::npos, "run again with --on-conflict rebase, keep-local or take-store");
     std::cerr << (what.starts_with("s4db: ") ? "" : "s4db: ") << what << '\n';
     return exit_code_for(e);
   }

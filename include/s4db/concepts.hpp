@@ -3,8 +3,6 @@
 // with a message naming that member (docs/policies.md has the tables and examples).
 #pragma once
 
-#include "detail/require_cxx20.hpp"  // first: before any C++20
-
 #include <chrono>
 #include <concepts>
 #include <cstdint>
@@ -15,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "detail/require_cxx20.hpp"  // a pre-C++20 build stops here, with one line
 #include "format/index_file.hpp"
 
 namespace s4db {

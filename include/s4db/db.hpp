@@ -56,7 +56,7 @@
 #include "detail/parallel.hpp"
 #include "detail/progress.hpp"
 #include "detail/publisher.hpp"
-#include "detail/require_cxx20.hpp"  // first: before any C++20
+#include "detail/require_cxx20.hpp"  // a pre-C++20 build stops here, with one line
 #include "detail/working_copy.hpp"
 #include "error.hpp"
 #include "format/entry.hpp"

@@ -3,13 +3,13 @@
 // A missing key is never an error: lookups return std::nullopt.
 #pragma once
 
-#include "detail/require_cxx20.hpp"  // first: before any C++20
-
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
 #include <string>
 #include <utility>
+
+#include "detail/require_cxx20.hpp"  // a pre-C++20 build stops here, with one line
 
 namespace s4db {
 inline namespace v0 {

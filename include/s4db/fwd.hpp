@@ -2,7 +2,7 @@
 // for headers that mention s4db types without needing their definitions.
 #pragma once
 
-#include "detail/require_cxx20.hpp"  // first: before any C++20
+#include "detail/require_cxx20.hpp"  // a pre-C++20 build stops here, with one line
 
 namespace s4db {
 inline namespace v0 {

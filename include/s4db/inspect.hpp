@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "detail/require_cxx20.hpp"  // first: before any C++20
+#include "detail/require_cxx20.hpp"  // a pre-C++20 build stops here, with one line
 #include "format/entry.hpp"
 
 namespace s4db {

@@ -2,14 +2,14 @@
 // the defaults documented beside them.
 #pragma once
 
-#include "detail/require_cxx20.hpp"  // first: before any C++20
-
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include "detail/require_cxx20.hpp"  // a pre-C++20 build stops here, with one line
 
 namespace s4db {
 inline namespace v0 {

@@ -2,12 +2,11 @@
 // indexes. Needs libsnappy, zlib and robin-map. The S3 store comes with store/s3.hpp.
 #pragma once
 
-#include "detail/require_cxx20.hpp"  // first: before any C++20
-
 #include "codec/identity.hpp"
 #include "codec/snappy.hpp"
 #include "concepts.hpp"
 #include "db.hpp"
+#include "detail/require_cxx20.hpp"  // a pre-C++20 build stops here, with one line
 #include "error.hpp"
 #include "fwd.hpp"
 #include "index/flat.hpp"

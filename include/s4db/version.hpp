@@ -1,7 +1,7 @@
 // The library version, for the preprocessor and for code.
 #pragma once
 
-#include "detail/require_cxx20.hpp"  // first: before any C++20
+#include "detail/require_cxx20.hpp"  // a pre-C++20 build stops here, with one line
 
 #define S4DB_VERSION_MAJOR 0
 #define S4DB_VERSION_MINOR 1

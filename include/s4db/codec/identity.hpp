@@ -2,13 +2,12 @@
 // later Python s4db versions write it). Stateless, thread-safe.
 #pragma once
 
-#include "../detail/require_cxx20.hpp"  // first: before any C++20
-
 #include <cstdint>
 #include <string>
 #include <string_view>
 
 #include "../concepts.hpp"
+#include "../detail/require_cxx20.hpp"  // a pre-C++20 build stops here, with one line
 
 namespace s4db {
 inline namespace v0 {

@@ -2,8 +2,6 @@
 // block (not the framed format), flag 0x00. Needs libsnappy. Stateless, thread-safe.
 #pragma once
 
-#include "../detail/require_cxx20.hpp"  // first: before any C++20
-
 #include <snappy.h>
 
 #include <cstdint>
@@ -11,6 +9,7 @@
 #include <string_view>
 
 #include "../concepts.hpp"
+#include "../detail/require_cxx20.hpp"  // a pre-C++20 build stops here, with one line
 
 namespace s4db {
 inline namespace v0 {

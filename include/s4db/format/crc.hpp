@@ -1,12 +1,12 @@
 // CRC-32 (IEEE, zlib's crc32()), the checksum of every entry and of a version 2 index.
 #pragma once
 
-#include "../detail/require_cxx20.hpp"  // first: before any C++20
-
 #include <zlib.h>
 
 #include <cstdint>
 #include <string_view>
+
+#include "../detail/require_cxx20.hpp"  // a pre-C++20 build stops here, with one line
 
 namespace s4db {
 inline namespace v0 {

@@ -4,13 +4,12 @@
 // with golden vectors. Bytes in, bytes out; no I/O.
 #pragma once
 
-#include "../detail/require_cxx20.hpp"  // first: before any C++20
-
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
+#include "../detail/require_cxx20.hpp"  // a pre-C++20 build stops here, with one line
 #include "../error.hpp"
 #include "crc.hpp"
 #include "endian.hpp"

@@ -13,7 +13,7 @@
 #include <string>
 #include <string_view>
 
-#include "../detail/require_cxx20.hpp"  // first: before any C++20
+#include "../detail/require_cxx20.hpp"  // a pre-C++20 build stops here, with one line
 #include "index_file.hpp"
 
 namespace s4db {

@@ -3,8 +3,6 @@
 // hash so growing never rehashes the strings. keys() and items() come in no particular order.
 #pragma once
 
-#include "../detail/require_cxx20.hpp"  // first: before any C++20
-
 #include <tsl/robin_map.h>
 
 #include <functional>
@@ -13,6 +11,7 @@
 #include <utility>
 
 #include "../concepts.hpp"
+#include "../detail/require_cxx20.hpp"  // a pre-C++20 build stops here, with one line
 #include "../detail/string_hash.hpp"
 
 namespace s4db {

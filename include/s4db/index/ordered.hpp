@@ -1,13 +1,12 @@
 // ordered_index: std::map, so keys() and items() come sorted by key (bytewise).
 #pragma once
 
-#include "../detail/require_cxx20.hpp"  // first: before any C++20
-
 #include <functional>
 #include <map>
 #include <string>
 
 #include "../concepts.hpp"
+#include "../detail/require_cxx20.hpp"  // a pre-C++20 build stops here, with one line
 
 namespace s4db {
 inline namespace v0 {

@@ -2,13 +2,12 @@
 // keys() and items() come in no particular order.
 #pragma once
 
-#include "../detail/require_cxx20.hpp"  // first: before any C++20
-
 #include <functional>
 #include <string>
 #include <unordered_map>
 
 #include "../concepts.hpp"
+#include "../detail/require_cxx20.hpp"  // a pre-C++20 build stops here, with one line
 #include "../detail/string_hash.hpp"
 
 namespace s4db {

@@ -27,7 +27,7 @@
 
 #include "../concepts.hpp"
 #include "../detail/file.hpp"
-#include "../detail/require_cxx20.hpp"  // first: before any C++20
+#include "../detail/require_cxx20.hpp"  // a pre-C++20 build stops here, with one line
 #include "../error.hpp"
 
 namespace s4db {

@@ -3,8 +3,6 @@
 // conditional puts are exact (checked and applied under one lock).
 #pragma once
 
-#include "../detail/require_cxx20.hpp"  // first: before any C++20
-
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -19,6 +17,7 @@
 
 #include "../concepts.hpp"
 #include "../detail/file.hpp"
+#include "../detail/require_cxx20.hpp"  // a pre-C++20 build stops here, with one line
 #include "../error.hpp"
 
 namespace s4db {

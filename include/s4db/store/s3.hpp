@@ -13,8 +13,6 @@
 // Thread-safe; copies share one connection pool.
 #pragma once
 
-#include "../detail/require_cxx20.hpp"  // first: before any C++20
-
 #include <openssl/evp.h>
 #include <openssl/md5.h>
 
@@ -33,6 +31,7 @@
 
 #include "../concepts.hpp"
 #include "../detail/file.hpp"
+#include "../detail/require_cxx20.hpp"  // a pre-C++20 build stops here, with one line
 #include "../error.hpp"
 #include "../fwd.hpp"
 #include "s3/config.hpp"

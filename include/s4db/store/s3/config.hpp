@@ -4,8 +4,6 @@
 // Secrets never appear in messages: describe() prints the key id only.
 #pragma once
 
-#include "../../detail/require_cxx20.hpp"  // first: before any C++20
-
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -14,6 +12,7 @@
 #include <optional>
 #include <string>
 
+#include "../../detail/require_cxx20.hpp"  // a pre-C++20 build stops here, with one line
 #include "../../error.hpp"
 #include "sigv4.hpp"
 

@@ -5,8 +5,6 @@
 // body into memory or, when the status is 2xx, into a local file.
 #pragma once
 
-#include "../../detail/require_cxx20.hpp"  // first: before any C++20
-
 #include <curl/curl.h>
 
 #include <algorithm>
@@ -22,6 +20,7 @@
 #include <vector>
 
 #include "../../detail/file.hpp"
+#include "../../detail/require_cxx20.hpp"  // a pre-C++20 build stops here, with one line
 #include "../../error.hpp"
 
 namespace s4db {

@@ -4,8 +4,6 @@
 // Pure functions over strings; tests/sigv4_test.cpp runs AWS's test suite through them.
 #pragma once
 
-#include "../../detail/require_cxx20.hpp"  // first: before any C++20
-
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
@@ -16,6 +14,8 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "../../detail/require_cxx20.hpp"  // a pre-C++20 build stops here, with one line
 
 namespace s4db {
 inline namespace v0 {

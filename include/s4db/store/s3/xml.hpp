@@ -3,8 +3,6 @@
 // for the few XML bodies s4db sends; and S3's ISO 8601 timestamps (LastModified).
 #pragma once
 
-#include "../../detail/require_cxx20.hpp"  // first: before any C++20
-
 #include <time.h>
 
 #include <chrono>
@@ -12,6 +10,8 @@
 #include <pugixml.hpp>
 #include <string>
 #include <string_view>
+
+#include "../../detail/require_cxx20.hpp"  // a pre-C++20 build stops here, with one line
 
 namespace s4db {
 inline namespace v0 {
