@@ -5,8 +5,11 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 
+#include <cstring>
 #include <fstream>
+#include <random>
 #include <sstream>
+#include <thread>
 
 #include "fault_proxy.hpp"
 #include "support.hpp"
@@ -38,6 +41,73 @@ outcome s4db_cli(const fs::path& dir, const std::vector<std::string>& args, cons
              quoted((io.path / "err").string());
   const int status = std::system(command.c_str());
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_bytes(io.path / "out"), read_bytes(io.path / "err")};
+}
+
+// The tool running in the background, as a shell would start it: in `dir`, with extra
+// environment variables, its stdin a pipe this test writes to, stdout and stderr to files.
+class running_cli {
+ public:
+  running_cli(const fs::path& dir, const std::vector<std::string>& args,
+              const std::vector<std::pair<std::string, std::string>>& env) {
+    int in[2];
+    BOOST_REQUIRE(::pipe(in) == 0);
+    const std::string out = (io_.path / "out").string(), err = (io_.path / "err").string();
+    pid_ = ::fork();
+    BOOST_REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      ::dup2(in[0], 0);
+      ::close(in[0]);
+      ::close(in[1]);
+      ::freopen(out.c_str(), "w", stdout);
+      ::freopen(err.c_str(), "w", stderr);
+      for (const auto& [name, value] : env) ::setenv(name.c_str(), value.c_str(), 1);
+      if (::chdir(dir.c_str()) != 0) ::_exit(126);
+      std::vector<char*> argv{const_cast<char*>(S4DB_TOOL)};
+      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      ::execv(S4DB_TOOL, argv.data());
+      ::_exit(127);
+    }
+    ::close(in[0]);
+    stdin_ = in[1];
+  }
+  running_cli(const running_cli&) = delete;
+  running_cli& operator=(const running_cli&) = delete;
+  ~running_cli() {
+    if (stdin_ >= 0) ::close(stdin_);
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  void write_stdin(const std::string& bytes) { BOOST_REQUIRE(::write(stdin_, bytes.data(), bytes.size()) > 0); }
+  // Sends SIGINT (a Ctrl-C) and returns the exit code, -1 if a signal ended the tool.
+  int interrupt_and_wait() {
+    ::kill(pid_, SIGINT);
+    int status = 0;
+    ::waitpid(std::exchange(pid_, -1), &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  std::string err() const { return read_bytes(io_.path / "err"); }
+
+ private:
+  temp_dir io_;
+  pid_t pid_ = -1;
+  int stdin_ = -1;
+};
+
+// Polls `ready` for up to 60 s.
+template <class Ready>
+bool eventually(Ready&& ready) {
+  for (int i = 0; i < 6000; ++i) {
+    if (ready()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+std::size_t entries_in(const fs::path& dir) {
+  return static_cast<std::size_t>(std::distance(fs::directory_iterator(dir), fs::directory_iterator()));
 }
 
 std::size_t lines(const std::string& text) {
@@ -206,6 +276,17 @@ BOOST_AUTO_TEST_CASE(a_conflict_names_the_flag_that_settles_it_and_a_garbage_ind
   const auto garbage = s4db_cli(tmp.path, {"--dir", "db", "keys"});
   BOOST_TEST(garbage.code == 3);
   BOOST_TEST(lines(garbage.err) == 1u, garbage.err);
+}
+
+BOOST_AUTO_TEST_CASE(ctrl_c_exits_130_and_leaves_no_temporary_files_and_publishes_nothing) {
+  temp_dir db, tmpdir;
+  running_cli put(db.path, {"put", "-"}, {{"TMPDIR", tmpdir.path.string()}});
+  put.write_stdin("a\t1\nb\t2\n");  // and stdin stays open: the tool waits for more
+  BOOST_REQUIRE(eventually([&] { return entries_in(tmpdir.path) == 1u; }));  // its scratch directory
+  BOOST_TEST(put.interrupt_and_wait() == 130);
+  BOOST_TEST(put.err().find("s4db: interrupted") != std::string::npos, put.err());
+  BOOST_TEST(entries_in(tmpdir.path) == 0u);
+  BOOST_TEST(entries_in(db.path) == 0u);  // no index, no data file, no staging file
 }
 
 BOOST_AUTO_TEST_CASE(timeout_and_retries_bound_a_silent_endpoint) {
@@ -424,6 +505,37 @@ BOOST_AUTO_TEST_CASE(the_tool_works_on_an_s3_database) {
   BOOST_TEST(s4db_cli(cwd.path, with({"--local-dir", mirror.path.string(), "download"})).code == 0);
   BOOST_TEST(data_files_in(mirror.path).size() == 1u);
   BOOST_TEST(s4db_cli(cwd.path, with({"get", "zzz"})).code == 1);
+}
+
+BOOST_AUTO_TEST_CASE(ctrl_c_aborts_an_unfinished_multipart_upload) {
+  const auto config = test_s3_config();
+  s4db_test::fault_proxy proxy(config.endpoint.value());
+  proxy.delay_requests(std::chrono::milliseconds(200));
+  temp_dir cwd, tmpdir;
+  const std::string prefix = unique_prefix("cli-interrupt");
+  std::string value(70 << 20, '\0');  // above the 64 MiB multipart threshold, and incompressible
+  std::mt19937_64 rng(7);
+  for (std::size_t i = 0; i + 8 <= value.size(); i += 8) {
+    const auto word = rng();
+    std::memcpy(value.data() + i, &word, 8);
+  }
+  write_bytes(cwd.path / "big.bin", value);
+  running_cli put(cwd.path,
+                  {"--s3", "s3://" + config.bucket + "/" + prefix, "--endpoint", proxy.endpoint(), "put", "--create",
+                   "big", "--file", "big.bin"},
+                  {{"TMPDIR", tmpdir.path.string()}});
+  auto requests_with = [&](const std::string& text) {
+    std::size_t n = 0;
+    for (const auto& request : proxy.requests()) n += request.find(text) != std::string::npos;
+    return n;
+  };
+  BOOST_REQUIRE(eventually([&] { return requests_with("partNumber=1&") > 0; }));
+  BOOST_TEST(put.interrupt_and_wait() == 130);
+  BOOST_TEST(put.err().find("s4db: interrupted") != std::string::npos, put.err());
+  BOOST_TEST(requests_with("DELETE ") == 1u);  // the multipart upload was aborted
+  BOOST_TEST(requests_with("uploadId=") >= 2u);
+  BOOST_TEST(entries_in(tmpdir.path) == 0u);
+  BOOST_TEST(s4db::s3_store{config}.list(prefix).empty());  // nothing published
 }
 
 BOOST_AUTO_TEST_CASE(dump_on_s3_fetches_files_not_one_request_per_key) {

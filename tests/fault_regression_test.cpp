@@ -593,4 +593,28 @@ BOOST_AUTO_TEST_CASE(a_failed_append_whose_rollback_fails_leaves_a_working_copy)
   BOOST_TEST(data_files_in(local).size() == 2u);
 }
 
+// Issue 11: with index.idx deleted, a compaction by a fresh copy published an empty index
+// over the data files (which gc would then delete). It is refused, changing nothing, and
+// so is gc; rebuild_index brings the keys back.
+BOOST_AUTO_TEST_CASE(a_fresh_copy_never_compacts_or_gcs_over_a_lost_index) {
+  temp_dir tmp;
+  s4db::fs_store store{tmp.path / "bucket"};
+  s4db::options o;
+  o.log = [](s4db::log_level, std::string_view) {};
+  {
+    s4db::basic_db<s4db::fs_store> writer(store, o);
+    writer.put({{"a", "1"}, {"b", "2"}});
+    writer.upload();
+  }
+  fs::remove(tmp.path / "bucket/index.idx");
+  const auto before = data_files_in(tmp.path / "bucket");
+  s4db::basic_db<s4db::fs_store> fresh(store, o);
+  BOOST_CHECK_THROW(fresh.compact(), s4db::usage_error);
+  BOOST_CHECK_THROW(fresh.gc(std::chrono::seconds(0)), s4db::usage_error);
+  BOOST_TEST(data_files_in(tmp.path / "bucket") == before);
+  BOOST_TEST(!fs::exists(tmp.path / "bucket/index.idx"));
+  fresh.rebuild_index({.from_store = true});
+  BOOST_TEST(fresh.get("b").value() == "2");
+}
+
 BOOST_AUTO_TEST_SUITE_END()

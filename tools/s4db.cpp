@@ -5,9 +5,12 @@
 //
 // Exit codes: 0 ok, 1 key not found, 2 usage, 3 corruption, 4 store error (docs/cli.md).
 #include <openssl/evp.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -20,6 +23,7 @@
 #include <optional>
 #include <s4db/s4db.hpp>
 #include <s4db/store/s3.hpp>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -142,6 +146,55 @@ class progress_bar {
   bool drawn_ = false;
 };
 
+// ------------------------------------------------------------------ Ctrl-C
+
+// Set by the first SIGINT or SIGTERM (the second one ends the process at once): S3
+// transfers stop (s3_config::interrupted), put - stops reading, and main() removes the
+// temporary working copy and exits 130.
+std::atomic<bool> interrupted{false};
+
+struct interruption : std::runtime_error {
+  interruption() : std::runtime_error("s4db: interrupted") {}
+};
+
+void on_interrupt(int) { interrupted = true; }
+
+void catch_interrupts() {
+  struct sigaction action {};
+  action.sa_handler = on_interrupt;
+  action.sa_flags = SA_RESETHAND;  // a second Ctrl-C is not caught
+  sigemptyset(&action.sa_mask);
+  ::sigaction(SIGINT, &action, nullptr);
+  ::sigaction(SIGTERM, &action, nullptr);
+}
+
+// Without --local-dir, the working copy the library makes goes in a directory of this
+// run's own (TMPDIR points there): removed at the end, and whole after an interruption. A
+// working copy the library kept there (writes it could not upload) stays, as it says.
+class scratch_directory {
+ public:
+  scratch_directory() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "s4db-cli-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr)
+      throw s4db::store_error("s4db: cannot make a temporary directory " + pattern + ": " + std::strerror(errno), errno,
+                              false);
+    path_ = pattern;
+    ::setenv("TMPDIR", path_.c_str(), 1);
+  }
+  scratch_directory(const scratch_directory&) = delete;
+  scratch_directory& operator=(const scratch_directory&) = delete;
+  ~scratch_directory() {
+    std::error_code ignored;
+    if (interrupted)
+      std::filesystem::remove_all(path_, ignored);
+    else
+      std::filesystem::remove(path_, ignored);  // only if empty
+  }
+
+ private:
+  std::filesystem::path path_;
+};
+
 // ------------------------------------------------------------------ input
 
 std::string read_all(std::istream& in, const std::string& what) {
@@ -173,12 +226,14 @@ void put_lines(Db& db, std::istream& in) {
   };
   std::string line;
   for (std::size_t n = 1; std::getline(in, line); ++n) {
+    if (interrupted) throw interruption();
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.empty()) continue;
     batch.push_back(parse_input_line(line, n));
     bytes += batch.back().first.size() + batch.back().second.size();
     if (bytes >= batch_bytes) write();
   }
+  if (interrupted) throw interruption();
   if (in.bad()) throw s4db::usage_error("s4db: cannot read stdin");
   write();
   if (counting) std::fputc('\n', stderr);
@@ -429,6 +484,8 @@ int main(int argc, char** argv) {
   r.command = app.get_subcommands().front()->get_name();
   if (local_dir.empty()) r.from_store = true;  // a fresh temporary copy has no data files of its own
 
+  catch_interrupts();
+  std::optional<scratch_directory> scratch;
   progress_bar bar;
   s4db::options opt;
   opt.format_version = format_version;
@@ -439,11 +496,11 @@ int main(int argc, char** argv) {
   if (!local_dir.empty()) opt.local_dir = local_dir;
   opt.progress = [&](const s4db::progress_event& p) { bar(p); };
   opt.log = [&](s4db::log_level level, std::string_view line) {
-    if (level < s4db::log_level::warning) return;
+    if (level < s4db::log_level::warning || interrupted) return;  // what an interruption leaves is removed
     bar.finish();
     std::cerr << "s4db: " << (level == s4db::log_level::warning ? "warning: " : "error: ") << line << '\n';
   };
-  try {
+  auto open_and_run = [&]() -> int {
     if (!s3_url.empty()) {
       if (!s3_url.starts_with("s3://")) throw s4db::usage_error("s4db: --s3 takes s3://BUCKET/PREFIX");
       const std::string rest = s3_url.substr(5);
@@ -460,6 +517,7 @@ int main(int argc, char** argv) {
             std::chrono::milliseconds(static_cast<std::int64_t>(std::ceil(timeout * 1000)));
       }
       if (retries >= 0) cfg.max_retries = retries;
+      cfg.interrupted = [] { return interrupted.load(); };
       r.where = s3_url;
       r.index_object = "s3://" + cfg.bucket + "/" + opt.prefix + std::string(s4db::format::index_name);
       s4db::s3_store store{cfg};
@@ -475,14 +533,27 @@ int main(int argc, char** argv) {
     require_database(store, "", local_dir, r, r.create || (r.command == "put" && empty_directory));
     s4db::basic_db<s4db::fs_store> db{store, opt};
     return run(db, r, !no_upload);
+  };
+  int code = ok;
+  try {
+    if (local_dir.empty()) scratch.emplace();
+    code = open_and_run();
   } catch (const std::exception& e) {
     bar.finish();
-    std::string what = e.what();
-    // The library speaks to programs; the tool's users set the same choice with a flag.
-    if (const auto at = what.find("open with options.on_conflict = rebase, keep_local or take_store");
-        at != std::string::npos)
-      what.replace(at, std::string::npos, "run again with --on-conflict rebase, keep-local or take-store");
-    std::cerr << (what.starts_with("s4db: ") ? "" : "s4db: ") << what << '\n';
-    return exit_code_for(e);
+    if (!interrupted) {
+      std::string what = e.what();
+      // The library speaks to programs; the tool's users set the same choice with a flag.
+      if (const auto at = what.find("open with options.on_conflict = rebase, keep_local or take_store");
+          at != std::string::npos)
+        what.replace(at, std::string::npos, "run again with --on-conflict rebase, keep-local or take-store");
+      std::cerr << (what.starts_with("s4db: ") ? "" : "s4db: ") << what << '\n';
+      code = exit_code_for(e);
+    }
   }
+  scratch.reset();
+  if (interrupted) {
+    std::cerr << "s4db: interrupted (unfinished uploads aborted, temporary files removed)\n";
+    return 130;
+  }
+  return code;
 }

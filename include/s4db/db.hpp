@@ -384,9 +384,13 @@ class basic_db {
     if (unpublished())
       detail::throw_usage("gc: the working copy " + copy_.dir().string() +
                           " holds writes never uploaded; upload() them first");
-    refuse_without_index("gc");
     const auto objects = bucket_.data_objects();
     const auto published = store_.get(bucket_.index_key());
+    if (!published && !objects.empty())
+      detail::throw_usage("gc: the store holds " + std::to_string(objects.size()) + " data objects but no " +
+                          bucket_.index_key() +
+                          " names them; nothing was changed (rebuild_index({.from_store = true}), or s4db "
+                          "rebuild-index, recovers the index from them)");
     std::set<file_id> keep = referenced_files();
     if (published) {
       map_type index;
@@ -421,11 +425,13 @@ class basic_db {
   // untouched and the replacement files are deleted (what a failure leaves is gc()'s). If
   // the index commit fails otherwise, nothing is deleted: the published database is
   // untouched and this copy keeps the compacted files, unpublished, for the next upload().
+  // A copy with no keys and no writes refuses (usage_error) to compact a store that holds
+  // data objects but no index: it would publish an empty index over them.
   void compact() {
     std::unique_lock lock(mutex_);
     check_open();
     ensure_dir();
-    refuse_without_index("compact");
+    refuse_to_compact_nothing_over_lost_data();
     if (unpublished())
       publish(true);
     else if (opt_.fenced)
@@ -1598,17 +1604,15 @@ class basic_db {
     return out;
   }
 
-  // compact() and gc() would treat data objects no index names as dead: when the store
-  // holds such objects and no index at all, the index was lost (or a first upload is in
-  // flight), and their keys live only in them. Refuses, changing nothing.
-  void refuse_without_index(const char* operation) const {
-    if (store_.head(bucket_.index_key())) return;
-    const auto mine = referenced_files();
-    std::size_t others = 0;
-    for (const auto& [n, info] : bucket_.data_objects()) others += !mine.contains(n);
-    if (others)
-      detail::throw_usage(std::string(operation) + ": the store holds " + std::to_string(others) +
-                          " data objects but no " + bucket_.index_key() +
+  // A copy with no keys and no writes of its own, compacting a store that holds data
+  // objects but no index, would publish an empty index over them: their keys (an index
+  // that was lost, or a first upload in flight) would then be garbage for gc(). Refuses,
+  // changing nothing. A copy with writes publishes them, as upload() would.
+  void refuse_to_compact_nothing_over_lost_data() const {
+    if (!index_.empty() || unpublished() || store_.head(bucket_.index_key())) return;
+    if (const auto objects = bucket_.data_objects(); !objects.empty())
+      detail::throw_usage("compact: the store holds " + std::to_string(objects.size()) + " data objects but no " +
+                          bucket_.index_key() +
                           " names them; nothing was changed (rebuild_index({.from_store = true}), or s4db "
                           "rebuild-index, recovers the index from them)");
   }

@@ -183,16 +183,22 @@ class s3_store {
 
     std::string where(const std::string& key) const { return "s3://" + settings.bucket + "/" + key; }
 
-    // One logical request: signed afresh and sent, retried as the header comment says.
+    // One logical request: signed afresh and sent, retried as the header comment says, and
+    // stopped by s3_config::interrupted unless `interruptible` is false.
     template <class Prepare>
     s3::http_response call(const std::string& method, const std::string& key, const std::string& query,
-                           Prepare&& prepare) {
+                           Prepare&& prepare, bool interruptible = true) {
+      const auto* interrupted = interruptible && settings.limits.interrupted ? &settings.limits.interrupted : nullptr;
       std::mt19937_64 rng(std::random_device{}());
       // GET and HEAD change nothing; any other request that failed after it was sent may
       // have applied, and the caller must treat the outcome as unknown.
       const bool changes = method != "GET" && method != "HEAD";
       bool may_have_applied = false;
       for (int attempt = 0;; ++attempt) {
+        if (interrupted && (*interrupted)())
+          detail::throw_store("S3 " + method + " " + where(key) + ": interrupted" +
+                                  (may_have_applied ? "; it may have been applied" : ""),
+                              0, false, may_have_applied);
         s3::http_request q;
         q.method = method;
         prepare(q);
@@ -200,12 +206,16 @@ class s3_store {
           q.headers.emplace_back("x-amz-content-sha256", sigv4::sha256_hex(""));
         sign(q, key, query);
         try {
-          auto r = http.perform(q);
+          auto r = http.perform(q, interrupted);
           r.may_have_applied = may_have_applied;
           const bool retryable = r.status >= 500 || r.status == 429;
           if (!retryable || attempt >= settings.limits.max_retries) return r;
         } catch (const s3::transport_failure& f) {
           may_have_applied = may_have_applied || (changes && f.after_send());
+          if (f.code == CURLE_ABORTED_BY_CALLBACK) {  // interrupted: said at the top of the loop
+            may_have_applied = may_have_applied || changes;
+            continue;
+          }
           if (!f.retryable() || attempt >= settings.limits.max_retries)
             detail::throw_store("S3 " + method + " " + where(key) + " failed: " + f.message + " (after " +
                                     std::to_string(attempt + 1) + " attempts)" +
@@ -365,8 +375,9 @@ class s3_store {
       return etag;
     } catch (...) {
       try {
-        impl_->call("DELETE", key, id_query, [](auto&) {});
-      } catch (const error&) {  // the original failure matters more than a failed abort
+        impl_->call(
+            "DELETE", key, id_query, [](auto&) {}, false);  // even when interrupted
+      } catch (const error&) {                              // the original failure matters more than a failed abort
       }
       throw;
     }

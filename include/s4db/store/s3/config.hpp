@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -48,6 +49,11 @@ struct s3_config {
   std::uint64_t multipart_threshold = 64 * 1024 * 1024;
   std::uint64_t part_size = 16 * 1024 * 1024;
   int list_page_size = 1000;  // max-keys per ListObjectsV2 page
+  // When set and it returns true (a Ctrl-C, a shutdown), the transfers in progress stop
+  // within about a second and no new request is sent: the call fails with store_error
+  // "interrupted", never retried. A multipart upload it stops is still aborted (that one
+  // request is sent regardless). Called from the transferring threads.
+  std::function<bool()> interrupted{};
 };
 
 namespace s3 {

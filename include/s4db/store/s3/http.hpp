@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cctype>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -111,8 +112,9 @@ class http_client {
     curl_share_cleanup(share_);
   }
 
-  // Performs the exchange; throws transport_failure when no HTTP status came back.
-  http_response perform(const http_request& request) {
+  // Performs the exchange; throws transport_failure when no HTTP status came back, or
+  // when `interrupted` (if given) returned true while it ran (CURLE_ABORTED_BY_CALLBACK).
+  http_response perform(const http_request& request, const std::function<bool()>* interrupted = nullptr) {
     handle h(*this);
     exchange x{request, {}, request.body_offset};
     CURL* c = h.get();
@@ -127,6 +129,11 @@ class http_client {
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &exchange::on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
+    if (interrupted && *interrupted) {
+      curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+      curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &exchange::on_progress);
+      curl_easy_setopt(c, CURLOPT_XFERINFODATA, interrupted);
+    }
     x.curl = c;
     if (request.method == "HEAD") {
       curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
@@ -227,6 +234,10 @@ class http_client {
       }
       x.read_at += want;
       return want;
+    }
+
+    static int on_progress(void* interrupted, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+      return (*static_cast<const std::function<bool()>*>(interrupted))() ? 1 : 0;  // 1 stops the transfer
     }
 
     static int on_seek(void* self, curl_off_t offset, int origin) {
