@@ -402,6 +402,9 @@ int main(int argc, char** argv) {
   CLI::App app{"s4db: look inside and maintain an s4db key-value database (docs/cli.md)", "s4db"};
   app.require_subcommand(1);
   app.fallthrough();  // the global flags work after the command too: s4db keys --dir DIR
+  app.footer(
+      "Exit codes: 0 ok, 1 key not found, 2 usage (also: no database at the location), 3 corruption, 4 store "
+      "error, 130 interrupted. s4db COMMAND --help shows a command's options; docs/cli.md has the details.");
   app.set_version_flag(
       "--version", "s4db " + std::to_string(s4db::version_major) + "." + std::to_string(s4db::version_minor) + "." +
                        std::to_string(s4db::version_patch) + " (writes format 2 by default; reads formats 1 and 2)");
@@ -435,7 +438,8 @@ int main(int argc, char** argv) {
   auto* get = app.add_subcommand("get", "print a key's value (exit 1 if missing)");
   get->add_option("key", r.args)->required()->expected(1);
   get->add_flag("--json", r.json, "print {\"key\": ..., \"value\": ...} (value_base64 for bytes that are not UTF-8)");
-  auto* put = app.add_subcommand("put", "put KEY VALUE, or put - (KEY<TAB>VALUE or JSON lines on stdin)");
+  auto* put = app.add_subcommand(
+      "put", "put KEY VALUE, put KEY --file PATH or --stdin, or put - (KEY<TAB>VALUE or JSON lines on stdin)");
   put->add_option("args", r.args)->required()->expected(1, 2);
   put->add_flag("--create", r.create, "make a new database if there is none at the location");
   put->add_option("--file", r.file, "put KEY --file PATH: the value is the file's bytes");
