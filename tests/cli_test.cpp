@@ -52,14 +52,11 @@ class running_cli {
     int in[2];
     BOOST_REQUIRE(::pipe(in) == 0);
     const std::string out = (io_.path / "out").string(), err = (io_.path / "err").string();
-    pid_ = ::fork();
-    BOOST_REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
+    child_.emplace([&](int) {
       ::dup2(in[0], 0);
       ::close(in[0]);
       ::close(in[1]);
-      ::freopen(out.c_str(), "w", stdout);
-      ::freopen(err.c_str(), "w", stderr);
+      if (!::freopen(out.c_str(), "w", stdout) || !::freopen(err.c_str(), "w", stderr)) ::_exit(126);
       for (const auto& [name, value] : env) ::setenv(name.c_str(), value.c_str(), 1);
       if (::chdir(dir.c_str()) != 0) ::_exit(126);
       std::vector<char*> argv{const_cast<char*>(S4DB_TOOL)};
@@ -67,33 +64,26 @@ class running_cli {
       argv.push_back(nullptr);
       ::execv(S4DB_TOOL, argv.data());
       ::_exit(127);
-    }
+    });
     ::close(in[0]);
     stdin_ = in[1];
   }
   running_cli(const running_cli&) = delete;
   running_cli& operator=(const running_cli&) = delete;
-  ~running_cli() {
-    if (stdin_ >= 0) ::close(stdin_);
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
+  ~running_cli() { ::close(stdin_); }  // then child_ is killed, if still running, and reaped
+
   void write_stdin(const std::string& bytes) { BOOST_REQUIRE(::write(stdin_, bytes.data(), bytes.size()) > 0); }
   // Sends SIGINT (a Ctrl-C) and returns the exit code, -1 if a signal ended the tool.
   int interrupt_and_wait() {
-    ::kill(pid_, SIGINT);
-    int status = 0;
-    ::waitpid(std::exchange(pid_, -1), &status, 0);
+    const int status = child_->signal_and_wait(SIGINT);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
   std::string err() const { return read_bytes(io_.path / "err"); }
 
  private:
   temp_dir io_;
-  pid_t pid_ = -1;
   int stdin_ = -1;
+  std::optional<child_process> child_;
 };
 
 // Polls `ready` for up to 60 s.

@@ -120,8 +120,9 @@ class child_process {
     ::waitpid(std::exchange(pid_, -1), &status, 0);
     return status;
   }
-  int kill_and_wait() {
-    ::kill(pid_, SIGKILL);
+  int kill_and_wait() { return signal_and_wait(SIGKILL); }
+  int signal_and_wait(int signal) {
+    ::kill(pid_, signal);
     return wait();
   }
   // A wait status in words: "exit 0", "exit 99", "signal 11 (Segmentation fault)".
