@@ -162,7 +162,7 @@ void on_interrupt(int) { interrupted = true; }
 void catch_interrupts() {
   struct sigaction action {};
   action.sa_handler = on_interrupt;
-  action.sa_flags = SA_RESETHAND;  // a second Ctrl-C is not caught
+  action.sa_flags = static_cast<int>(SA_RESETHAND);  // a second Ctrl-C is not caught
   sigemptyset(&action.sa_mask);
   ::sigaction(SIGINT, &action, nullptr);
   ::sigaction(SIGTERM, &action, nullptr);
