@@ -434,7 +434,9 @@ BOOST_AUTO_TEST_CASE(progress_is_drawn_on_a_terminal_only) {
   temp_dir db, work;
   std::string input;
   for (int i = 0; i < 2000; ++i) input += "key" + std::to_string(i) + "\t" + std::string(100, 'x') + "\n";
-  BOOST_TEST(s4db_cli(db.path, {"put", "-"}, input).code == 0);
+  const auto quiet_put = s4db_cli(db.path, {"put", "-"}, input);
+  BOOST_TEST(quiet_put.code == 0);
+  BOOST_TEST(quiet_put.err.empty(), quiet_put.err);
   const auto quiet = s4db_cli(db.path, {"--local-dir", work.path.string(), "download"});
   BOOST_TEST(quiet.code == 0);
   BOOST_TEST(quiet.err.empty(), quiet.err);
@@ -447,6 +449,13 @@ BOOST_AUTO_TEST_CASE(progress_is_drawn_on_a_terminal_only) {
   BOOST_TEST(seen.find("verify    [") != std::string::npos, seen);
   BOOST_TEST(seen.find("100%") != std::string::npos, seen);
   BOOST_TEST(seen.find("MB/s") != std::string::npos, seen);
+  // put - counts the pairs it has written.
+  temp_dir inputs;
+  write_bytes(inputs.path / "more.tsv", input);
+  const std::string counted = run_command(
+      "cd " + quoted(db.path.string()) + " && script -qec " +
+      quoted(std::string(S4DB_TOOL) + " put - < " + quoted((inputs.path / "more.tsv").string())) + " /dev/null");
+  BOOST_TEST(counted.find("put       2000 pairs") != std::string::npos, counted);
 }
 
 // Issue 8: two working copies on one database, refresh, gc and stat's writers.
