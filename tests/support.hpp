@@ -48,6 +48,15 @@ inline std::string read_bytes(const fs::path& p) {
   return {std::istreambuf_iterator<char>(in), {}};
 }
 
+// How many keys a working copy's saved index holds: a checkpoint or a published-format index.
+inline std::size_t saved_keys(const fs::path& index) {
+  const auto bytes = read_bytes(index);
+  if (auto checkpoint = s4db::detail::compact_map<s4db::location>::from_checkpoint(bytes)) return checkpoint->size();
+  std::size_t keys = 0;
+  s4db::format::decode_index(bytes, index.string(), [&](auto, auto) { ++keys; });
+  return keys;
+}
+
 inline void write_bytes(const fs::path& p, std::string_view bytes) {
   std::ofstream out(p, std::ios::binary | std::ios::trunc);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
@@ -221,7 +230,8 @@ struct combo {
   using db_type = s4db::basic_db<Store, Codec, Index>;
 };
 
-using all_combos = boost::mpl::list<combo<s4db::fs_store, s4db::snappy_codec, s4db::unordered_index>,
+using all_combos = boost::mpl::list<combo<s4db::fs_store, s4db::snappy_codec, s4db::compact_index>,
+                                    combo<s4db::fs_store, s4db::snappy_codec, s4db::unordered_index>,
                                     combo<s4db::fs_store, s4db::snappy_codec, s4db::ordered_index>,
                                     combo<s4db::fs_store, s4db::snappy_codec, s4db::flat_index>,
                                     combo<s4db::fs_store, s4db::identity_codec, s4db::unordered_index>,
@@ -231,6 +241,7 @@ using all_combos = boost::mpl::list<combo<s4db::fs_store, s4db::snappy_codec, s4
                                     combo<s4db::memory_store, s4db::snappy_codec, s4db::ordered_index>,
                                     combo<s4db::memory_store, s4db::snappy_codec, s4db::flat_index>,
                                     combo<s4db::memory_store, s4db::identity_codec, s4db::unordered_index>,
+                                    combo<s4db::memory_store, s4db::identity_codec, s4db::compact_index>,
                                     combo<s4db::memory_store, s4db::identity_codec, s4db::ordered_index>,
                                     combo<s4db::memory_store, s4db::identity_codec, s4db::flat_index>>;
 
@@ -265,7 +276,7 @@ inline std::string unique_prefix(const std::string& base = "tests") {
   return base + "/" + std::to_string(rng()) + "/";
 }
 
-using s3_combos = boost::mpl::list<combo<s4db::s3_store, s4db::snappy_codec, s4db::unordered_index>,
+using s3_combos = boost::mpl::list<combo<s4db::s3_store, s4db::snappy_codec, s4db::compact_index>,
                                    combo<s4db::s3_store, s4db::identity_codec, s4db::ordered_index>>;
 
 template <class Store>

@@ -7,7 +7,7 @@ using namespace s4db_test;
 
 BOOST_AUTO_TEST_SUITE(threads)
 
-using thread_combos = boost::mpl::list<combo<s4db::fs_store, s4db::snappy_codec, s4db::unordered_index>,
+using thread_combos = boost::mpl::list<combo<s4db::fs_store, s4db::snappy_codec, s4db::compact_index>,
                                        combo<s4db::memory_store, s4db::snappy_codec, s4db::flat_index>,
                                        combo<s4db::fs_store, s4db::identity_codec, s4db::ordered_index>>;
 

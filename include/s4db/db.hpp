@@ -63,6 +63,7 @@
 #include "format/index_file.hpp"
 #include "format/names.hpp"
 #include "fwd.hpp"
+#include "index/compact.hpp"  // the default Index
 #include "inspect.hpp"
 #include "options.hpp"
 
@@ -407,12 +408,19 @@ class basic_db {
     return gone;
   }
 
-  // Saves the index to local_dir atomically (with sync_mode flush or every_write, after
-  // making the data files it names durable).
+  // Makes every write so far survive a crash (with sync_mode flush or every_write, a power
+  // loss too): the data files are made durable, and the next open replays what was
+  // appended after the last checkpoint of the index. The index itself is saved only when
+  // that tail has grown past the checkpoint interval (the larger of
+  // options::index_save_interval and the last checkpoint's size), so a flush costs what
+  // changed, not the size of the database.
   void flush() {
     std::unique_lock lock(mutex_);
     check_open();
-    save_local();
+    if (!copy_.exists() || !copy_.has_state() || appended_since_save_ >= checkpoint_interval())
+      save_local();
+    else if (copy_.durable())
+      copy_.sync_appends();
   }
 
   // Rewrites the live entries into new files of this copy's namespace (named above every
@@ -606,8 +614,9 @@ class basic_db {
       local.insert(n);
     }
     // The index's entries per file, by offset.
-    std::map<file_id, std::vector<std::pair<location, const std::string*>>> expected;
-    for (const auto& element : index_) expected[element.second.file].emplace_back(element.second, &element.first);
+    std::map<file_id, std::vector<std::pair<location, std::string_view>>> expected;
+    for (const auto& element : index_)
+      expected[element.second.file].emplace_back(element.second, std::string_view(element.first));
     for (auto& [n, entries] : expected)
       std::sort(entries.begin(), entries.end(),
                 [](const auto& a, const auto& b) { return a.first.offset < b.first.offset; });
@@ -635,8 +644,9 @@ class basic_db {
     for (const auto& [n, entries] : expected)
       if (!sizes.contains(n))
         for (const auto& [loc, key] : entries)
-          problems.push_back({bucket_.data_key(n), loc.offset,
-                              "index entry for key '" + *key + "' names a file neither local nor in the store"});
+          problems.push_back(
+              {bucket_.data_key(n), loc.offset,
+               "index entry for key '" + std::string(key) + "' names a file neither local nor in the store"});
     return problems;
   }
 
@@ -719,6 +729,15 @@ class basic_db {
   using map_type = index_map_t<Index>;
   using object_map = std::map<file_id, object_info>;
 
+  // Sets key to loc in an index map: by string_view where the container takes one (no
+  // std::string built per key), else through a std::string.
+  static void assign(map_type& into, std::string_view key, const location& loc) {
+    if constexpr (requires { into.insert_or_assign(key, loc); })
+      into.insert_or_assign(key, loc);
+    else
+      into.insert_or_assign(std::string(key), loc);
+  }
+
   bool unpublished() const { return copy_.state().unpublished; }
 
   // ------------------------------------------------------------------ opening
@@ -733,7 +752,7 @@ class basic_db {
       finish_download();
     } else {
       copy_.clear_staging();
-      if (!loaded.index.empty()) decode_index_into(loaded.index, (copy_.dir() / format::index_name).string(), index_);
+      if (!loaded.index.empty()) load_local_index(loaded.index, (copy_.dir() / format::index_name).string());
       check_lost_bytes(loaded.covers);
       const bool replayed = replay_tail(loaded.covers.covered_file, loaded.covers.covered_offset);
       if (replayed) copy_.state().unpublished = true;
@@ -855,13 +874,43 @@ class basic_db {
     }
     std::uint32_t legacy_highest = 0;
     const auto header = format::decode_index(bytes, where_from, [&](std::string_view key, const location& loc) {
-      loaded.insert_or_assign(std::string(key), loc);
+      assign(loaded, key, loc);
       if (writer_of(loc.file) == 0) legacy_highest = std::max(legacy_highest, sequence_of(loc.file));
     });
     into = std::move(loaded);
     legacy_next_ = std::max({legacy_next_, header.next_file, legacy_highest + 1});
     if (copy_.writer() == 0) copy_.raise_next_file(legacy_next_);
     for (const auto& element : into) copy_.raise_next_past(element.second.file);
+  }
+
+  // Loads the working copy's saved index: a checkpoint (written by compact_index; another
+  // container takes its elements one by one), or an index in the published format.
+  void load_local_index(std::string_view bytes, const std::string& where_from) {
+    using checkpoint_map = detail::compact_map<location>;
+    if (!checkpoint_map::is_checkpoint(bytes)) {
+      decode_index_into(bytes, where_from, index_);
+      return;
+    }
+    auto loaded = checkpoint_map::from_checkpoint(bytes);
+    if (!loaded)
+      detail::throw_corruption(where_from +
+                               ": a damaged index checkpoint (sizes or references out of bounds); move local.state "
+                               "and index.idx aside, open, and rebuild_index() recovers the index from the data files");
+    if constexpr (std::is_same_v<map_type, checkpoint_map>) {
+      index_ = std::move(*loaded);
+    } else {
+      index_.clear();
+      for (const auto& element : *loaded) assign(index_, element.first, element.second);
+    }
+    std::uint32_t legacy_highest = 0;
+    for (const auto& element : index_) {
+      if (writer_of(element.second.file) == 0)
+        legacy_highest = std::max(legacy_highest, sequence_of(element.second.file));
+      copy_.raise_next_past(element.second.file);
+    }
+    saved_index_bytes_ = bytes.size();
+    legacy_next_ = std::max({legacy_next_, copy_.state().legacy_next, legacy_highest + 1});
+    if (copy_.writer() == 0) copy_.raise_next_file(legacy_next_);
   }
 
   // A power loss can leave one of this copy's data files shorter than the index (or the
@@ -936,7 +985,7 @@ class basic_db {
   bool replay_file(file_id n, std::uint64_t from, bool newest, map_type& into) {
     return replay_file(n, from, newest, [&](std::string_view key, const location* loc) {
       if (loc) {
-        into.insert_or_assign(std::string(key), *loc);
+        assign(into, key, *loc);
       } else if (auto it = into.find(key); it != into.end()) {
         into.erase(it);
       }
@@ -951,8 +1000,11 @@ class basic_db {
   bool replay_file(file_id n, std::uint64_t from, bool newest, OnEntry&& on_entry) {
     const auto path = copy_.data_path(n);
     detail::file f(path, O_RDWR);
-    const std::string bytes = f.read_all();
     const std::string name = path.string();
+    const std::uint64_t size = f.size();
+    // Only the bytes from `from` on are read (the header too when starting before it).
+    const std::uint64_t base = from < format::file_header_size ? 0 : std::min(from, size);
+    const std::string bytes = f.read_at(base, static_cast<std::size_t>(size - base));
     if (from < format::file_header_size) {
       if (bytes.size() < format::file_header_size && newest) {
         detail::log(opt_.log, log_level::warning, name + ": torn file header; the file is removed");
@@ -964,24 +1016,25 @@ class basic_db {
       from = format::file_header_size;
     }
     bool applied = false;
-    std::size_t pos = static_cast<std::size_t>(std::min<std::uint64_t>(from, bytes.size()));
+    std::size_t pos = static_cast<std::size_t>(std::min<std::uint64_t>(from, size) - base);  // in bytes
     while (pos < bytes.size()) {
       const auto [status, entry] = format::parse_entry(std::string_view(bytes).substr(pos));
       if (status != format::parse_status::ok) {
+        const std::uint64_t at = base + pos;
         if (!(newest && format::is_torn_tail(bytes, pos)))
-          detail::throw_corruption(name + " at offset " + std::to_string(pos) + ": " + format::describe(status) +
+          detail::throw_corruption(name + " at offset " + std::to_string(at) + ": " + format::describe(status) +
                                    (newest ? ", and whole entries follow it" : "") +
                                    "; nothing was cut (verify() lists every damaged entry)");
         detail::log(opt_.log, log_level::warning,
-                    name + ": torn last entry at offset " + std::to_string(pos) + " (" + format::describe(status) +
+                    name + ": torn last entry at offset " + std::to_string(at) + " (" + format::describe(status) +
                         ", " + std::to_string(bytes.size() - pos) + " bytes) dropped, not indexed");
-        f.truncate(pos);
+        f.truncate(at);
         break;
       }
       if (entry.flags == format::flag_tombstone) {
         on_entry(entry.key, nullptr);
       } else {
-        const location loc{n, pos, static_cast<std::uint32_t>(entry.size)};
+        const location loc{n, base + pos, static_cast<std::uint32_t>(entry.size)};
         on_entry(entry.key, &loc);
       }
       applied = true;
@@ -1063,10 +1116,9 @@ class basic_db {
   // Commits the index, saving it locally first; a lost race rebases when `rebase` (never
   // with format 1: its single namespace cannot hold two writers' new files).
   void commit_index(bool rebase) {
-    const int rebased =
-        publisher_.commit([&] { return encode_index(); }, [&](const std::string& bytes) { save_local(bytes); },
-                          [&](const std::optional<object>& published) { rebase_for_commit(published); },
-                          rebase && opt_.format_version == 2 && opt_.fenced);
+    const int rebased = publisher_.commit([&] { return encode_index(); }, [&](const std::string&) { save_local(); },
+                                          [&](const std::optional<object>& published) { rebase_for_commit(published); },
+                                          rebase && opt_.format_version == 2 && opt_.fenced);
     rebases_ += static_cast<std::uint64_t>(rebased);
   }
 
@@ -1136,7 +1188,7 @@ class basic_db {
     state.unpublished = false;
     state.publishing.reset();
     copy_.mark_committed();
-    save_local(index ? *index : encode_index());  // the published bytes, as they are
+    save_local();
     copy_.clear_staging();
   }
 
@@ -1293,7 +1345,7 @@ class basic_db {
         auto it = index_.find(key);
         if (it != index_.end()) index_.erase(it);
       } else {
-        index_.insert_or_assign(std::string(key), locations[i]);
+        assign(index_, key, locations[i]);
       }
     }
     copy_.state().unpublished = true;
@@ -1301,7 +1353,7 @@ class basic_db {
     appended_since_save_ += buffer.size();
     // The write is applied: a failed periodic save must not report it as failed (the
     // index is saved again at the next chance, and open replays the tail meanwhile).
-    if (appended_since_save_ >= opt_.index_save_interval) {
+    if (appended_since_save_ >= checkpoint_interval()) {
       try {
         save_local();
       } catch (const error& e) {
@@ -1320,9 +1372,9 @@ class basic_db {
   // stored (checked, never carrying corruption forward), 4 MiB at a time; writing format
   // 1, an entry stored raw or flagged binary is encoded again in the codec's own form.
   map_type write_live_entries() {
-    std::vector<std::pair<const std::string*, location>> live;
+    std::vector<std::pair<std::string_view, location>> live;  // views of the index's keys: it stays as it is
     live.reserve(index_.size());
-    for (const auto& element : index_) live.emplace_back(&element.first, element.second);
+    for (const auto& element : index_) live.emplace_back(element.first, element.second);
     std::sort(live.begin(), live.end(), [](const auto& a, const auto& b) {
       return std::tie(a.second.file, a.second.offset) < std::tie(b.second.file, b.second.offset);
     });
@@ -1338,7 +1390,7 @@ class basic_db {
       std::vector<std::size_t> lengths;
       const std::size_t begin = i;
       for (; i < live.size() && buffer.size() < chunk; ++i) {
-        const std::string& key = *live[i].first;
+        const std::string_view key = live[i].first;
         const location& loc = live[i].second;
         const auto file = local_file(loc);
         with_entry(loc, file.get(), [&](std::string_view bytes) {
@@ -1358,7 +1410,7 @@ class basic_db {
         entries.push_back(std::string_view(buffer).substr(at, lengths[j - begin]));
       const auto locations = copy_.append(entries);
       meter.report(buffer.size());
-      for (std::size_t j = begin; j < i; ++j) fresh.insert_or_assign(*live[j].first, locations[j - begin]);
+      for (std::size_t j = begin; j < i; ++j) assign(fresh, live[j].first, locations[j - begin]);
     }
     copy_.close_active();
     return fresh;
@@ -1427,7 +1479,7 @@ class basic_db {
 
   // verify()'s look at one data file's bytes against the index entries that point into it.
   void verify_file(file_id n, const std::string& name, std::string_view bytes, bool newest,
-                   const std::vector<std::pair<location, const std::string*>>& want,
+                   const std::vector<std::pair<location, std::string_view>>& want,
                    std::vector<verify_problem>& problems) const {
     try {
       if (format::parse_file_header(bytes, name).sequence != sequence_of(n))
@@ -1437,7 +1489,7 @@ class basic_db {
       return;
     }
     std::size_t next = 0;  // in want
-    auto index_entry = [&](std::size_t i) { return "index entry for key '" + *want[i].second + "'"; };
+    auto index_entry = [&](std::size_t i) { return "index entry for key '" + std::string(want[i].second) + "'"; };
     std::uint64_t pos = format::file_header_size;
     while (pos < bytes.size()) {
       const auto parsed = format::parse_entry(bytes.substr(static_cast<std::size_t>(pos)));
@@ -1453,7 +1505,7 @@ class basic_db {
         problems.push_back({name, want[next].first.offset, index_entry(next) + " points inside another entry"});
       for (; next < want.size() && want[next].first.offset == pos; ++next) {
         const location& loc = want[next].first;
-        if (entry.key != *want[next].second)
+        if (entry.key != want[next].second)
           problems.push_back({name, pos, index_entry(next) + " points at the entry of another key"});
         else if (loc.length != entry.size)
           problems.push_back({name, pos,
@@ -1586,17 +1638,29 @@ class basic_db {
     return format::encode_index(opt_.format_version, legacy_next, index_.size(), index_);
   }
 
-  // Saves the index locally with the position in the data files it reflects.
-  void save_local(const std::string& index) {
+  // Saves the index locally with the position in the data files it reflects: the
+  // container's checkpoint where it has one (compact_index: loaded without parsing), else
+  // the published format.
+  void save_local() {
     if (!copy_.exists()) copy_.create(opt_.local_dir);
     if (!copy_.state().has_writer) choose_writer();  // a new copy: its first save names its writer
+    std::string index;
+    if constexpr (requires { index_.checkpoint(); })
+      index = index_.checkpoint();
+    else
+      index = encode_index();
+    copy_.state().legacy_next = legacy_next_;
     const auto [file, offset] = copy_.end_position();
     copy_.save(index, file, offset);
     appended_since_save_ = 0;
+    saved_index_bytes_ = index.size();
     index_dirty_ = false;
   }
 
-  void save_local() { save_local(encode_index()); }
+  // How far appends may run past the saved index before it is saved again: open replays
+  // them, so this bounds the replay, and as it grows with the index the saves' cost per
+  // appended byte stays constant.
+  std::uint64_t checkpoint_interval() const { return std::max(opt_.index_save_interval, saved_index_bytes_); }
 
   std::set<file_id> referenced_files() const {
     std::set<file_id> out;
@@ -1664,7 +1728,8 @@ class basic_db {
   std::uint64_t rebases_ = 0;      // lost races this db rebased its commit after
   bool closed_ = false;
   std::uint64_t appended_since_save_ = 0;
-  bool index_dirty_ = false;  // the local index on disk lags the one in memory
+  std::uint64_t saved_index_bytes_ = 0;  // the size of the index saved last
+  bool index_dirty_ = false;             // the local index on disk lags the one in memory
 
   mutable std::mutex files_mutex_;
   mutable std::unordered_map<file_id, std::shared_ptr<const detail::mapped_file>> files_;

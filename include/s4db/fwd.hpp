@@ -17,11 +17,12 @@ class s3_store;
 struct snappy_codec;
 struct identity_codec;
 
+struct compact_index;
 struct unordered_index;
 struct ordered_index;
 struct flat_index;
 
-template <class Store, class Codec = snappy_codec, class Index = unordered_index>
+template <class Store, class Codec = snappy_codec, class Index = compact_index>
 class basic_db;
 
 }  // namespace v0

@@ -9,6 +9,7 @@
 #include "detail/require_cxx20.hpp"  // a pre-C++20 build stops here, with one line
 #include "error.hpp"
 #include "fwd.hpp"
+#include "index/compact.hpp"
 #include "index/flat.hpp"
 #include "index/ordered.hpp"
 #include "index/unordered.hpp"

@@ -72,7 +72,7 @@ class bucket {
   outcome published_is(const digest& d, std::string* etag) const {
     try {
       auto published = store_.get(index_key());
-      if (!published || !(digest::of(published->data) == d)) return outcome::not_ours;
+      if (!published || !d.matches(published->data)) return outcome::not_ours;
       if (etag) *etag = published->etag;
       return outcome::ours;
     } catch (const store_error&) {

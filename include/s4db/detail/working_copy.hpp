@@ -135,7 +135,7 @@ class working_copy {
     const auto index_path = *dir_ / format::index_name;
     loaded_copy out;
     out.index = read_file(index_path).value_or("");
-    const auto* accepted = state_.accepts(digest::of(out.index));
+    const auto* accepted = state_.accepts(out.index);
     if (!accepted)
       throw_corruption(
           index_path.string() + " does not match the checksum " + local_state_name.data() +

@@ -1,0 +1,380 @@
+// compact_index: the default index. An open-addressing hash map laid out for memory and for
+// a fast reopen: the keys live in one arena, each element is a fixed-size record (its value
+// packed, where the key sits in the arena) in one array, and the table is an array of 8-byte
+// slots (32 bits of the key's hash, the record's number) probed linearly. About 28 bytes per
+// key for a location record plus 10 to 15 for the table, plus the key bytes; growing never
+// hashes a key again (the slot keeps its hash). Erasing moves the last record into the hole,
+// so iteration is a walk over one array, in no particular order.
+//
+// Its checkpoint is that memory written out as it is (docs/format.md, "Checkpoint"): loading
+// one is three reads and a bounds check, no parsing and no hashing.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <iterator>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include "../concepts.hpp"
+#include "../detail/require_cxx20.hpp"  // a pre-C++20 build stops here, with one line
+
+namespace s4db {
+inline namespace v0 {
+namespace detail {
+
+// How a value is packed into a record: its bytes as they are, or for a location only the
+// 20 bytes that carry data (the struct has 4 bytes of padding).
+template <class Value>
+struct packed {
+  static constexpr std::size_t size = sizeof(Value);
+  static void store(unsigned char* to, const Value& v) { std::memcpy(to, &v, size); }
+  static Value load(const unsigned char* from) {
+    Value v;
+    std::memcpy(&v, from, size);
+    return v;
+  }
+};
+
+template <>
+struct packed<location> {
+  static constexpr std::size_t size = 20;
+  static void store(unsigned char* to, const location& v) {
+    std::memcpy(to, &v.file, 8);
+    std::memcpy(to + 8, &v.offset, 8);
+    std::memcpy(to + 16, &v.length, 4);
+  }
+  static location load(const unsigned char* from) {
+    location v;
+    std::memcpy(&v.file, from, 8);
+    std::memcpy(&v.offset, from + 8, 8);
+    std::memcpy(&v.length, from + 16, 4);
+    return v;
+  }
+};
+
+template <class Value>
+class compact_map {
+  static_assert(std::is_trivially_copyable_v<Value> && std::is_default_constructible_v<Value>);
+
+  // A record: the packed value, then the key's place in the arena (offset << 16 | length).
+  static constexpr std::size_t value_size = packed<Value>::size;
+  static constexpr std::size_t record_size = value_size + 8;
+
+  struct slot {
+    std::uint32_t hash = 0;    // the high 32 bits of the key's hash; its home slot derives from it
+    std::uint32_t record = 0;  // the record's number + 1; 0 is an empty slot
+  };
+
+  // The table is grown (or sized by reserve) to this load, and grows past max_load.
+  static constexpr double fill_load = 0.6;
+  static constexpr double max_load = 0.8;
+
+ public:
+  using key_type = std::string;
+  using mapped_type = Value;
+
+  struct element {
+    std::string_view first;
+    Value second;
+  };
+
+  class iterator {
+   public:
+    using iterator_category = std::forward_iterator_tag;
+    using value_type = element;
+    using difference_type = std::ptrdiff_t;
+    using reference = element;
+    struct arrow {
+      element e;
+      const element* operator->() const { return &e; }
+    };
+
+    iterator() = default;
+    element operator*() const { return map_->element_at(i_); }
+    arrow operator->() const { return {**this}; }
+    iterator& operator++() {
+      ++i_;
+      return *this;
+    }
+    iterator operator++(int) {
+      auto old = *this;
+      ++i_;
+      return old;
+    }
+    friend bool operator==(const iterator& a, const iterator& b) { return a.i_ == b.i_; }
+
+   private:
+    friend class compact_map;
+    iterator(const compact_map* map, std::size_t i) : map_(map), i_(i) {}
+    const compact_map* map_ = nullptr;
+    std::size_t i_ = 0;
+  };
+  using const_iterator = iterator;
+
+  compact_map() = default;
+
+  std::size_t size() const noexcept { return count_; }
+  bool empty() const noexcept { return count_ == 0; }
+  iterator begin() const { return {this, 0}; }
+  iterator end() const { return {this, count_}; }
+
+  void clear() {
+    records_ = {};
+    arena_ = {};
+    slots_ = {};
+    count_ = 0;
+    garbage_ = 0;
+  }
+
+  // Room for n elements without growing.
+  void reserve(std::size_t n) {
+    if (records_.size() < n * record_size) records_.resize(n * record_size);
+    if (static_cast<double>(n) > static_cast<double>(slots_.size()) * max_load) rehash(table_size_for(n));
+  }
+
+  iterator find(std::string_view key) const {
+    if (count_ == 0) return end();
+    const std::uint64_t h = hash_of(key);
+    const auto tag = static_cast<std::uint32_t>(h >> 32);
+    for (std::size_t i = home(tag);; i = next(i)) {
+      const slot s = slots_[i];
+      if (s.record == 0) return end();
+      if (s.hash == tag && key_at(s.record - 1) == key) return {this, s.record - 1};
+    }
+  }
+
+  bool contains(std::string_view key) const { return find(key) != end(); }
+
+  void insert_or_assign(std::string_view key, const Value& value) {
+    if (static_cast<double>(count_ + 1) > static_cast<double>(slots_.size()) * max_load)
+      rehash(table_size_for(count_ + 1));
+    const std::uint64_t h = hash_of(key);
+    const auto tag = static_cast<std::uint32_t>(h >> 32);
+    std::size_t i = home(tag);
+    for (;; i = next(i)) {
+      const slot s = slots_[i];
+      if (s.record == 0) break;
+      if (s.hash == tag && key_at(s.record - 1) == key) {
+        packed<Value>::store(record(s.record - 1), value);
+        return;
+      }
+    }
+    append_record(key, value);
+    slots_[i] = {tag, static_cast<std::uint32_t>(count_)};
+  }
+
+  void insert_or_assign(const std::string& key, const Value& value) { insert_or_assign(std::string_view(key), value); }
+  void insert_or_assign(const char* key, const Value& value) { insert_or_assign(std::string_view(key), value); }
+
+  // Removes the element; the last one takes its place, so the returned iterator (the same
+  // position) is the next element not yet visited in a walk from begin().
+  iterator erase(iterator it) {
+    const std::size_t victim = it.i_;
+    const std::size_t last = count_ - 1;
+    garbage_ += key_at(victim).size();
+    remove_slot(slot_of(victim));
+    if (victim != last) {
+      slots_[slot_of(last)].record = static_cast<std::uint32_t>(victim + 1);
+      std::memcpy(record(victim), record(last), record_size);
+    }
+    --count_;
+    if (garbage_ > (1u << 20) && garbage_ * 2 > arena_.size()) compact_arena();
+    return {this, victim};
+  }
+
+  std::size_t erase(std::string_view key) {
+    const auto it = find(key);
+    if (it == end()) return 0;
+    erase(it);
+    return 1;
+  }
+
+  // ------------------------------------------------------------------ checkpoint
+
+  // The checkpoint: a 40-byte header ("S4DBCKP1", then the element count, the table size,
+  // the arena's size and the record size as 64-bit integers), then the records, the arena
+  // and the table as they are in memory, in the machine's byte order: a checkpoint is a
+  // local file (one from a machine of the other byte order fails the record size check).
+  // docs/format.md, "Checkpoint".
+  static constexpr std::string_view checkpoint_magic = "S4DBCKP1";
+  static constexpr std::size_t checkpoint_header_size = 40;
+
+  static bool is_checkpoint(std::string_view bytes) { return bytes.starts_with(checkpoint_magic); }
+
+  std::string checkpoint() {
+    if (garbage_ > 0) compact_arena();
+    std::string out;
+    out.reserve(checkpoint_header_size + count_ * record_size + arena_.size() + slots_.size() * sizeof(slot));
+    out += checkpoint_magic;
+    for (std::uint64_t n : {std::uint64_t{count_}, std::uint64_t{slots_.size()}, std::uint64_t{arena_.size()},
+                            std::uint64_t{record_size}})
+      out.append(reinterpret_cast<const char*>(&n), 8);
+    out.append(reinterpret_cast<const char*>(records_.data()), count_ * record_size);
+    out.append(reinterpret_cast<const char*>(arena_.data()), arena_.size());
+    out.append(reinterpret_cast<const char*>(slots_.data()), slots_.size() * sizeof(slot));
+    return out;
+  }
+
+  // The map a checkpoint holds, or nullopt when the bytes are not a whole, consistent one
+  // (a size or a reference out of bounds, a table with no empty slot).
+  static std::optional<compact_map> from_checkpoint(std::string_view bytes) {
+    if (!is_checkpoint(bytes) || bytes.size() < checkpoint_header_size) return std::nullopt;
+    const std::uint64_t count = header_field(bytes, 0);
+    const std::uint64_t table = header_field(bytes, 1);
+    const std::uint64_t arena = header_field(bytes, 2);
+    const std::uint64_t rsize = header_field(bytes, 3);
+    const std::uint64_t room = bytes.size() - checkpoint_header_size;
+    if (rsize != record_size || table > (1ull << 32) || (count > 0 && count >= table) || count > room / record_size ||
+        arena > room - count * record_size || table * sizeof(slot) != room - count * record_size - arena)
+      return std::nullopt;
+    compact_map m;
+    const char* p = bytes.data() + checkpoint_header_size;
+    m.count_ = static_cast<std::size_t>(count);
+    m.records_.assign(reinterpret_cast<const unsigned char*>(p),
+                      reinterpret_cast<const unsigned char*>(p) + count * record_size);
+    p += count * record_size;
+    m.arena_.assign(p, p + arena);
+    p += arena;
+    m.slots_.resize(static_cast<std::size_t>(table));
+    std::memcpy(m.slots_.data(), p, table * sizeof(slot));
+    std::size_t used = 0;
+    for (const slot& s : m.slots_) {
+      if (s.record > count) return std::nullopt;
+      used += s.record != 0;
+    }
+    if (used != count) return std::nullopt;
+    for (std::size_t i = 0; i < count; ++i) {
+      const std::uint64_t ref = m.key_ref(i);
+      if ((ref >> 16) + (ref & 0xffff) > arena) return std::nullopt;
+    }
+    return m;
+  }
+
+ private:
+  static std::uint64_t header_field(std::string_view bytes, std::size_t i) {
+    std::uint64_t v;
+    std::memcpy(&v, bytes.data() + 8 + 8 * i, 8);
+    return v;
+  }
+
+  static std::uint64_t hash_of(std::string_view key) { return std::hash<std::string_view>{}(key); }
+
+  std::size_t home(std::uint32_t tag) const {
+    return static_cast<std::size_t>((std::uint64_t{tag} * slots_.size()) >> 32);
+  }
+  std::size_t next(std::size_t i) const { return i + 1 == slots_.size() ? 0 : i + 1; }
+
+  static std::size_t table_size_for(std::size_t n) {
+    return std::max<std::size_t>(16, static_cast<std::size_t>(static_cast<double>(n) / fill_load) + 1);
+  }
+
+  unsigned char* record(std::size_t i) { return records_.data() + i * record_size; }
+  const unsigned char* record(std::size_t i) const { return records_.data() + i * record_size; }
+
+  std::uint64_t key_ref(std::size_t i) const {
+    std::uint64_t ref;
+    std::memcpy(&ref, record(i) + value_size, 8);
+    return ref;
+  }
+
+  std::string_view key_at(std::size_t i) const {
+    const std::uint64_t ref = key_ref(i);
+    return {arena_.data() + (ref >> 16), static_cast<std::size_t>(ref & 0xffff)};
+  }
+
+  element element_at(std::size_t i) const { return {key_at(i), packed<Value>::load(record(i))}; }
+
+  // Grows the arrays by half when full (not by doubling: memory is the point here).
+  template <class Vector>
+  static void make_room(Vector& v, std::size_t needed) {
+    if (v.capacity() < needed) v.reserve(std::max(needed, v.capacity() + v.capacity() / 2));
+  }
+
+  void append_record(std::string_view key, const Value& value) {
+    if (key.size() > 0xffff) throw std::length_error("s4db: a key over 65,535 bytes");
+    const std::uint64_t ref = std::uint64_t{arena_.size()} << 16 | key.size();
+    make_room(arena_, arena_.size() + key.size());
+    arena_.insert(arena_.end(), key.begin(), key.end());
+    if (records_.size() < (count_ + 1) * record_size) {
+      make_room(records_, (count_ + 1) * record_size);
+      records_.resize(records_.capacity());
+    }
+    packed<Value>::store(record(count_), value);
+    std::memcpy(record(count_) + value_size, &ref, 8);
+    ++count_;
+  }
+
+  // The slot that points at record i.
+  std::size_t slot_of(std::size_t i) const {
+    const auto tag = static_cast<std::uint32_t>(hash_of(key_at(i)) >> 32);
+    std::size_t s = home(tag);
+    while (slots_[s].record != i + 1) s = next(s);
+    return s;
+  }
+
+  // Empties slot i and moves later slots of the same run back (no tombstones).
+  void remove_slot(std::size_t i) {
+    for (std::size_t j = next(i);; j = next(j)) {
+      const slot s = slots_[j];
+      if (s.record == 0) break;
+      const std::size_t h = home(s.hash);
+      // s may fill the hole at i when i lies cyclically in [h, j).
+      const bool movable = i <= j ? (h <= i || h > j) : (h <= i && h > j);
+      if (movable) {
+        slots_[i] = s;
+        i = j;
+      }
+    }
+    slots_[i] = {};
+  }
+
+  void rehash(std::size_t size) {
+    std::vector<slot> old = std::move(slots_);
+    slots_.assign(size, slot{});
+    for (const slot& s : old) {
+      if (s.record == 0) continue;
+      std::size_t i = home(s.hash);
+      while (slots_[i].record != 0) i = next(i);
+      slots_[i] = s;
+    }
+  }
+
+  // Rewrites the arena with the live keys only, in record order.
+  void compact_arena() {
+    std::vector<char> fresh;
+    fresh.reserve(arena_.size() - garbage_);
+    for (std::size_t i = 0; i < count_; ++i) {
+      const auto key = key_at(i);
+      const std::uint64_t ref = std::uint64_t{fresh.size()} << 16 | key.size();
+      fresh.insert(fresh.end(), key.begin(), key.end());
+      std::memcpy(record(i) + value_size, &ref, 8);
+    }
+    arena_ = std::move(fresh);
+    garbage_ = 0;
+  }
+
+  std::vector<unsigned char> records_;  // record i at i * record_size; only the first count_ are live
+  std::vector<char> arena_;             // the keys
+  std::vector<slot> slots_;
+  std::size_t count_ = 0;
+  std::size_t garbage_ = 0;  // arena bytes of erased keys
+};
+
+}  // namespace detail
+
+struct compact_index {
+  template <class Value>
+  using map_type = detail::compact_map<Value>;
+};
+
+static_assert(index<compact_index>);
+
+}  // namespace v0
+}  // namespace s4db

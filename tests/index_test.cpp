@@ -1,0 +1,98 @@
+// compact_index, the default index container, against std::map as the model: random
+// inserts, overwrites and erases (by key and while walking), growth, arena compaction, and
+// its checkpoint: a round trip gives the same map, and a damaged or hostile one is refused.
+#include "support.hpp"
+
+using namespace s4db_test;
+using compact = s4db::detail::compact_map<s4db::location>;
+
+namespace {
+
+void require_same(const compact& m, const std::map<std::string, s4db::location>& model) {
+  BOOST_REQUIRE_EQUAL(m.size(), model.size());
+  std::map<std::string, s4db::location> walked;
+  for (const auto& element : m) BOOST_REQUIRE(walked.emplace(std::string(element.first), element.second).second);
+  BOOST_REQUIRE(walked == model);
+  for (const auto& [key, loc] : model) {
+    const auto it = m.find(key);
+    BOOST_REQUIRE(it != m.end());
+    BOOST_REQUIRE(it->second == loc);
+  }
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(compact_index_container)
+
+BOOST_AUTO_TEST_CASE(behaves_as_a_map_through_growth_erases_and_checkpoints) {
+  std::mt19937 rng(20261123);
+  compact m;
+  std::map<std::string, s4db::location> model;
+  auto random_key = [&] {
+    // Mostly short keys from a small space (overwrites and erases hit), some long ones.
+    std::string key = "k" + std::to_string(rng() % 5000);
+    if (rng() % 10 == 0) key += std::string(rng() % 300, static_cast<char>('a' + rng() % 26));
+    return key;
+  };
+  for (int step = 0; step < 60000; ++step) {
+    const auto op = rng() % 10;
+    const std::string key = random_key();
+    if (op < 6) {
+      const s4db::location loc{rng(), rng() * 7ull, static_cast<std::uint32_t>(rng())};
+      m.insert_or_assign(key, loc);
+      model[key] = loc;
+    } else if (op < 9) {
+      BOOST_REQUIRE_EQUAL(m.erase(key), model.erase(key));
+      BOOST_REQUIRE(m.find(key) == m.end());
+    } else {
+      BOOST_REQUIRE_EQUAL(m.find(key) != m.end(), model.contains(key));
+    }
+    if (step % 15000 == 14999) {
+      require_same(m, model);
+      auto loaded = compact::from_checkpoint(m.checkpoint());
+      BOOST_REQUIRE(loaded);
+      require_same(*loaded, model);
+      m = std::move(*loaded);  // and carries on from the loaded one
+    }
+  }
+  // Erasing while walking, as std::erase_if does: every element is visited once.
+  for (auto it = m.begin(); it != m.end();) {
+    if ((*it).second.length % 2) {
+      model.erase(std::string((*it).first));
+      it = m.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  require_same(m, model);
+  m.clear();
+  BOOST_TEST(m.size() == 0u);
+  BOOST_TEST((m.find("k1") == m.end()));
+  BOOST_REQUIRE(compact::from_checkpoint(m.checkpoint()));
+}
+
+BOOST_AUTO_TEST_CASE(a_damaged_or_hostile_checkpoint_is_refused_not_trusted) {
+  compact m;
+  for (int i = 0; i < 100; ++i) m.insert_or_assign("key" + std::to_string(i), s4db::location{1, 9u * i, 9});
+  const std::string good = m.checkpoint();
+  BOOST_REQUIRE(compact::from_checkpoint(good));
+  BOOST_TEST(!compact::from_checkpoint(good.substr(0, good.size() - 1)));  // cut short
+  BOOST_TEST(!compact::from_checkpoint(good + "x"));                       // trailing bytes
+  BOOST_TEST(!compact::from_checkpoint(""));
+  BOOST_TEST(!compact::from_checkpoint("S4DBCKP1"));
+  auto with_field = [&](std::size_t field, std::uint64_t value) {
+    std::string bad = good;
+    std::memcpy(bad.data() + 8 + 8 * field, &value, 8);
+    return bad;
+  };
+  BOOST_TEST(!compact::from_checkpoint(with_field(0, 1ull << 62)));  // a count no file holds
+  BOOST_TEST(!compact::from_checkpoint(with_field(1, 100)));        // a table with no empty slot
+  BOOST_TEST(!compact::from_checkpoint(with_field(2, 1)));          // an arena shorter than its keys
+  BOOST_TEST(!compact::from_checkpoint(with_field(3, 32)));         // another record layout
+  std::string bad_ref = good;  // the first record's key reaches past the arena
+  const std::uint64_t ref = std::uint64_t{1} << 40 | 4;
+  std::memcpy(bad_ref.data() + 40 + 20, &ref, 8);
+  BOOST_TEST(!compact::from_checkpoint(bad_ref));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
