@@ -86,10 +86,10 @@ BOOST_AUTO_TEST_CASE(a_damaged_or_hostile_checkpoint_is_refused_not_trusted) {
     return bad;
   };
   BOOST_TEST(!compact::from_checkpoint(with_field(0, 1ull << 62)));  // a count no file holds
-  BOOST_TEST(!compact::from_checkpoint(with_field(1, 100)));        // a table with no empty slot
-  BOOST_TEST(!compact::from_checkpoint(with_field(2, 1)));          // an arena shorter than its keys
-  BOOST_TEST(!compact::from_checkpoint(with_field(3, 32)));         // another record layout
-  std::string bad_ref = good;  // the first record's key reaches past the arena
+  BOOST_TEST(!compact::from_checkpoint(with_field(1, 100)));         // a table with no empty slot
+  BOOST_TEST(!compact::from_checkpoint(with_field(2, 1)));           // an arena shorter than its keys
+  BOOST_TEST(!compact::from_checkpoint(with_field(3, 32)));          // another record layout
+  std::string bad_ref = good;                                        // the first record's key reaches past the arena
   const std::uint64_t ref = std::uint64_t{1} << 40 | 4;
   std::memcpy(bad_ref.data() + 40 + 20, &ref, 8);
   BOOST_TEST(!compact::from_checkpoint(bad_ref));

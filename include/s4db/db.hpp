@@ -24,6 +24,7 @@
 #pragma once
 
 #include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <filesystem>
 #include <initializer_list>
@@ -284,18 +285,21 @@ class basic_db {
     return out;
   }
 
-  // Every live (key, value) once, from a snapshot of the index taken now. Values are read
-  // lazily while iterating; compact() or download() during the iteration may make the
-  // remaining ones unreadable.
+  // Every live (key, value) once, from a snapshot of the index taken now. With
+  // {.local = true} the data files the index names are fetched first, then read in file
+  // order as they lie on disk, live entries only (an ordered index still yields keys in
+  // order, reading each value where it lies). Otherwise values are read lazily, one by one.
+  // compact() or download() during the iteration may make the remaining ones unreadable
+  // (a streamed file stays readable: its mapping holds it).
   item_range items(items_options how = {}) {
+    std::unique_lock lock(mutex_);
+    check_open();
+    if (how.local) fetch_missing(referenced_files());
+    constexpr bool sorted = requires { typename map_type::key_compare; };
+    if (how.local && !sorted && copy_.exists()) return item_range(this, live_files());
     std::vector<std::pair<std::string, location>> snapshot;
-    {
-      std::unique_lock lock(mutex_);
-      check_open();
-      if (how.local) fetch_missing(referenced_files());
-      snapshot.reserve(index_.size());
-      for (const auto& element : index_) snapshot.emplace_back(element.first, element.second);
-    }
+    snapshot.reserve(index_.size());
+    for (const auto& element : index_) snapshot.emplace_back(element.first, element.second);
     return item_range(this, std::move(snapshot));
   }
 
@@ -692,37 +696,97 @@ class basic_db {
       const value_type& operator*() const { return current_; }
       const value_type* operator->() const { return &current_; }
       iterator& operator++() {
-        ++position_;
-        load();
+        advance();
         return *this;
       }
       void operator++(int) { ++*this; }
-      friend bool operator==(const iterator& a, const iterator& b) { return a.position_ == b.position_; }
+      friend bool operator==(const iterator& a, const iterator& b) {
+        return a.position_ == b.position_ && a.offset_ == b.offset_;
+      }
 
      private:
       friend class item_range;
-      iterator(const item_range* range, std::size_t position) : range_(range), position_(position) { load(); }
+      // position_: the snapshot entry, or (streaming) the file; offset_: where in that
+      // file the search for the next live entry goes on.
+      iterator(const item_range* range, std::size_t position) : range_(range), position_(position) {
+        if (range_->streams())
+          load_streamed();
+        else
+          load();
+      }
+      void advance() {
+        if (range_->streams()) {
+          ++offset_;
+          load_streamed();
+        } else {
+          ++position_;
+          load();
+        }
+      }
       void load() {
         if (position_ >= range_->entries_.size()) return;
         const auto& [key, loc] = range_->entries_[position_];
         current_.first = key;
         current_.second = range_->db_->read_snapshot_value(key, loc);
       }
+      void load_streamed() {
+        for (; position_ < range_->files_.size(); ++position_, offset_ = 0) {
+          const auto& f = range_->files_[position_];
+          const auto at = f.next_live(offset_);
+          if (!at) continue;
+          offset_ = *at;
+          range_->db_->decode_streamed(f, offset_, current_);
+          return;
+        }
+        offset_ = 0;
+      }
       const item_range* range_ = nullptr;
       std::size_t position_ = 0;
+      std::uint64_t offset_ = 0;
       value_type current_;
     };
 
     iterator begin() const { return iterator(this, 0); }
-    iterator end() const { return iterator(this, entries_.size()); }
-    std::size_t size() const noexcept { return entries_.size(); }
+    iterator end() const {
+      iterator it;
+      it.position_ = streams() ? files_.size() : entries_.size();
+      return it;
+    }
+    std::size_t size() const noexcept { return streams() ? count_ : entries_.size(); }
 
    private:
     friend class basic_db;
+
+    // One data file to stream: its bytes (mapped, or read when they could not be) and a bit
+    // per byte offset where a live entry of the snapshot starts.
+    struct live_file {
+      file_id n = 0;
+      std::shared_ptr<const detail::mapped_file> mapped;
+      std::string read;
+      std::string_view bytes;
+      std::vector<std::uint64_t> starts;
+
+      std::optional<std::uint64_t> next_live(std::uint64_t from) const {
+        for (std::size_t w = static_cast<std::size_t>(from / 64); w < starts.size(); ++w) {
+          std::uint64_t bits = starts[w];
+          if (w == from / 64) bits &= ~std::uint64_t{0} << (from % 64);
+          if (bits) return std::uint64_t{w} * 64 + static_cast<std::uint64_t>(std::countr_zero(bits));
+        }
+        return std::nullopt;
+      }
+    };
+
     item_range(const basic_db* db, std::vector<std::pair<std::string, location>> entries)
         : db_(db), entries_(std::move(entries)) {}
+    item_range(const basic_db* db, std::pair<std::vector<live_file>, std::size_t> files)
+        : db_(db), files_(std::move(files.first)), count_(files.second), streaming_(true) {}
+    bool streams() const noexcept { return streaming_; }
+
     const basic_db* db_;
     std::vector<std::pair<std::string, location>> entries_;
+    std::vector<live_file> files_;
+    std::size_t count_ = 0;
+    bool streaming_ = false;
   };
 
  private:
@@ -1586,6 +1650,52 @@ class basic_db {
       if (gone[r])
         for (std::size_t i = runs[r].first; i < runs[r].last; ++i) out[remote[i].slot] = get(keys[remote[i].slot]);
     return out;
+  }
+
+  // items({.local = true})'s snapshot: per data file (in id order), where its live entries
+  // start, and its bytes up to the last of them, mapped. Returns the files and the count.
+  std::pair<std::vector<typename item_range::live_file>, std::size_t> live_files() const {
+    using live_file = typename item_range::live_file;
+    std::map<file_id, std::pair<live_file, std::uint64_t>> files;  // with the end of its last live entry
+    std::pair<live_file, std::uint64_t>* current = nullptr;
+    for (const auto& element : index_) {
+      const location& loc = element.second;
+      if (!current || current->first.n != loc.file) {
+        current = &files[loc.file];
+        current->first.n = loc.file;
+      }
+      auto& starts = current->first.starts;
+      const auto word = static_cast<std::size_t>(loc.offset / 64);
+      if (starts.size() <= word) starts.resize(std::max(word + 1, starts.size() + starts.size() / 2));
+      starts[word] |= std::uint64_t{1} << (loc.offset % 64);
+      current->second = std::max(current->second, loc.offset + loc.length);
+    }
+    std::vector<live_file> out;
+    out.reserve(files.size());
+    for (auto& [n, entry] : files) {
+      auto& [f, end] = entry;
+      f.mapped = local_file(location{n, end, 0});  // mapped again if it grew past end
+      if (f.mapped && f.mapped->covers(0, end)) {
+        f.bytes = f.mapped->view(0, end);
+      } else {  // not mapped (or the local copy is older): read, from the store if need be
+        with_entry(location{n, 0, static_cast<std::uint32_t>(end)}, f.mapped.get(),
+                   [&](std::string_view bytes) { f.read.assign(bytes); });
+        f.bytes = f.read;
+      }
+      out.push_back(std::move(f));
+    }
+    return {std::move(out), index_.size()};
+  }
+
+  // The live entry at `offset` of a streamed file, into `out` (key, value).
+  void decode_streamed(const typename item_range::live_file& f, std::uint64_t offset,
+                       std::pair<std::string, std::string>& out) const {
+    const auto [status, entry] = format::parse_entry(f.bytes.substr(static_cast<std::size_t>(offset)));
+    const location loc{f.n, offset, static_cast<std::uint32_t>(entry.size)};
+    if (status != format::parse_status::ok) detail::throw_corruption(where(loc) + ": " + format::describe(status));
+    if (decode_value(entry, out.second) != value_status::ok)
+      out.second = decode_entry(entry.key, loc, f.bytes.substr(static_cast<std::size_t>(offset), entry.size));
+    out.first.assign(entry.key);
   }
 
   // items()'s read of a snapshot entry. When the data object vanished (another writer
