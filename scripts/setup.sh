@@ -4,9 +4,10 @@
 #
 #   scripts/setup.sh build    what the README's first command needs: the compiler, CMake and
 #                             the libraries the library, the example and the tool build with
-#   scripts/setup.sh [test]   everything: also clang, Meson, Boost.Test, LevelDB (benchmarks),
-#                             the AWS CLI and Python (interop tests), and Node.js with the npm
-#                             S3 test server in tests/s3/node_modules
+#   scripts/setup.sh [test]   everything: also clang, Meson, Boost.Test, the AWS CLI and Python
+#                             (interop tests), Node.js with the npm S3 test server in
+#                             tests/s3/node_modules, and LevelDB, RocksDB and LMDB, which only
+#                             the benchmarks use (benchmarks/peers.cpp; CI builds it)
 #   scripts/setup.sh --list build|test   prints that list of Debian packages, one per line
 #
 # scripts/check-packages.sh proves that every package a build used is in these lists.
@@ -19,8 +20,9 @@ build_packages=(
 )
 test_packages=(
   "${build_packages[@]}"
-  clang libclang-rt-14-dev meson clang-format libboost-test-dev libleveldb-dev
+  clang libclang-rt-14-dev meson clang-format libboost-test-dev
   python3 python3-snappy awscli curl
+  libleveldb-dev librocksdb-dev liblmdb-dev
 )
 
 list=false

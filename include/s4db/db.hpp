@@ -1674,7 +1674,10 @@ class basic_db {
     out.reserve(files.size());
     for (auto& [n, entry] : files) {
       auto& [f, end] = entry;
-      f.mapped = local_file(location{n, end, 0});  // mapped again if it grew past end
+      // A mapping of its own, read ahead whole: the file is about to be read end to end.
+      if (copy_.exists())
+        if (auto opened = detail::file::open_existing(copy_.data_path(n)))
+          f.mapped = std::make_shared<const detail::mapped_file>(std::move(*opened), /*populate=*/true);
       if (f.mapped && f.mapped->covers(0, end)) {
         f.bytes = f.mapped->view(0, end);
       } else {  // not mapped (or the local copy is older): read, from the store if need be

@@ -19,10 +19,13 @@ namespace detail {
 
 class mapped_file {
  public:
-  explicit mapped_file(file f) : file_(std::move(f)) {
+  // With `populate`, every page is read and mapped now (one call, not a fault per page):
+  // for a file about to be read whole.
+  explicit mapped_file(file f, bool populate = false) : file_(std::move(f)) {
     const std::uint64_t size = file_.size();
     if (size == 0) return;
-    void* p = ::mmap(nullptr, static_cast<std::size_t>(size), PROT_READ, MAP_SHARED, file_.descriptor(), 0);
+    void* p = ::mmap(nullptr, static_cast<std::size_t>(size), PROT_READ, MAP_SHARED | (populate ? MAP_POPULATE : 0),
+                     file_.descriptor(), 0);
     if (p == MAP_FAILED) return;  // reads fall back to pread
     data_ = static_cast<const char*>(p);
     size_ = static_cast<std::size_t>(size);

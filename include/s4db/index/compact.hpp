@@ -2,7 +2,7 @@
 // a fast reopen: the keys live in one arena, each element is a fixed-size record (its value
 // packed, where the key sits in the arena) in one array, and the table is an array of 8-byte
 // slots (32 bits of the key's hash, the record's number) probed linearly. About 28 bytes per
-// key for a location record plus 10 to 15 for the table, plus the key bytes; growing never
+// key for a location record plus 9.4 to 13.3 for the table, plus the key bytes; growing never
 // hashes a key again (the slot keeps its hash). Erasing moves the last record into the hole,
 // so iteration is a walk over one array, in no particular order.
 //
@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "../concepts.hpp"
+#include "../detail/big_allocator.hpp"
 #include "../detail/require_cxx20.hpp"  // a pre-C++20 build stops here, with one line
 
 namespace s4db {
@@ -68,13 +69,15 @@ class compact_map {
   static constexpr std::size_t record_size = value_size + 8;
 
   struct slot {
-    std::uint32_t hash = 0;    // the high 32 bits of the key's hash; its home slot derives from it
-    std::uint32_t record = 0;  // the record's number + 1; 0 is an empty slot
+    std::uint32_t hash;    // the high 32 bits of the key's hash; its home slot derives from it
+    std::uint32_t record;  // the record's number + 1; 0 is an empty slot (slot{} is empty)
   };
 
-  // The table is grown (or sized by reserve) to this load, and grows past max_load.
+  // The table is grown (or sized by reserve) to fill_load, and grows past max_load; a
+  // checkpoint saves it at no less than saved_load, so a reopened map is at its smallest.
   static constexpr double fill_load = 0.6;
-  static constexpr double max_load = 0.8;
+  static constexpr double saved_load = 0.75;
+  static constexpr double max_load = 0.85;
 
  public:
   using key_type = std::string;
@@ -210,6 +213,7 @@ class compact_map {
 
   std::string checkpoint() {
     if (garbage_ > 0) compact_arena();
+    if (const auto tight = table_size_for(count_, saved_load); slots_.size() > tight) rehash(tight);
     std::string out;
     out.reserve(checkpoint_header_size + count_ * record_size + arena_.size() + slots_.size() * sizeof(slot));
     out += checkpoint_magic;
@@ -237,10 +241,11 @@ class compact_map {
     compact_map m;
     const char* p = bytes.data() + checkpoint_header_size;
     m.count_ = static_cast<std::size_t>(count);
-    m.records_.assign(reinterpret_cast<const unsigned char*>(p),
-                      reinterpret_cast<const unsigned char*>(p) + count * record_size);
+    m.records_.resize(count * record_size);  // default-initialised: copied over right away
+    std::memcpy(m.records_.data(), p, count * record_size);
     p += count * record_size;
-    m.arena_.assign(p, p + arena);
+    m.arena_.resize(arena);
+    std::memcpy(m.arena_.data(), p, arena);
     p += arena;
     m.slots_.resize(static_cast<std::size_t>(table));
     std::memcpy(m.slots_.data(), p, table * sizeof(slot));
@@ -271,8 +276,8 @@ class compact_map {
   }
   std::size_t next(std::size_t i) const { return i + 1 == slots_.size() ? 0 : i + 1; }
 
-  static std::size_t table_size_for(std::size_t n) {
-    return std::max<std::size_t>(16, static_cast<std::size_t>(static_cast<double>(n) / fill_load) + 1);
+  static std::size_t table_size_for(std::size_t n, double load = fill_load) {
+    return std::max<std::size_t>(16, static_cast<std::size_t>(static_cast<double>(n) / load) + 1);
   }
 
   unsigned char* record(std::size_t i) { return records_.data() + i * record_size; }
@@ -336,7 +341,7 @@ class compact_map {
   }
 
   void rehash(std::size_t size) {
-    std::vector<slot> old = std::move(slots_);
+    array<slot> old = std::move(slots_);
     slots_.assign(size, slot{});
     for (const slot& s : old) {
       if (s.record == 0) continue;
@@ -348,7 +353,7 @@ class compact_map {
 
   // Rewrites the arena with the live keys only, in record order.
   void compact_arena() {
-    std::vector<char> fresh;
+    array<char> fresh;
     fresh.reserve(arena_.size() - garbage_);
     for (std::size_t i = 0; i < count_; ++i) {
       const auto key = key_at(i);
@@ -360,9 +365,12 @@ class compact_map {
     garbage_ = 0;
   }
 
-  std::vector<unsigned char> records_;  // record i at i * record_size; only the first count_ are live
-  std::vector<char> arena_;             // the keys
-  std::vector<slot> slots_;
+  template <class T>
+  using array = std::vector<T, big_allocator<T>>;
+
+  array<unsigned char> records_;  // record i at i * record_size; only the first count_ are live
+  array<char> arena_;             // the keys
+  array<slot> slots_;
   std::size_t count_ = 0;
   std::size_t garbage_ = 0;  // arena bytes of erased keys
 };
