@@ -95,4 +95,60 @@ BOOST_AUTO_TEST_CASE(a_damaged_or_hostile_checkpoint_is_refused_not_trusted) {
   BOOST_TEST(!compact::from_checkpoint(bad_ref));
 }
 
+// Reopening uses a checkpoint's arrays where they lie, in a private mapping: writes to the
+// map change the mapping's pages, never the file, and growing copies the arrays out.
+BOOST_AUTO_TEST_CASE(a_map_used_in_place_never_writes_its_checkpoint_file) {
+  temp_dir tmp;
+  compact m;
+  std::map<std::string, s4db::location> model;
+  for (int i = 0; i < 5000; ++i) {
+    m.insert_or_assign("key" + std::to_string(i), s4db::location{1, 10u * i, 10});
+    model["key" + std::to_string(i)] = s4db::location{1, 10u * i, 10};
+  }
+  const std::string saved = m.checkpoint();
+  write_bytes(tmp.path / "index.idx", saved);
+  auto mapping = std::make_shared<const s4db::detail::mapped_file>(
+      *s4db::detail::file::open_existing(tmp.path / "index.idx"), s4db::detail::mapped_file::mode::private_copy);
+  BOOST_REQUIRE(mapping->covers(0, saved.size()));
+  auto loaded = compact::from_checkpoint(mapping->view(0, saved.size()), mapping);
+  BOOST_REQUIRE(loaded);
+  mapping.reset();  // the map keeps it
+  for (int i = 0; i < 5000; i += 7) {
+    loaded->insert_or_assign("key" + std::to_string(i), s4db::location{2, 1, 1});
+    model["key" + std::to_string(i)] = s4db::location{2, 1, 1};
+  }
+  for (int i = 1; i < 5000; i += 5) {
+    loaded->erase("key" + std::to_string(i));
+    model.erase("key" + std::to_string(i));
+  }
+  require_same(*loaded, model);
+  BOOST_TEST((read_bytes(tmp.path / "index.idx") == saved));
+  for (int i = 5000; i < 20000; ++i) {  // past its capacity: copied out
+    loaded->insert_or_assign("key" + std::to_string(i), s4db::location{3, 1, 1});
+    model["key" + std::to_string(i)] = s4db::location{3, 1, 1};
+  }
+  require_same(*loaded, model);
+  BOOST_TEST((read_bytes(tmp.path / "index.idx") == saved));
+}
+
+// The digest of a checkpoint is taken over its pieces as written; it must equal the digest
+// of the file read back whole, whatever the pieces' sizes (empty ones with a null pointer
+// included: zlib's crc32 starts over when given one).
+BOOST_AUTO_TEST_CASE(a_digest_in_pieces_equals_the_digest_of_the_whole) {
+  std::mt19937 rng(5);
+  std::string whole(100000, '\0');
+  for (auto& c : whole) c = static_cast<char>(rng());
+  for (int trial = 0; trial < 50; ++trial) {
+    s4db::detail::digest::builder pieces;
+    std::size_t at = 0;
+    while (at < whole.size()) {
+      const std::size_t n = std::min<std::size_t>(whole.size() - at, rng() % 3 == 0 ? 0 : rng() % 70000);
+      pieces.add(n == 0 ? std::string_view() : std::string_view(whole).substr(at, n));
+      at += n;
+    }
+    BOOST_REQUIRE((pieces.done() == s4db::detail::digest::of(whole)));
+  }
+  BOOST_TEST(s4db::detail::digest::of(whole).matches(whole));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -24,6 +24,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cstdint>
 #include <filesystem>
@@ -816,7 +817,9 @@ class basic_db {
       finish_download();
     } else {
       copy_.clear_staging();
-      if (!loaded.index.empty()) load_local_index(loaded.index, (copy_.dir() / format::index_name).string());
+      if (!loaded.index.empty())
+        load_local_index(loaded.index, (copy_.dir() / format::index_name).string(),
+                         loaded.read ? nullptr : loaded.mapping);
       check_lost_bytes(loaded.covers);
       const bool replayed = replay_tail(loaded.covers.covered_file, loaded.covers.covered_offset);
       if (replayed) copy_.state().unpublished = true;
@@ -949,13 +952,16 @@ class basic_db {
 
   // Loads the working copy's saved index: a checkpoint (written by compact_index; another
   // container takes its elements one by one), or an index in the published format.
-  void load_local_index(std::string_view bytes, const std::string& where_from) {
+  void load_local_index(std::string_view bytes, const std::string& where_from,
+                        std::shared_ptr<const void> writable_owner) {
     using checkpoint_map = detail::compact_map<location>;
     if (!checkpoint_map::is_checkpoint(bytes)) {
       decode_index_into(bytes, where_from, index_);
       return;
     }
-    auto loaded = checkpoint_map::from_checkpoint(bytes);
+    auto loaded = std::is_same_v<map_type, checkpoint_map>
+                      ? checkpoint_map::from_checkpoint(bytes, std::move(writable_owner))
+                      : checkpoint_map::from_checkpoint(bytes);
     if (!loaded)
       detail::throw_corruption(where_from +
                                ": a damaged index checkpoint (sizes or references out of bounds); move local.state "
@@ -1677,7 +1683,8 @@ class basic_db {
       // A mapping of its own, read ahead whole: the file is about to be read end to end.
       if (copy_.exists())
         if (auto opened = detail::file::open_existing(copy_.data_path(n)))
-          f.mapped = std::make_shared<const detail::mapped_file>(std::move(*opened), /*populate=*/true);
+          f.mapped =
+              std::make_shared<const detail::mapped_file>(std::move(*opened), detail::mapped_file::mode::read_ahead);
       if (f.mapped && f.mapped->covers(0, end)) {
         f.bytes = f.mapped->view(0, end);
       } else {  // not mapped (or the local copy is older): read, from the store if need be
@@ -1757,16 +1764,21 @@ class basic_db {
   void save_local() {
     if (!copy_.exists()) copy_.create(opt_.local_dir);
     if (!copy_.state().has_writer) choose_writer();  // a new copy: its first save names its writer
-    std::string index;
-    if constexpr (requires { index_.checkpoint(); })
-      index = index_.checkpoint();
-    else
-      index = encode_index();
     copy_.state().legacy_next = legacy_next_;
     const auto [file, offset] = copy_.end_position();
-    copy_.save(index, file, offset);
+    auto save = [&](std::span<const std::string_view> pieces) {
+      copy_.save(pieces, file, offset);
+      saved_index_bytes_ = 0;
+      for (auto piece : pieces) saved_index_bytes_ += piece.size();
+    };
+    if constexpr (requires { index_.checkpoint_image(); }) {
+      const auto image = index_.checkpoint_image();
+      save(image.pieces());
+    } else {
+      const std::string index = encode_index();
+      save(std::span<const std::string_view>(std::array<std::string_view, 1>{index}));
+    }
     appended_since_save_ = 0;
-    saved_index_bytes_ = index.size();
     index_dirty_ = false;
   }
 

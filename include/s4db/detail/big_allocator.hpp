@@ -40,7 +40,7 @@ struct big_allocator {
     if (const std::uintptr_t slack = start + huge_page - aligned)
       ::munmap(reinterpret_cast<void*>(aligned + size), slack);
 #ifdef MADV_HUGEPAGE
-    ::madvise(reinterpret_cast<void*>(aligned), size, MADV_HUGEPAGE);  // a hint: without it, ordinary pages
+    ::madvise(reinterpret_cast<void*>(aligned), size / huge_page * huge_page, MADV_HUGEPAGE);  // a hint
 #endif
     return reinterpret_cast<T*>(aligned);
   }
@@ -66,7 +66,11 @@ struct big_allocator {
   friend bool operator==(const big_allocator&, const big_allocator&) noexcept { return true; }
 
  private:
-  static std::size_t rounded(std::size_t bytes) { return (bytes + huge_page - 1) / huge_page * huge_page; }
+  // Whole small pages: the tail past the last huge page boundary is left in small pages.
+  static std::size_t rounded(std::size_t bytes) {
+    constexpr std::size_t page = 4096;
+    return (bytes + page - 1) / page * page;
+  }
 };
 
 }  // namespace detail

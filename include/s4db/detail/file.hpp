@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -177,11 +178,16 @@ inline void rename_file(const std::filesystem::path& from, const std::filesystem
 
 // Replaces `path` with `bytes` so that a crash leaves either the old or the new content;
 // `durable` adds the fsyncs that make the same hold across a power loss.
-inline void write_file_atomic(const std::filesystem::path& path, std::string_view bytes, bool durable = true) {
+inline void write_file_atomic(const std::filesystem::path& path, std::span<const std::string_view> pieces,
+                              bool durable = true) {
   const auto tmp = staging_path(path);
   try {
     file f(tmp, O_WRONLY | O_CREAT | O_TRUNC);
-    f.write_at(0, bytes);
+    std::uint64_t at = 0;
+    for (auto piece : pieces) {
+      f.write_at(at, piece);
+      at += piece.size();
+    }
     if (durable) f.sync();
     rename_file(tmp, path);
   } catch (...) {
@@ -190,6 +196,10 @@ inline void write_file_atomic(const std::filesystem::path& path, std::string_vie
     throw;
   }
   if (durable) sync_directory(path.parent_path());
+}
+
+inline void write_file_atomic(const std::filesystem::path& path, std::string_view bytes, bool durable = true) {
+  write_file_atomic(path, std::span<const std::string_view>(&bytes, 1), durable);
 }
 
 }  // namespace detail

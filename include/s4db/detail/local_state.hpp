@@ -6,6 +6,9 @@
 // writer namespace, and where its writes not yet committed begin.
 #pragma once
 
+#include <zlib.h>
+
+#include <algorithm>
 #include <bit>
 #include <cstdint>
 #include <cstring>
@@ -35,45 +38,89 @@ struct digest {
   std::uint32_t crc = 0;
   std::uint64_t fnv = 0;
 
-  static digest of(std::string_view bytes) { return {bytes.size(), format::crc32_of(bytes), fnv_words(bytes)}; }
+  // The digest of bytes given in pieces (a checkpoint is written from several arrays).
+  class builder;
+
+  static digest of(std::string_view bytes);
 
   bool matches(std::string_view bytes) const {
-    if (bytes.size() != size || format::crc32_of(bytes) != crc) return false;
-    return fnv_words(bytes) == fnv || fnv_bytes(bytes) == fnv;
+    const digest d = of(bytes);
+    return d.size == size && d.crc == crc && (d.fnv == fnv || fnv_bytes(bytes) == fnv);
   }
   friend bool operator==(const digest&, const digest&) = default;
 
- private:
   static constexpr std::uint64_t fnv_basis = 0xcbf29ce484222325ull;
   static constexpr std::uint64_t fnv_prime = 0x100000001b3ull;
 
-  // Four FNV-1a lanes over the 8-byte words in turn (independent multiplies run side by
-  // side), then the lanes and the tail bytes folded into one.
-  static std::uint64_t fnv_words(std::string_view bytes) {
-    std::uint64_t lane[4] = {fnv_basis, fnv_basis ^ 1, fnv_basis ^ 2, fnv_basis ^ 3};
-    std::size_t i = 0;
-    for (; i + 32 <= bytes.size(); i += 32)
-      for (std::size_t l = 0; l < 4; ++l) lane[l] = (lane[l] ^ word_at(bytes.data() + i + 8 * l)) * fnv_prime;
-    std::uint64_t h = fnv_basis;
-    for (auto v : lane) h = (h ^ v) * fnv_prime;
-    for (; i < bytes.size(); ++i) h = (h ^ static_cast<unsigned char>(bytes[i])) * fnv_prime;
-    return h;
-  }
-
-  // The little-endian 64-bit word at p.
-  static std::uint64_t word_at(const char* p) {
-    std::uint64_t v;
-    std::memcpy(&v, p, 8);
-    if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
-    return v;
-  }
-
+ private:
+  // The bytewise FNV-1a that states before 0.10 hold.
   static std::uint64_t fnv_bytes(std::string_view bytes) {
     std::uint64_t h = fnv_basis;
     for (char c : bytes) h = (h ^ static_cast<unsigned char>(c)) * fnv_prime;
     return h;
   }
 };
+
+// The FNV part runs four FNV-1a lanes over the 8-byte little-endian words in turn
+// (independent multiplies run side by side), then folds the lanes and the last size % 32
+// bytes into one.
+class digest::builder {
+ public:
+  // In 64 KiB steps, so that both hashes read each step from the cache.
+  void add(std::string_view bytes) {
+    constexpr std::size_t step = 64 * 1024;
+    for (; bytes.size() > step; bytes.remove_prefix(step)) add_step(bytes.substr(0, step));
+    add_step(bytes);
+  }
+
+  digest done() const {
+    std::uint64_t h = fnv_basis;
+    for (auto v : lane_) h = (h ^ v) * fnv_prime;
+    for (std::size_t i = 0; i < carried_; ++i) h = (h ^ static_cast<unsigned char>(carry_[i])) * fnv_prime;
+    return {size_, crc_, h};
+  }
+
+ private:
+  void add_step(std::string_view bytes) {
+    if (bytes.empty()) return;  // its data() may be null, which tells zlib's crc32 to start over
+    size_ += bytes.size();
+    crc_ = static_cast<std::uint32_t>(
+        ::crc32(crc_, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(bytes.size())));
+    if (carried_ > 0) {
+      const std::size_t take = std::min(bytes.size(), sizeof carry_ - carried_);
+      std::memcpy(carry_ + carried_, bytes.data(), take);
+      carried_ += take;
+      bytes.remove_prefix(take);
+      if (carried_ < sizeof carry_) return;
+      block(carry_);
+      carried_ = 0;
+    }
+    for (; bytes.size() >= sizeof carry_; bytes.remove_prefix(sizeof carry_)) block(bytes.data());
+    std::memcpy(carry_, bytes.data(), bytes.size());
+    carried_ = bytes.size();
+  }
+
+  void block(const char* p) {
+    for (std::size_t l = 0; l < 4; ++l) {
+      std::uint64_t v;
+      std::memcpy(&v, p + 8 * l, 8);
+      if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
+      lane_[l] = (lane_[l] ^ v) * fnv_prime;
+    }
+  }
+
+  std::uint64_t size_ = 0;
+  std::uint32_t crc_ = static_cast<std::uint32_t>(::crc32(0L, Z_NULL, 0));
+  std::uint64_t lane_[4] = {fnv_basis, fnv_basis ^ 1, fnv_basis ^ 2, fnv_basis ^ 3};
+  char carry_[32] = {};
+  std::size_t carried_ = 0;
+};
+
+inline digest digest::of(std::string_view bytes) {
+  builder b;
+  b.add(bytes);
+  return b.done();
+}
 
 // What this copy knows the store holds as one data file: the bytes it uploaded or
 // downloaded, by size and the ETag the store gave them.

@@ -19,14 +19,25 @@ namespace detail {
 
 class mapped_file {
  public:
-  // With `populate`, every page is read and mapped now (one call, not a fault per page):
-  // for a file about to be read whole.
-  explicit mapped_file(file f, bool populate = false) : file_(std::move(f)) {
+  enum class mode {
+    shared,      // pages are read as they are touched
+    read_ahead,  // every page is read and mapped now (one call, not a fault per page)
+    // read ahead too, and writable: a write changes this mapping's copy of the page only,
+    // never the file (for a checkpoint the index uses in place)
+    private_copy,
+  };
+
+  explicit mapped_file(file f, mode m = mode::shared) : file_(std::move(f)) {
     const std::uint64_t size = file_.size();
     if (size == 0) return;
-    void* p = ::mmap(nullptr, static_cast<std::size_t>(size), PROT_READ, MAP_SHARED | (populate ? MAP_POPULATE : 0),
-                     file_.descriptor(), 0);
+    const int flags = (m == mode::private_copy ? MAP_PRIVATE : MAP_SHARED) | (m == mode::shared ? 0 : MAP_POPULATE);
+    void* p = ::mmap(nullptr, static_cast<std::size_t>(size), PROT_READ, flags, file_.descriptor(), 0);
     if (p == MAP_FAILED) return;  // reads fall back to pread
+    // Made writable only now: populating a writable private mapping would copy every page.
+    if (m == mode::private_copy && ::mprotect(p, static_cast<std::size_t>(size), PROT_READ | PROT_WRITE) != 0) {
+      ::munmap(p, static_cast<std::size_t>(size));
+      return;
+    }
     data_ = static_cast<const char*>(p);
     size_ = static_cast<std::size_t>(size);
   }

@@ -19,6 +19,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -122,9 +123,10 @@ class working_copy {
   }
 
   struct loaded_copy {
-    std::shared_ptr<const mapped_file> mapping;  // holds the bytes `index` views
-    std::shared_ptr<const std::string> read;     // or these, when the file could not be mapped
-    std::string_view index;                      // empty: no index saved yet (an empty database)
+    // Holds the bytes `index` views: a private mapping, which the index may keep and write.
+    std::shared_ptr<const mapped_file> mapping;
+    std::shared_ptr<const std::string> read;  // or these, when the file could not be mapped
+    std::string_view index;                   // empty: no index saved yet (an empty database)
     local_state::saved_index covers;
   };
 
@@ -138,10 +140,11 @@ class working_copy {
                        std::string(codec) + "'");
     const auto index_path = *dir_ / format::index_name;
     loaded_copy out;
-    // Mapped and read ahead in one go: a checkpoint of a million keys is 50 MB.
+    // Mapped and read ahead in one go (a checkpoint of a million keys is 50 MB), privately:
+    // compact_index uses a checkpoint's arrays where they lie.
     if (auto f = file::open_existing(index_path)) {
       const std::uint64_t size = f->size();
-      out.mapping = std::make_shared<const mapped_file>(std::move(*f), /*populate=*/true);
+      out.mapping = std::make_shared<const mapped_file>(std::move(*f), mapped_file::mode::private_copy);
       if (out.mapping->covers(0, size))
         out.index = out.mapping->view(0, size);
       else
@@ -162,9 +165,12 @@ class working_copy {
   // covered_offset). In sync_mode flush and every_write the data files are made durable
   // first, so a saved index never names bytes a power loss can take; in sync_mode none
   // nothing is fsynced (a process crash still finds the old or the new pair).
-  void save(std::string_view index, file_id covered_file, std::uint64_t covered_offset) {
+  // The index may come in pieces (a checkpoint is written from its arrays, uncopied).
+  void save(std::span<const std::string_view> index, file_id covered_file, std::uint64_t covered_offset) {
     if (durable()) sync_appends();
-    const local_state::saved_index fresh{digest::of(index), covered_file, covered_offset};
+    digest::builder bytes;
+    for (auto piece : index) bytes.add(piece);
+    const local_state::saved_index fresh{bytes.done(), covered_file, covered_offset};
     std::vector<local_state::saved_index> previous = state_.indexes;
     if (previous.empty()) previous.push_back({digest::of(""), 1, 0});
     state_.indexes = previous;

@@ -11,11 +11,13 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <functional>
 #include <iterator>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,7 +25,7 @@
 #include <vector>
 
 #include "../concepts.hpp"
-#include "../detail/big_allocator.hpp"
+#include "../detail/buffer.hpp"
 #include "../detail/require_cxx20.hpp"  // a pre-C++20 build stops here, with one line
 
 namespace s4db {
@@ -202,8 +204,9 @@ class compact_map {
   // ------------------------------------------------------------------ checkpoint
 
   // The checkpoint: a 40-byte header ("S4DBCKP1", then the element count, the table size,
-  // the arena's size and the record size as 64-bit integers), then the records, the arena
-  // and the table as they are in memory, in the machine's byte order: a checkpoint is a
+  // the arena's size and the record size as 64-bit integers), then the records, the arena,
+  // zeros up to a multiple of 8 bytes, and the table, as they are in memory, in the
+  // machine's byte order: a checkpoint is a
   // local file (one from a machine of the other byte order fails the record size check).
   // docs/format.md, "Checkpoint".
   static constexpr std::string_view checkpoint_magic = "S4DBCKP1";
@@ -211,24 +214,44 @@ class compact_map {
 
   static bool is_checkpoint(std::string_view bytes) { return bytes.starts_with(checkpoint_magic); }
 
-  std::string checkpoint() {
+  // The checkpoint as views of the map's own arrays (valid until the map changes), to be
+  // written out one after another: nothing is copied.
+  struct image {
+    std::string header;
+    std::string_view records, arena, padding, table;
+    std::array<std::string_view, 5> pieces() const { return {header, records, arena, padding, table}; }
+  };
+
+  image checkpoint_image() {
     if (garbage_ > 0) compact_arena();
     if (const auto tight = table_size_for(count_, saved_load); slots_.size() > tight) rehash(tight);
-    std::string out;
-    out.reserve(checkpoint_header_size + count_ * record_size + arena_.size() + slots_.size() * sizeof(slot));
-    out += checkpoint_magic;
+    image out;
+    out.header = checkpoint_magic;
     for (std::uint64_t n : {std::uint64_t{count_}, std::uint64_t{slots_.size()}, std::uint64_t{arena_.size()},
                             std::uint64_t{record_size}})
-      out.append(reinterpret_cast<const char*>(&n), 8);
-    out.append(reinterpret_cast<const char*>(records_.data()), count_ * record_size);
-    out.append(reinterpret_cast<const char*>(arena_.data()), arena_.size());
-    out.append(reinterpret_cast<const char*>(slots_.data()), slots_.size() * sizeof(slot));
+      out.header.append(reinterpret_cast<const char*>(&n), 8);
+    out.records = {reinterpret_cast<const char*>(records_.data()), count_ * record_size};
+    out.arena = {arena_.data(), arena_.size()};
+    out.padding = std::string_view(
+        zeros, table_at(count_, arena_.size()) - (checkpoint_header_size + count_ * record_size + arena_.size()));
+    out.table = {reinterpret_cast<const char*>(slots_.data()), slots_.size() * sizeof(slot)};
+    return out;
+  }
+
+  // The checkpoint as one string.
+  std::string checkpoint() {
+    std::string out;
+    const auto whole = checkpoint_image();  // a range-for would drop it before the loop
+    for (auto piece : whole.pieces()) out += piece;
     return out;
   }
 
   // The map a checkpoint holds, or nullopt when the bytes are not a whole, consistent one
-  // (a size or a reference out of bounds, a table with no empty slot).
-  static std::optional<compact_map> from_checkpoint(std::string_view bytes) {
+  // (a size or a reference out of bounds, a table with no empty slot). With `writable`, the
+  // bytes are memory the map may keep and write (a private mapping that `writable` keeps
+  // alive): the arrays are used in place, not copied.
+  static std::optional<compact_map> from_checkpoint(std::string_view bytes,
+                                                    std::shared_ptr<const void> writable = nullptr) {
     if (!is_checkpoint(bytes) || bytes.size() < checkpoint_header_size) return std::nullopt;
     const std::uint64_t count = header_field(bytes, 0);
     const std::uint64_t table = header_field(bytes, 1);
@@ -236,19 +259,25 @@ class compact_map {
     const std::uint64_t rsize = header_field(bytes, 3);
     const std::uint64_t room = bytes.size() - checkpoint_header_size;
     if (rsize != record_size || table > (1ull << 32) || (count > 0 && count >= table) || count > room / record_size ||
-        arena > room - count * record_size || table * sizeof(slot) != room - count * record_size - arena)
+        arena > room - count * record_size)
       return std::nullopt;
+    const std::uint64_t at = table_at(count, arena);
+    if (at > bytes.size() || table * sizeof(slot) != bytes.size() - at) return std::nullopt;
+    char* const base = const_cast<char*>(bytes.data());  // written only when `writable`
+    const bool in_place = writable && reinterpret_cast<std::uintptr_t>(base + at) % alignof(slot) == 0;
+    auto lend = [&]<class T>(buffer<T>& into, std::uint64_t offset, std::uint64_t n) {
+      if (in_place) {
+        into = buffer<T>(reinterpret_cast<T*>(base + offset), n, writable);
+      } else {
+        into.resize(n);  // default-initialised: copied over right away
+        std::memcpy(into.data(), bytes.data() + offset, n * sizeof(T));
+      }
+    };
     compact_map m;
-    const char* p = bytes.data() + checkpoint_header_size;
     m.count_ = static_cast<std::size_t>(count);
-    m.records_.resize(count * record_size);  // default-initialised: copied over right away
-    std::memcpy(m.records_.data(), p, count * record_size);
-    p += count * record_size;
-    m.arena_.resize(arena);
-    std::memcpy(m.arena_.data(), p, arena);
-    p += arena;
-    m.slots_.resize(static_cast<std::size_t>(table));
-    std::memcpy(m.slots_.data(), p, table * sizeof(slot));
+    lend(m.records_, checkpoint_header_size, count * record_size);
+    lend(m.arena_, checkpoint_header_size + count * record_size, arena);
+    lend(m.slots_, at, table);
     std::size_t used = 0;
     for (const slot& s : m.slots_) {
       if (s.record > count) return std::nullopt;
@@ -263,6 +292,13 @@ class compact_map {
   }
 
  private:
+  static constexpr char zeros[8] = {};
+
+  // Where the table starts: after the records and the arena, on a multiple of 8.
+  static std::uint64_t table_at(std::uint64_t count, std::uint64_t arena) {
+    return (checkpoint_header_size + count * record_size + arena + 7) / 8 * 8;
+  }
+
   static std::uint64_t header_field(std::string_view bytes, std::size_t i) {
     std::uint64_t v;
     std::memcpy(&v, bytes.data() + 8 + 8 * i, 8);
@@ -306,7 +342,7 @@ class compact_map {
     if (key.size() > 0xffff) throw std::length_error("s4db: a key over 65,535 bytes");
     const std::uint64_t ref = std::uint64_t{arena_.size()} << 16 | key.size();
     make_room(arena_, arena_.size() + key.size());
-    arena_.insert(arena_.end(), key.begin(), key.end());
+    arena_.append(key.data(), key.size());
     if (records_.size() < (count_ + 1) * record_size) {
       make_room(records_, (count_ + 1) * record_size);
       records_.resize(records_.capacity());
@@ -341,7 +377,7 @@ class compact_map {
   }
 
   void rehash(std::size_t size) {
-    array<slot> old = std::move(slots_);
+    buffer<slot> old = std::move(slots_);
     slots_.assign(size, slot{});
     for (const slot& s : old) {
       if (s.record == 0) continue;
@@ -353,24 +389,21 @@ class compact_map {
 
   // Rewrites the arena with the live keys only, in record order.
   void compact_arena() {
-    array<char> fresh;
+    buffer<char> fresh;
     fresh.reserve(arena_.size() - garbage_);
     for (std::size_t i = 0; i < count_; ++i) {
       const auto key = key_at(i);
       const std::uint64_t ref = std::uint64_t{fresh.size()} << 16 | key.size();
-      fresh.insert(fresh.end(), key.begin(), key.end());
+      fresh.append(key.data(), key.size());
       std::memcpy(record(i) + value_size, &ref, 8);
     }
     arena_ = std::move(fresh);
     garbage_ = 0;
   }
 
-  template <class T>
-  using array = std::vector<T, big_allocator<T>>;
-
-  array<unsigned char> records_;  // record i at i * record_size; only the first count_ are live
-  array<char> arena_;             // the keys
-  array<slot> slots_;
+  buffer<unsigned char> records_;  // record i at i * record_size; only the first count_ are live
+  buffer<char> arena_;             // the keys
+  buffer<slot> slots_;
   std::size_t count_ = 0;
   std::size_t garbage_ = 0;  // arena bytes of erased keys
 };
