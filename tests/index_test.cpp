@@ -95,6 +95,15 @@ BOOST_AUTO_TEST_CASE(a_damaged_or_hostile_checkpoint_is_refused_not_trusted) {
   BOOST_TEST(!compact::from_checkpoint(bad_ref));
 }
 
+// The hash places keys in a checkpoint's table, so it is part of the format: these values
+// were computed from docs/format.md's description by an independent Python script.
+BOOST_AUTO_TEST_CASE(the_key_hash_is_the_one_docs_format_md_specifies) {
+  BOOST_TEST(compact::hash_of("") == 0xe220a8397b1dcdafull);
+  BOOST_TEST(compact::hash_of("a") == 0xfa18e15eccfa9675ull);
+  BOOST_TEST(compact::hash_of("0123456789abcdef") == 0x5f6ec00437ccda8aull);
+  BOOST_TEST(compact::hash_of("a key of 17 bytes") == 0xfde05188abe0c340ull);
+}
+
 // Reopening uses a checkpoint's arrays where they lie, in a private mapping: writes to the
 // map change the mapping's pages, never the file, and growing copies the arrays out.
 BOOST_AUTO_TEST_CASE(a_map_used_in_place_never_writes_its_checkpoint_file) {

@@ -934,16 +934,35 @@ class basic_db {
   // hold: a hostile header claiming four billion entries costs nothing.
   void decode_index_into(std::string_view bytes, const std::string& where_from, map_type& into) {
     map_type loaded;
-    if constexpr (requires { loaded.reserve(std::size_t{}); }) {
-      if (bytes.size() >= format::index_header_size)
-        loaded.reserve(std::min<std::size_t>(format::load_be<std::uint32_t>(bytes.data() + 5),
-                                             bytes.size() / format::index_entry_overhead_v1));
-    }
+    const std::size_t claimed = bytes.size() >= format::index_header_size
+                                    ? std::min<std::size_t>(format::load_be<std::uint32_t>(bytes.data() + 5),
+                                                            bytes.size() / format::index_entry_overhead_v1)
+                                    : 0;
+    if constexpr (requires { loaded.reserve(claimed, bytes.size()); })
+      loaded.reserve(claimed, bytes.size());  // the keys take fewer bytes than the index
+    else if constexpr (requires { loaded.reserve(claimed); })
+      loaded.reserve(claimed);
     std::uint32_t legacy_highest = 0;
+    // Inserted a few entries behind the parse, with their slots prefetched meanwhile, where
+    // the container can (compact_index): the table's cache misses then overlap.
+    constexpr std::size_t ahead = 16;
+    std::array<std::pair<std::string_view, location>, ahead> pending;
+    std::size_t parsed = 0;
+    auto insert = [&](const std::pair<std::string_view, location>& e) {
+      assign(loaded, e.first, e.second);
+      if (writer_of(e.second.file) == 0) legacy_highest = std::max(legacy_highest, sequence_of(e.second.file));
+    };
     const auto header = format::decode_index(bytes, where_from, [&](std::string_view key, const location& loc) {
-      assign(loaded, key, loc);
-      if (writer_of(loc.file) == 0) legacy_highest = std::max(legacy_highest, sequence_of(loc.file));
+      if constexpr (requires { loaded.prefetch(key); }) {
+        auto& slot = pending[parsed++ % ahead];
+        if (parsed > ahead) insert(slot);
+        slot = {key, loc};
+        loaded.prefetch(key);
+      } else {
+        insert({key, loc});
+      }
     });
+    for (std::size_t i = parsed > ahead ? parsed - ahead : 0; i < parsed; ++i) insert(pending[i % ahead]);
     into = std::move(loaded);
     legacy_next_ = std::max({legacy_next_, header.next_file, legacy_highest + 1});
     if (copy_.writer() == 0) copy_.raise_next_file(legacy_next_);

@@ -59,8 +59,10 @@ struct options {
   // Soft limit on a data file's size: an entry is never split, so one oversized entry
   // gets a file of its own.
   std::uint64_t max_file_size = 64 * 1024 * 1024;
-  // The local index is saved on flush/close/upload and whenever this many bytes were
-  // appended since the last save; opening replays at most this much.
+  // The local index is saved on close/upload, and by flush() or a write once the bytes
+  // appended since the last save pass the larger of this and the last saved index's size
+  // (a save then costs the same per byte written at any size); opening replays at most
+  // that much.
   std::uint64_t index_save_interval = 16 * 1024 * 1024;
   conflict_resolution on_conflict = conflict_resolution::fail;
   // The format written: 2 (Python s4db 0.9 and later: writer namespaces, an index with a

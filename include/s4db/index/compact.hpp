@@ -2,7 +2,7 @@
 // a fast reopen: the keys live in one arena, each element is a fixed-size record (its value
 // packed, where the key sits in the arena) in one array, and the table is an array of 8-byte
 // slots (32 bits of the key's hash, the record's number) probed linearly. About 28 bytes per
-// key for a location record plus 9.4 to 13.3 for the table, plus the key bytes; growing never
+// key for a location record plus 10 to 13.3 for the table, plus the key bytes; growing never
 // hashes a key again (the slot keeps its hash). Erasing moves the last record into the hole,
 // so iteration is a walk over one array, in no particular order.
 //
@@ -78,7 +78,7 @@ class compact_map {
   // The table is grown (or sized by reserve) to fill_load, and grows past max_load; a
   // checkpoint saves it at no less than saved_load, so a reopened map is at its smallest.
   static constexpr double fill_load = 0.6;
-  static constexpr double saved_load = 0.75;
+  static constexpr double saved_load = 0.8;
   static constexpr double max_load = 0.85;
 
  public:
@@ -138,9 +138,10 @@ class compact_map {
     garbage_ = 0;
   }
 
-  // Room for n elements without growing.
-  void reserve(std::size_t n) {
+  // Room for n elements (and key_bytes of keys) without growing.
+  void reserve(std::size_t n, std::size_t key_bytes = 0) {
     if (records_.size() < n * record_size) records_.resize(n * record_size);
+    arena_.reserve(key_bytes);
     if (static_cast<double>(n) > static_cast<double>(slots_.size()) * max_load) rehash(table_size_for(n));
   }
 
@@ -156,6 +157,13 @@ class compact_map {
   }
 
   bool contains(std::string_view key) const { return find(key) != end(); }
+
+  // Starts loading the key's home slot into the cache: a bulk load prefetches a few keys
+  // ahead of their inserts, so the table's cache misses overlap.
+  void prefetch(std::string_view key) const {
+    if (!slots_.size()) return;
+    __builtin_prefetch(slots_.data() + home(static_cast<std::uint32_t>(hash_of(key) >> 32)));
+  }
 
   void insert_or_assign(std::string_view key, const Value& value) {
     if (static_cast<double>(count_ + 1) > static_cast<double>(slots_.size()) * max_load)
@@ -199,6 +207,26 @@ class compact_map {
     if (it == end()) return 0;
     erase(it);
     return 1;
+  }
+
+  // The key's hash, part of the checkpoint's format (so not std::hash, which differs between
+  // standard libraries): 8-byte little-endian words, the last one zero-padded, each mixed
+  // in with multiplications, then the whole avalanched (docs/format.md, "Checkpoint").
+  static std::uint64_t hash_of(std::string_view key) {
+    constexpr std::uint64_t k1 = 0x9e3779b97f4a7c15ull, k2 = 0xbf58476d1ce4e5b9ull, k3 = 0x94d049bb133111ebull;
+    std::uint64_t h = k1 ^ (key.size() * k3);
+    for (std::size_t i = 0; i < key.size(); i += 8) {
+      std::uint64_t w = 0;
+      const std::size_t n = std::min<std::size_t>(8, key.size() - i);
+      for (std::size_t b = 0; b < n; ++b) w |= std::uint64_t{static_cast<unsigned char>(key[i + b])} << (8 * b);
+      w *= k2;
+      h = (h ^ (w ^ (w >> 31))) * k1;
+    }
+    h ^= h >> 30;
+    h *= k2;
+    h ^= h >> 27;
+    h *= k3;
+    return h ^ (h >> 31);
   }
 
   // ------------------------------------------------------------------ checkpoint
@@ -305,7 +333,6 @@ class compact_map {
     return v;
   }
 
-  static std::uint64_t hash_of(std::string_view key) { return std::hash<std::string_view>{}(key); }
 
   std::size_t home(std::uint32_t tag) const {
     return static_cast<std::size_t>((std::uint64_t{tag} * slots_.size()) >> 32);
