@@ -64,6 +64,7 @@ class buffer {
 
   void append(const T* p, std::size_t n) {
     const std::size_t at = size();
+    if (n == 0) return;
     resize(at + n);
     std::memcpy(data() + at, p, n * sizeof(T));
   }
@@ -80,7 +81,7 @@ class buffer {
     std::vector<T, big_allocator<T>> copy;
     copy.reserve(std::max(room, view_size_));
     copy.resize(view_size_);
-    std::memcpy(copy.data(), view_, view_size_ * sizeof(T));
+    if (view_size_ > 0) std::memcpy(copy.data(), view_, view_size_ * sizeof(T));
     drop_view();
     own_ = std::move(copy);
   }

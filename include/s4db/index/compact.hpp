@@ -275,7 +275,8 @@ class compact_map {
   }
 
   // The map a checkpoint holds, or nullopt when the bytes are not a whole, consistent one
-  // (a size or a reference out of bounds, a table with no empty slot). With `writable`, the
+  // (a size or a reference out of bounds, a table with no empty slot, a record named by no
+  // slot or by two). With `writable`, the
   // bytes are memory the map may keep and write (a private mapping that `writable` keeps
   // alive): the arrays are used in place, not copied.
   static std::optional<compact_map> from_checkpoint(std::string_view bytes,
@@ -298,7 +299,7 @@ class compact_map {
         into = buffer<T>(reinterpret_cast<T*>(base + offset), n, writable);
       } else {
         into.resize(n);  // default-initialised: copied over right away
-        std::memcpy(into.data(), bytes.data() + offset, n * sizeof(T));
+        if (n > 0) std::memcpy(into.data(), bytes.data() + offset, n * sizeof(T));
       }
     };
     compact_map m;
@@ -306,12 +307,13 @@ class compact_map {
     lend(m.records_, checkpoint_header_size, count * record_size);
     lend(m.arena_, checkpoint_header_size + count * record_size, arena);
     lend(m.slots_, at, table);
-    std::size_t used = 0;
+    std::vector<bool> named(static_cast<std::size_t>(count));  // each record by exactly one slot
     for (const slot& s : m.slots_) {
-      if (s.record > count) return std::nullopt;
-      used += s.record != 0;
+      if (s.record == 0) continue;
+      if (s.record > count || named[s.record - 1]) return std::nullopt;
+      named[s.record - 1] = true;
     }
-    if (used != count) return std::nullopt;
+    if (std::find(named.begin(), named.end(), false) != named.end()) return std::nullopt;
     for (std::size_t i = 0; i < count; ++i) {
       const std::uint64_t ref = m.key_ref(i);
       if ((ref >> 16) + (ref & 0xffff) > arena) return std::nullopt;
@@ -332,7 +334,6 @@ class compact_map {
     std::memcpy(&v, bytes.data() + 8 + 8 * i, 8);
     return v;
   }
-
 
   std::size_t home(std::uint32_t tag) const {
     return static_cast<std::size_t>((std::uint64_t{tag} * slots_.size()) >> 32);
