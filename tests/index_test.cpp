@@ -73,7 +73,8 @@ BOOST_AUTO_TEST_CASE(behaves_as_a_map_through_growth_erases_and_checkpoints) {
 
 BOOST_AUTO_TEST_CASE(a_damaged_or_hostile_checkpoint_is_refused_not_trusted) {
   compact m;
-  for (int i = 0; i < 100; ++i) m.insert_or_assign("key" + std::to_string(i), s4db::location{1, 9u * i, 9});
+  for (int i = 0; i < 100; ++i)
+    m.insert_or_assign("key" + std::to_string(i), s4db::location{1, 9u * static_cast<unsigned>(i), 9});
   const std::string good = m.checkpoint();
   BOOST_REQUIRE(compact::from_checkpoint(good));
   BOOST_TEST(!compact::from_checkpoint(good.substr(0, good.size() - 1)));  // cut short
@@ -111,8 +112,8 @@ BOOST_AUTO_TEST_CASE(a_map_used_in_place_never_writes_its_checkpoint_file) {
   compact m;
   std::map<std::string, s4db::location> model;
   for (int i = 0; i < 5000; ++i) {
-    m.insert_or_assign("key" + std::to_string(i), s4db::location{1, 10u * i, 10});
-    model["key" + std::to_string(i)] = s4db::location{1, 10u * i, 10};
+    m.insert_or_assign("key" + std::to_string(i), s4db::location{1, 10u * static_cast<unsigned>(i), 10});
+    model["key" + std::to_string(i)] = s4db::location{1, 10u * static_cast<unsigned>(i), 10};
   }
   const std::string saved = m.checkpoint();
   write_bytes(tmp.path / "index.idx", saved);

@@ -1698,7 +1698,8 @@ class basic_db {
     std::vector<live_file> out;
     out.reserve(files.size());
     for (auto& [n, entry] : files) {
-      auto& [f, end] = entry;
+      auto& f = entry.first;  // not a structured binding: clang 14 cannot capture one
+      const std::uint64_t end = entry.second;
       // A mapping of its own, read ahead whole: the file is about to be read end to end.
       if (copy_.exists())
         if (auto opened = detail::file::open_existing(copy_.data_path(n)))
@@ -1784,9 +1785,9 @@ class basic_db {
     if (!copy_.exists()) copy_.create(opt_.local_dir);
     if (!copy_.state().has_writer) choose_writer();  // a new copy: its first save names its writer
     copy_.state().legacy_next = legacy_next_;
-    const auto [file, offset] = copy_.end_position();
+    const auto position = copy_.end_position();
     auto save = [&](std::span<const std::string_view> pieces) {
-      copy_.save(pieces, file, offset);
+      copy_.save(pieces, position.first, position.second);
       saved_index_bytes_ = 0;
       for (auto piece : pieces) saved_index_bytes_ += piece.size();
     };

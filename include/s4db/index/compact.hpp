@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -217,8 +218,13 @@ class compact_map {
     std::uint64_t h = k1 ^ (key.size() * k3);
     for (std::size_t i = 0; i < key.size(); i += 8) {
       std::uint64_t w = 0;
-      const std::size_t n = std::min<std::size_t>(8, key.size() - i);
-      for (std::size_t b = 0; b < n; ++b) w |= std::uint64_t{static_cast<unsigned char>(key[i + b])} << (8 * b);
+      if (key.size() - i >= 8) {
+        std::memcpy(&w, key.data() + i, 8);
+        if constexpr (std::endian::native == std::endian::big) w = __builtin_bswap64(w);
+      } else {
+        for (std::size_t b = 0; i + b < key.size(); ++b)
+          w |= std::uint64_t{static_cast<unsigned char>(key[i + b])} << (8 * b);
+      }
       w *= k2;
       h = (h ^ (w ^ (w >> 31))) * k1;
     }
