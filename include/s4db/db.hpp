@@ -1710,9 +1710,9 @@ class basic_db {
       } else {  // not mapped (or the local copy is older): read, from the store if need be
         with_entry(location{n, 0, static_cast<std::uint32_t>(end)}, f.mapped.get(),
                    [&](std::string_view bytes) { f.read.assign(bytes); });
-        f.bytes = f.read;
       }
       out.push_back(std::move(f));
+      if (out.back().bytes.empty()) out.back().bytes = out.back().read;  // after the move: a view of where it lies
     }
     return {std::move(out), index_.size()};
   }
