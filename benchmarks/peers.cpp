@@ -112,54 +112,47 @@ struct s4db_engine : engine {
   }
 };
 
-struct leveldb_engine : engine {
-  std::unique_ptr<leveldb::DB> db;
-  void open(const fs::path& dir) override {
-    leveldb::Options o;
-    o.create_if_missing = true;
-    leveldb::DB* raw = nullptr;
-    if (!leveldb::DB::Open(o, dir.string(), &raw).ok()) throw std::runtime_error("leveldb open");
-    db.reset(raw);
-  }
-  void put(const std::vector<std::pair<std::string, std::string>>& batch) override {
-    leveldb::WriteBatch b;
-    for (const auto& [k, v] : batch) b.Put(k, v);
-    if (!db->Write(leveldb::WriteOptions(), &b).ok()) throw std::runtime_error("leveldb write");
-  }
-  void close() override { db.reset(); }
-  std::size_t get(const std::string& key) override {
-    std::string v;
-    return db->Get(leveldb::ReadOptions(), key, &v).ok() ? v.size() : 0;
-  }
-  std::size_t iterate() override {
-    std::unique_ptr<leveldb::Iterator> it(db->NewIterator(leveldb::ReadOptions()));
-    std::size_t n = 0, bytes = 0;
-    for (it->SeekToFirst(); it->Valid(); it->Next()) ++n, bytes += it->value().size();
-    return bytes ? n : 0;
-  }
+// LevelDB and RocksDB share one API (RocksDB began as LevelDB's fork): one engine for both.
+struct leveldb_api {
+  using db = leveldb::DB;
+  using options = leveldb::Options;
+  using write_batch = leveldb::WriteBatch;
+  using write_options = leveldb::WriteOptions;
+  using read_options = leveldb::ReadOptions;
+  using iterator = leveldb::Iterator;
 };
 
-struct rocksdb_engine : engine {
-  std::unique_ptr<rocksdb::DB> db;
+struct rocksdb_api {
+  using db = rocksdb::DB;
+  using options = rocksdb::Options;
+  using write_batch = rocksdb::WriteBatch;
+  using write_options = rocksdb::WriteOptions;
+  using read_options = rocksdb::ReadOptions;
+  using iterator = rocksdb::Iterator;
+};
+
+template <class Api>
+struct lsm_engine : engine {
+  std::unique_ptr<typename Api::db> db;
   void open(const fs::path& dir) override {
-    rocksdb::Options o;
+    typename Api::options o;
     o.create_if_missing = true;
-    rocksdb::DB* raw = nullptr;
-    if (!rocksdb::DB::Open(o, dir.string(), &raw).ok()) throw std::runtime_error("rocksdb open");
+    typename Api::db* raw = nullptr;
+    if (!Api::db::Open(o, dir.string(), &raw).ok()) throw std::runtime_error("open " + dir.string());
     db.reset(raw);
   }
   void put(const std::vector<std::pair<std::string, std::string>>& batch) override {
-    rocksdb::WriteBatch b;
+    typename Api::write_batch b;
     for (const auto& [k, v] : batch) b.Put(k, v);
-    if (!db->Write(rocksdb::WriteOptions(), &b).ok()) throw std::runtime_error("rocksdb write");
+    if (!db->Write(typename Api::write_options(), &b).ok()) throw std::runtime_error("write");
   }
   void close() override { db.reset(); }
   std::size_t get(const std::string& key) override {
     std::string v;
-    return db->Get(rocksdb::ReadOptions(), key, &v).ok() ? v.size() : 0;
+    return db->Get(typename Api::read_options(), key, &v).ok() ? v.size() : 0;
   }
   std::size_t iterate() override {
-    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+    std::unique_ptr<typename Api::iterator> it(db->NewIterator(typename Api::read_options()));
     std::size_t n = 0, bytes = 0;
     for (it->SeekToFirst(); it->Valid(); it->Next()) ++n, bytes += it->value().size();
     return bytes ? n : 0;
@@ -223,8 +216,8 @@ struct lmdb_engine : engine {
 
 std::unique_ptr<engine> make_engine(const std::string& name) {
   if (name == "s4db") return std::make_unique<s4db_engine>();
-  if (name == "LevelDB") return std::make_unique<leveldb_engine>();
-  if (name == "RocksDB") return std::make_unique<rocksdb_engine>();
+  if (name == "LevelDB") return std::make_unique<lsm_engine<leveldb_api>>();
+  if (name == "RocksDB") return std::make_unique<lsm_engine<rocksdb_api>>();
   return std::make_unique<lmdb_engine>();
 }
 
