@@ -116,7 +116,7 @@ BOOST_AUTO_TEST_CASE(a_failed_multipart_upload_is_aborted) {
   auto config = via(proxy.endpoint());
   config.multipart_threshold = 5 * 1024 * 1024;
   config.part_size = 5 * 1024 * 1024;
-  config.max_retries = 0;
+  config.max_attempts = 1;
   s4db::s3_store store{config};
   temp_dir tmp;
   write_bytes(tmp.path / "big", std::string(11 * 1024 * 1024, 'm'));
@@ -149,7 +149,7 @@ BOOST_AUTO_TEST_CASE(throttling_and_dropped_connections_are_retried) {
 BOOST_AUTO_TEST_CASE(a_lost_response_says_the_request_may_have_applied) {
   fault_proxy proxy(endpoint());
   auto config = via(proxy.endpoint());
-  config.max_retries = 0;
+  config.max_attempts = 1;
   s4db::s3_store store{config};
   const auto key = unique_prefix("lost") + "k";
   proxy.inject({fault::lose_response});
@@ -180,7 +180,7 @@ BOOST_AUTO_TEST_CASE(a_lost_response_says_the_request_may_have_applied) {
 BOOST_AUTO_TEST_CASE(retries_give_up_with_a_retryable_store_error) {
   fault_proxy proxy(endpoint());
   auto config = via(proxy.endpoint());
-  config.max_retries = 2;
+  config.max_attempts = 3;
   s4db::s3_store store{config};
   proxy.inject({fault::slow_down_503, fault::slow_down_503, fault::slow_down_503});
   try {

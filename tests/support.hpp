@@ -251,6 +251,55 @@ inline std::string s3_server() {
   return name ? name : "external";
 }
 
+// Sets (or unsets, with nullptr) environment variables for one test, restoring them after.
+class env_guard {
+ public:
+  env_guard(std::initializer_list<std::pair<const char*, const char*>> vars) {
+    for (auto [name, value] : vars) {
+      const char* old = std::getenv(name);
+      saved_.emplace_back(name, old ? std::optional<std::string>(old) : std::nullopt);
+      value ? ::setenv(name, value, 1) : ::unsetenv(name);
+    }
+  }
+  ~env_guard() {
+    for (auto& [name, value] : saved_) value ? ::setenv(name.c_str(), value->c_str(), 1) : ::unsetenv(name.c_str());
+  }
+
+ private:
+  std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
+};
+
+// Every variable the S3 configuration reads, unset (instance metadata disabled, HOME
+// pointing nowhere), so a test sees only what it sets.
+inline const std::initializer_list<std::pair<const char*, const char*>> clean_aws_environment = {
+    {"AWS_ACCESS_KEY_ID", nullptr},
+    {"AWS_SECRET_ACCESS_KEY", nullptr},
+    {"AWS_SESSION_TOKEN", nullptr},
+    {"AWS_REGION", nullptr},
+    {"AWS_DEFAULT_REGION", nullptr},
+    {"AWS_ENDPOINT_URL", nullptr},
+    {"AWS_ENDPOINT_URL_S3", nullptr},
+    {"AWS_ENDPOINT_URL_STS", nullptr},
+    {"AWS_PROFILE", nullptr},
+    {"AWS_DEFAULT_PROFILE", nullptr},
+    {"AWS_SHARED_CREDENTIALS_FILE", nullptr},
+    {"AWS_CONFIG_FILE", nullptr},
+    {"AWS_WEB_IDENTITY_TOKEN_FILE", nullptr},
+    {"AWS_ROLE_ARN", nullptr},
+    {"AWS_ROLE_SESSION_NAME", nullptr},
+    {"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", nullptr},
+    {"AWS_CONTAINER_CREDENTIALS_FULL_URI", nullptr},
+    {"AWS_CONTAINER_AUTHORIZATION_TOKEN", nullptr},
+    {"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", nullptr},
+    {"AWS_EC2_METADATA_SERVICE_ENDPOINT", nullptr},
+    {"AWS_EC2_METADATA_DISABLED", "true"},
+    {"AWS_MAX_ATTEMPTS", nullptr},
+    {"AWS_RETRY_MODE", nullptr},
+    {"AWS_CA_BUNDLE", nullptr},
+    {"AWS_USE_FIPS_ENDPOINT", nullptr},
+    {"AWS_USE_DUALSTACK_ENDPOINT", nullptr},
+    {"HOME", "/nonexistent-home"}};
+
 inline s4db::s3_config test_s3_config() {
   s4db::s3_config c;
   const char* bucket = std::getenv("S4DB_TEST_S3_BUCKET");

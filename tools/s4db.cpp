@@ -422,7 +422,10 @@ int main(int argc, char** argv) {
                  "(defaults 10 and 30)")
       ->check(CLI::PositiveNumber);
   int retries = -1;
-  app.add_option("--retries", retries, "S3: retries after a failed attempt (default 5)")->check(CLI::NonNegativeNumber);
+  app.add_option("--retries", retries,
+                 "S3: retries after a failed attempt (default: AWS_MAX_ATTEMPTS or the profile's max_attempts, less "
+                 "one; else 2)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--local-dir", local_dir, "keep the working copy here (else a temporary directory)");
   app.add_flag("--no-upload", no_upload, "put, del and rebuild-index leave their writes local");
   std::string on_conflict = "rebase";
@@ -520,7 +523,7 @@ int main(int argc, char** argv) {
         cfg.connect_timeout = cfg.stall_timeout =
             std::chrono::milliseconds(static_cast<std::int64_t>(std::ceil(timeout * 1000)));
       }
-      if (retries >= 0) cfg.max_retries = retries;
+      if (retries >= 0) cfg.max_attempts = retries + 1;
       cfg.interrupted = [] { return interrupted.load(); };
       r.where = s3_url;
       r.index_object = "s3://" + cfg.bucket + "/" + opt.prefix + std::string(s4db::format::index_name);

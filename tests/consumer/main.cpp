@@ -20,7 +20,7 @@ int main() {
   cfg.region = "us-east-1";
   cfg.access_key_id = "AKIDEXAMPLE";
   cfg.secret_access_key = "consumer";
-  cfg.max_retries = 0;
+  cfg.max_attempts = 1;
   try {
     s4db::s3_store{cfg}.head("index.idx");
     ok = false;

@@ -1,26 +1,33 @@
 // s3_store: the Store policy over S3 and S3-compatible servers, with libcurl and an AWS
-// Signature V4 computed here (store/s3/sigv4.hpp). Needs libcurl, OpenSSL and pugixml;
-// including this header is how a program opts into them (CMake target s4db::s3).
+// Signature V4 computed here (store/s3/sigv4.hpp). Needs libcurl, OpenSSL, pugixml and
+// nlohmann/json (credential endpoints); including this header is how a program opts into
+// them (CMake target s4db::s3, pkg-config s4db-s3).
 //
 // Requests: get = one GET (a 404 NoSuchKey is nullopt); get_range = one ranged GET, no
 // HEAD first; put = one PUT, put_file = one streamed PUT or, above the multipart
-// threshold, a multipart upload that is aborted on failure; head = one HEAD; remove = one
-// multi-object DELETE per 1,000 keys; list = one ListObjectsV2 per page.
-// Failures: 5xx, 429/SlowDown, timeouts and dropped connections are retried with
-// exponential backoff and full jitter; other 4xx are not. What still fails is a
-// store_error naming the operation, bucket, key, HTTP status and the server's error code
-// and message; 412/409 on a conditional put is a conflict_error. No message carries a secret.
-// Thread-safe; copies share one connection pool.
+// threshold, a multipart upload with parts sent in parallel, aborted on failure; head =
+// one HEAD (and, the first time one answers 404, a HEAD of the bucket, so a missing
+// bucket is an error, not a missing key); remove = one multi-object DELETE per 1,000 keys
+// (one DELETE per key where the server answers 501 to that); list = one ListObjectsV2 per page.
+// Failures are retried as the AWS SDKs' standard mode does (store/s3/retry.hpp); a bucket
+// in another region is followed there; an ExpiredToken answer fetches new credentials; a
+// clock the server says is off is corrected from its Date. What still fails is a
+// store_error naming the operation, bucket, key, HTTP status, the server's error code,
+// message and request id; 412/409 on a conditional put is a conflict_error. No message
+// carries a secret. Thread-safe; copies share one connection pool.
 #pragma once
 
 #include <openssl/evp.h>
 #include <openssl/md5.h>
+#include <time.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <ctime>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <span>
@@ -31,16 +38,57 @@
 
 #include "../concepts.hpp"
 #include "../detail/file.hpp"
+#include "../detail/parallel.hpp"
 #include "../detail/require_cxx20.hpp"  // a pre-C++20 build stops here, with one line
 #include "../error.hpp"
 #include "../fwd.hpp"
 #include "s3/config.hpp"
 #include "s3/http.hpp"
+#include "s3/retry.hpp"
 #include "s3/sigv4.hpp"
 #include "s3/xml.hpp"
 
 namespace s4db {
 inline namespace v0 {
+
+namespace s3 {
+
+// The server's error code: from the XML body, else from the status (HEAD has no body).
+inline std::string error_code(const http_response& r) {
+  xml_reply reply(r.body);
+  std::string code = child_text(reply.root, "Code");
+  if (!code.empty()) return code;
+  switch (r.status) {
+    case 301:
+      return "PermanentRedirect";
+    case 403:
+      return "AccessDenied";
+    case 404:
+      return "NotFound";
+    case 412:
+      return "PreconditionFailed";
+    case 501:
+      return "NotImplemented";
+    default:
+      return {};
+  }
+}
+
+// "Mon, 23 Nov 2026 10:00:00 GMT" (HTTP's Date); nullopt when unreadable.
+inline std::optional<std::chrono::system_clock::time_point> parse_http_date(const std::string& text) {
+  struct tm t {};
+  const char* end = ::strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S", &t);
+  if (end == nullptr) return std::nullopt;
+  return std::chrono::system_clock::from_time_t(::timegm(&t));
+}
+
+// Decodes a ListObjectsV2 value sent with encoding-type=url ('+' is a space).
+inline std::string url_decoded(std::string text) {
+  std::replace(text.begin(), text.end(), '+', ' ');
+  return sigv4::uri_decode(text);
+}
+
+}  // namespace s3
 
 class s3_store {
  public:
@@ -48,23 +96,30 @@ class s3_store {
 
   std::optional<object> get(const std::string& key) {
     auto r = impl_->call("GET", key, {}, [](auto&) {});
-    if (r.status == 404 && error_code(r) != "NoSuchBucket") return std::nullopt;
+    if (r.status == 404 && s3::error_code(r) != "NoSuchBucket") return std::nullopt;
     impl_->expect_success("GET", key, r);
     return object{std::move(r.body), r.headers["etag"]};
   }
 
   std::string get_range(const std::string& key, std::uint64_t offset, std::uint64_t length) {
     if (length == 0) return {};
+    const std::uint64_t last = offset + length - 1;
     auto r = impl_->call("GET", key, {}, [&](s3::http_request& q) {
-      q.headers.emplace_back("Range", "bytes=" + std::to_string(offset) + "-" + std::to_string(offset + length - 1));
+      q.headers.emplace_back("Range", "bytes=" + std::to_string(offset) + "-" + std::to_string(last));
     });
     if (r.status == 416) return {};  // the range starts past the end
     impl_->expect_success("GET (range)", key, r);
-    if (r.status == 200 && r.body.size() > length) {  // a server that ignores Range
-      r.body = offset < r.body.size()
-                   ? r.body.substr(static_cast<std::size_t>(offset), static_cast<std::size_t>(length))
-                   : std::string();
+    if (r.status == 200) {  // the server ignored Range: the body is the whole object
+      return offset < r.body.size() ? r.body.substr(static_cast<std::size_t>(offset), static_cast<std::size_t>(length))
+                                    : std::string();
     }
+    const std::string& range = r.headers["content-range"];  // "bytes FIRST-LAST/SIZE"
+    unsigned long long first = 0;
+    if (std::sscanf(range.c_str(), "bytes %llu-", &first) != 1 || first != offset || r.body.size() > length)
+      detail::throw_store("S3 GET (range) " + impl_->where(key) + ": asked for bytes " + std::to_string(offset) + "-" +
+                              std::to_string(last) + ", the server answered '" + range + "' with " +
+                              std::to_string(r.body.size()) + " bytes",
+                          static_cast<int>(r.status), true);
     return std::move(r.body);
   }
 
@@ -74,7 +129,7 @@ class s3_store {
       out.truncate(0);  // a retried attempt starts over
       q.response_file = &out;
     });
-    if (r.status == 404 && error_code(r) != "NoSuchBucket") return false;
+    if (r.status == 404 && s3::error_code(r) != "NoSuchBucket") return false;
     impl_->expect_success("GET", key, r);
     return true;
   }
@@ -84,7 +139,7 @@ class s3_store {
     auto r = impl_->call("PUT", key, {}, [&](s3::http_request& q) {
       q.body = data;
       q.headers.emplace_back("x-amz-content-sha256", hash);
-      add_condition(q, condition);
+      add_put_headers(q, condition);
     });
     impl_->expect_put_success("PUT", key, r);
     return r.headers["etag"];
@@ -99,7 +154,7 @@ class s3_store {
       q.body_file = &in;
       q.body_length = size;
       q.headers.emplace_back("x-amz-content-sha256", hash);
-      add_condition(q, condition);
+      add_put_headers(q, condition);
     });
     impl_->expect_put_success("PUT", key, r);
     return r.headers["etag"];
@@ -107,7 +162,10 @@ class s3_store {
 
   std::optional<object_info> head(const std::string& key) {
     auto r = impl_->call("HEAD", key, {}, [](auto&) {});
-    if (r.status == 404) return std::nullopt;
+    if (r.status == 404) {
+      impl_->require_bucket();
+      return std::nullopt;
+    }
     impl_->expect_success("HEAD", key, r);
     return object_info{key, std::stoull(r.headers["content-length"].empty() ? "0" : r.headers["content-length"]),
                        r.headers["etag"]};
@@ -115,24 +173,34 @@ class s3_store {
 
   void remove(std::span<const std::string> keys) {
     for (std::size_t start = 0; start < keys.size(); start += 1000) {
-      std::string body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Delete><Quiet>true</Quiet>";
       const auto batch = keys.subspan(start, std::min<std::size_t>(1000, keys.size() - start));
-      for (const auto& k : batch) body += "<Object><Key>" + s3::xml_escape(k) + "</Key></Object>";
-      body += "</Delete>";
-      const std::string hash = sigv4::sha256_hex(body);
-      const std::string md5 = md5_base64(body);
-      auto r = impl_->call("POST", "", "delete", [&](s3::http_request& q) {
-        q.body = body;
-        q.headers.emplace_back("x-amz-content-sha256", hash);
-        q.headers.emplace_back("Content-MD5", md5);
-      });
-      impl_->expect_success("DELETE (multi-object)", batch.front(), r);
-      s3::xml_reply reply(r.body);
-      s3::for_each_child(reply.root, "Error", [&](const pugi::xml_node& e) {
-        if (s3::child_text(e, "Code") != "NoSuchKey")
-          detail::throw_store("S3 DELETE " + impl_->where(s3::child_text(e, "Key")) +
-                                  " failed: " + s3::child_text(e, "Code") + ": " + s3::child_text(e, "Message"),
-                              static_cast<int>(r.status), false);
+      if (!impl_->multi_delete_unsupported) {
+        std::string body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Delete><Quiet>true</Quiet>";
+        for (const auto& k : batch) body += "<Object><Key>" + s3::xml_escape(k) + "</Key></Object>";
+        body += "</Delete>";
+        const std::string hash = sigv4::sha256_hex(body);
+        const std::string md5 = md5_base64(body);
+        auto r = impl_->call("POST", "", "delete", [&](s3::http_request& q) {
+          q.body = body;
+          q.headers.emplace_back("x-amz-content-sha256", hash);
+          q.headers.emplace_back("Content-MD5", md5);
+        });
+        if (r.status != 501) {
+          impl_->expect_success("DELETE (multi-object)", batch.front(), r);
+          s3::xml_reply reply(r.body);
+          s3::for_each_child(reply.root, "Error", [&](const pugi::xml_node& e) {
+            if (s3::child_text(e, "Code") != "NoSuchKey")
+              detail::throw_store("S3 DELETE " + impl_->where(s3::child_text(e, "Key")) +
+                                      " failed: " + s3::child_text(e, "Code") + ": " + s3::child_text(e, "Message"),
+                                  static_cast<int>(r.status), false);
+          });
+          continue;
+        }
+        impl_->multi_delete_unsupported = true;  // Google Cloud Storage: one DELETE per key
+      }
+      detail::parallel_for(batch.size(), impl_->settings.limits.part_concurrency, [&](std::size_t i) {
+        auto r = impl_->call("DELETE", batch[i], {}, [](auto&) {});
+        if (r.status != 404) impl_->expect_success("DELETE", batch[i], r);
       });
     }
   }
@@ -141,8 +209,11 @@ class s3_store {
     std::vector<object_info> out;
     std::string token;
     for (;;) {
-      std::string query = "list-type=2&max-keys=" + std::to_string(impl_->settings.limits.list_page_size) +
-                          "&prefix=" + sigv4::uri_encode(prefix, false);
+      // encoding-type=url: keys come back percent-encoded, so any byte a key holds (even one
+      // XML 1.0 cannot carry) reads back exactly; a server that ignores it says no EncodingType.
+      std::string query =
+          "encoding-type=url&list-type=2&max-keys=" + std::to_string(impl_->settings.limits.list_page_size) +
+          "&prefix=" + sigv4::uri_encode(prefix, false);
       if (!token.empty()) query += "&continuation-token=" + sigv4::uri_encode(token, false);
       auto r = impl_->call("GET", "", query, [](auto&) {});
       impl_->expect_success("LIST", prefix + "*", r);
@@ -150,9 +221,12 @@ class s3_store {
       if (s3::local_name(reply.root) != "ListBucketResult")
         detail::throw_store("S3 LIST " + impl_->where(prefix + "*") + ": the reply is not a ListBucketResult",
                             static_cast<int>(r.status), true);
+      const bool encoded = s3::child_text(reply.root, "EncodingType") == "url";
       s3::for_each_child(reply.root, "Contents", [&](const pugi::xml_node& c) {
-        out.push_back({s3::child_text(c, "Key"), std::stoull("0" + s3::child_text(c, "Size")),
-                       s3::child_text(c, "ETag"), s3::parse_timestamp(s3::child_text(c, "LastModified"))});
+        std::string key = s3::child_text(c, "Key");
+        out.push_back({encoded ? s3::url_decoded(std::move(key)) : std::move(key),
+                       std::stoull("0" + s3::child_text(c, "Size")), s3::child_text(c, "ETag"),
+                       s3::parse_timestamp(s3::child_text(c, "LastModified"))});
       });
       token = s3::child_text(reply.root, "NextContinuationToken");
       if (s3::child_text(reply.root, "IsTruncated") != "true" || token.empty()) break;
@@ -163,6 +237,8 @@ class s3_store {
 
   // The settings in force (never printing a secret: see describe()).
   const s3::settings& settings() const noexcept { return impl_->settings; }
+  // The region requests are signed for now (the configured one until a redirect moved it).
+  std::string region() const { return impl_->location().region; }
   // How many TCP connections this store (and its copies) opened so far.
   std::uint64_t connections_opened() const noexcept { return impl_->http.connections_opened(); }
 
@@ -171,15 +247,25 @@ class s3_store {
     explicit impl(s3::settings s)
         : settings(std::move(s)),
           http({static_cast<long>(settings.limits.connect_timeout.count()),
-                static_cast<long>(settings.limits.stall_timeout.count())}) {
-      const auto scheme_end = settings.endpoint.find("://");
-      scheme = settings.endpoint.substr(0, scheme_end);
-      host = settings.endpoint.substr(scheme_end + 3);
+                static_cast<long>(settings.limits.stall_timeout.count()), settings.ca_file,
+                std::max<long>(settings.limits.max_connections, 1)}) {
+      where_ = {settings.region, settings.endpoint};
     }
 
-    s3::settings settings;
+    const s3::settings settings;
     s3::http_client http;
-    std::string scheme, host;
+    s3::retry_quota quota;
+    std::atomic<bool> multi_delete_unsupported{false};
+    std::atomic<bool> bucket_seen{false};
+    std::atomic<long long> clock_offset_seconds{0};  // the server's clock minus ours
+
+    struct place {
+      std::string region, endpoint;
+    };
+    place location() const {
+      std::lock_guard lock(where_mutex_);
+      return where_;
+    }
 
     std::string where(const std::string& key) const { return "s3://" + settings.bucket + "/" + key; }
 
@@ -189,12 +275,14 @@ class s3_store {
     s3::http_response call(const std::string& method, const std::string& key, const std::string& query,
                            Prepare&& prepare, bool interruptible = true) {
       const auto* interrupted = interruptible && settings.limits.interrupted ? &settings.limits.interrupted : nullptr;
-      std::mt19937_64 rng(std::random_device{}());
+      thread_local std::mt19937_64 rng(std::random_device{}());
       // GET and HEAD change nothing; any other request that failed after it was sent may
       // have applied, and the caller must treat the outcome as unknown.
       const bool changes = method != "GET" && method != "HEAD";
-      bool may_have_applied = false;
-      for (int attempt = 0;; ++attempt) {
+      const bool quota_applies = settings.retry_mode == "standard";
+      bool may_have_applied = false, redirected = false, refreshed = false, reclocked = false;
+      int retries = 0, last_cost = 0;
+      for (;;) {
         if (interrupted && (*interrupted)())
           detail::throw_store("S3 " + method + " " + where(key) + ": interrupted" +
                                   (may_have_applied ? "; it may have been applied" : ""),
@@ -205,37 +293,113 @@ class s3_store {
         if (std::none_of(q.headers.begin(), q.headers.end(), [](auto& h) { return h.first == "x-amz-content-sha256"; }))
           q.headers.emplace_back("x-amz-content-sha256", sigv4::sha256_hex(""));
         sign(q, key, query);
+        bool after_timeout = false;
         try {
           auto r = http.perform(q, interrupted);
           r.may_have_applied = may_have_applied;
-          const bool retryable = r.status >= 500 || r.status == 429;
-          if (!retryable || attempt >= settings.limits.max_retries) return r;
+          const bool ok = r.status >= 200 && r.status < 300;
+          const bool error_in_200 = ok && method == "POST" && r.body.find("<Error>") != std::string::npos &&
+                                    s3::local_name(s3::xml_reply(r.body).root) == "Error";
+          const std::string code = ok && !error_in_200 ? std::string() : s3::error_code(r);
+          switch (s3::classify(r.status, code, error_in_200, !region_hint(r).empty())) {
+            case s3::answer_kind::success:
+              if (quota_applies) quota.release(last_cost);
+              return r;
+            case s3::answer_kind::final:
+              return r;
+            case s3::answer_kind::redirect:
+              if (redirected) return r;
+              redirected = true;
+              move_to(region_hint(r));
+              continue;
+            case s3::answer_kind::expired_token:
+              if (refreshed) return r;
+              refreshed = true;
+              settings.credentials->expire();
+              continue;
+            case s3::answer_kind::clock_skew:
+              if (reclocked || !correct_clock(r, code)) return r;
+              reclocked = true;
+              continue;
+            case s3::answer_kind::throttling:
+            case s3::answer_kind::transient:
+              if (retries + 1 >= settings.max_attempts || (quota_applies && !quota.acquire(false))) return r;
+              break;
+          }
         } catch (const s3::transport_failure& f) {
           may_have_applied = may_have_applied || (changes && f.after_send());
           if (f.code == CURLE_ABORTED_BY_CALLBACK) {  // interrupted: said at the top of the loop
             may_have_applied = may_have_applied || changes;
             continue;
           }
-          if (!f.retryable() || attempt >= settings.limits.max_retries)
+          after_timeout = f.code == CURLE_OPERATION_TIMEDOUT;
+          const bool exhausted = retries + 1 >= settings.max_attempts;
+          if (!f.retryable() || exhausted || (quota_applies && !quota.acquire(after_timeout)))
             detail::throw_store("S3 " + method + " " + where(key) + " failed: " + f.message + " (after " +
-                                    std::to_string(attempt + 1) + " attempts)" +
+                                    std::to_string(retries + 1) + " attempts" +
+                                    (f.retryable() && !exhausted ? "; the retry quota is spent" : "") + ")" +
                                     (may_have_applied ? "; it may have been applied" : ""),
                                 0, f.retryable(), may_have_applied);
         }
-        // Full jitter: a random pause up to min(max_delay, base * 2^attempt).
-        const auto cap = std::min<long long>(settings.limits.retry_max_delay.count(),
-                                             settings.limits.retry_base_delay.count() << std::min(attempt, 20));
+        last_cost = after_timeout ? s3::retry_quota::timeout_cost : s3::retry_quota::retry_cost;
         std::this_thread::sleep_for(
-            std::chrono::milliseconds(std::uniform_int_distribution<long long>(0, std::max<long long>(cap, 1))(rng)));
+            s3::backoff(retries, settings.limits.retry_base_delay, settings.limits.retry_max_delay, rng));
+        ++retries;
       }
     }
 
+    // The region a redirect names: x-amz-bucket-region, else the body's <Region>.
+    static std::string region_hint(const s3::http_response& r) {
+      if (auto h = r.headers.find("x-amz-bucket-region"); h != r.headers.end() && !h->second.empty()) return h->second;
+      if (r.status < 300 || r.status >= 500) return {};
+      return s3::child_text(s3::xml_reply(r.body).root, "Region");
+    }
+
+    // Follows the bucket to its region: signed for it from now on, and on AWS's own
+    // endpoints sent to that region's host.
+    void move_to(const std::string& region) {
+      std::lock_guard lock(where_mutex_);
+      where_.region = region;
+      if (!settings.custom_endpoint)
+        where_.endpoint = s3::aws_endpoint("s3", region, settings.fips, settings.dualstack);
+    }
+
+    // The server says our clock is off: take its Date as the truth. True when that changed
+    // the clock (an error that only looks like skew, a bad signature, is not retried).
+    bool correct_clock(const s3::http_response& r, const std::string& code) {
+      const auto date = r.headers.find("date");
+      if (date == r.headers.end()) return false;
+      const auto server = s3::parse_http_date(date->second);
+      if (!server) return false;
+      const auto ours = std::chrono::system_clock::now() + std::chrono::seconds(clock_offset_seconds.load());
+      const auto skew = std::chrono::duration_cast<std::chrono::seconds>(*server - ours).count();
+      const bool skew_code = code == "RequestTimeTooSkewed" || code == "RequestExpired" || code == "RequestInTheFuture";
+      if (std::abs(skew) < (skew_code ? 1 : 240)) return false;
+      clock_offset_seconds += skew;
+      return true;
+    }
+
+    // After a HEAD answered 404: a missing bucket is an error, not a missing key. Asked once
+    // per store, the first time.
+    void require_bucket() {
+      if (bucket_seen) return;
+      auto r = call("HEAD", "", {}, [](auto&) {});
+      if (r.status == 404)
+        detail::throw_store(
+            "S3 HEAD " + where("") + " failed: HTTP 404 NoSuchBucket: the bucket does not exist" + request_id(r), 404,
+            false);
+      bucket_seen = true;  // 200, or 403 (a bucket we may not HEAD exists)
+    }
+
     void sign(s3::http_request& q, const std::string& key, const std::string& query) const {
-      std::string request_host = host, path;
+      const place at = location();
+      const auto scheme_end = at.endpoint.find("://");
+      const std::string scheme = at.endpoint.substr(0, scheme_end);
+      std::string request_host = at.endpoint.substr(scheme_end + 3), path;
       if (settings.path_style) {
         path = "/" + settings.bucket + (key.empty() ? "" : "/" + key);
       } else {
-        request_host = settings.bucket + "." + host;
+        request_host = settings.bucket + "." + request_host;
         path = "/" + key;
       }
       q.url = scheme + "://" + request_host + sigv4::uri_encode(path, true) + (query.empty() ? "" : "?" + query);
@@ -243,31 +407,31 @@ class s3_store {
       for (const auto& [name, value] : q.headers)
         if (name == "x-amz-content-sha256") r.payload_hash = value;
       r.headers.emplace_back("host", request_host);
-      sigv4::sign(r, settings.credentials, settings.region, "s3", amz_now());
+      const auto now = std::chrono::system_clock::now() + std::chrono::seconds(clock_offset_seconds.load());
+      sigv4::sign(r, settings.credentials->current(), at.region, "s3", sigv4::amz_date(now));
       // Send what was signed, less host (curl sends the same one from the URL).
       q.headers.assign(r.headers.begin(), r.headers.end());
       std::erase_if(q.headers, [](const auto& h) { return h.first == "host"; });
     }
 
-    static std::string amz_now() {
-      const std::time_t now = std::time(nullptr);
-      std::tm utc{};
-      gmtime_r(&now, &utc);
-      char buf[17];
-      std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &utc);
-      return buf;
+    static std::string request_id(const s3::http_response& r) {
+      std::string id;
+      if (auto h = r.headers.find("x-amz-request-id"); h != r.headers.end()) id = h->second;
+      if (id.empty()) id = s3::child_text(s3::xml_reply(r.body).root, "RequestId");
+      return id.empty() ? "" : " (request id " + id + ")";
     }
 
     [[noreturn]] void fail(const std::string& op, const std::string& key, const s3::http_response& r) const {
       s3::xml_reply reply(r.body);
-      std::string detail = error_code(r);
+      std::string detail = s3::error_code(r);
       const std::string message = s3::child_text(reply.root, "Message");
       if (!message.empty()) detail += ": " + message;
       const bool retryable = r.status >= 500 || r.status == 429;
       detail::throw_store("S3 " + op + " " + where(key) + " failed: HTTP " + std::to_string(r.status) +
-                              (detail.empty() ? "" : " " + detail) + (retryable ? " (retries exhausted)" : "") +
+                              (detail.empty() ? "" : " " + detail) + request_id(r) +
+                              (retryable && r.status != 501 ? " (retries exhausted)" : "") +
                               (r.may_have_applied ? "; an earlier attempt may have been applied" : ""),
-                          static_cast<int>(r.status), retryable, r.may_have_applied);
+                          static_cast<int>(r.status), retryable && r.status != 501, r.may_have_applied);
     }
 
     void expect_success(const std::string& op, const std::string& key, const s3::http_response& r) const {
@@ -277,31 +441,20 @@ class s3_store {
     void expect_put_success(const std::string& op, const std::string& key, const s3::http_response& r) const {
       if (r.status == 412 || r.status == 409)
         detail::throw_conflict("S3 " + op + " " + where(key) + ": the condition failed (HTTP " +
-                               std::to_string(r.status) + " " + error_code(r) + ")");
+                               std::to_string(r.status) + " " + s3::error_code(r) + ")" + request_id(r));
       expect_success(op, key, r);
     }
+
+   private:
+    mutable std::mutex where_mutex_;
+    place where_;
   };
 
-  // The server's error code: from the XML body, else from the status (HEAD has no body).
-  static std::string error_code(const s3::http_response& r) {
-    s3::xml_reply reply(r.body);
-    std::string code = s3::child_text(reply.root, "Code");
-    if (!code.empty()) return code;
-    switch (r.status) {
-      case 403:
-        return "AccessDenied";
-      case 404:
-        return "NotFound";
-      case 412:
-        return "PreconditionFailed";
-      default:
-        return {};
-    }
-  }
-
-  static void add_condition(s3::http_request& q, const put_condition& c) {
+  // The headers every object write carries: the condition, then SSE and extra_headers.
+  void add_put_headers(s3::http_request& q, const put_condition& c) const {
     if (c.if_absent) q.headers.emplace_back("If-None-Match", "*");
     if (c.if_match) q.headers.emplace_back("If-Match", *c.if_match);
+    for (const auto& h : impl_->settings.put_headers) q.headers.push_back(h);
   }
 
   static std::string sha256_of(const detail::file& f, std::uint64_t offset, std::uint64_t length) {
@@ -333,43 +486,54 @@ class s3_store {
 
   std::string put_multipart(const std::string& key, const detail::file& in, std::uint64_t size,
                             const put_condition& condition) {
-    auto start = impl_->call("POST", key, "uploads", [](auto&) {});
+    const std::uint64_t part_size = impl_->settings.limits.part_size;
+    const std::uint64_t count = (size + part_size - 1) / part_size;
+    if (count > s3::max_parts)
+      detail::throw_usage("S3 multipart upload of " + impl_->where(key) + ": " + std::to_string(size) +
+                          " bytes in parts of " + std::to_string(part_size) + " is " + std::to_string(count) +
+                          " parts; S3 takes at most 10,000 (raise s3_config.part_size)");
+    auto start = impl_->call("POST", key, "uploads", [&](s3::http_request& q) {
+      for (const auto& h : impl_->settings.put_headers) q.headers.push_back(h);
+    });
     impl_->expect_success("POST (start multipart upload)", key, start);
     const std::string upload_id = s3::child_text(s3::xml_reply(start.body).root, "UploadId");
     if (upload_id.empty())
       detail::throw_store("S3 multipart upload of " + impl_->where(key) + ": no UploadId in the reply", 0, true);
     const std::string id_query = "uploadId=" + sigv4::uri_encode(upload_id, false);
     try {
-      std::string parts;
-      const std::uint64_t part_size = std::max<std::uint64_t>(impl_->settings.limits.part_size, 1);
-      int number = 1;
-      for (std::uint64_t offset = 0; offset < size; offset += part_size, ++number) {
-        const std::uint64_t length = std::min(part_size, size - offset);
+      std::vector<std::string> etags(static_cast<std::size_t>(count));
+      detail::parallel_for(etags.size(), impl_->settings.limits.part_concurrency, [&](std::size_t i) {
+        const std::uint64_t offset = i * part_size, length = std::min(part_size, size - offset);
+        const std::string number = std::to_string(i + 1);
         const std::string hash = sha256_of(in, offset, length);
-        auto r =
-            impl_->call("PUT", key, "partNumber=" + std::to_string(number) + "&" + id_query, [&](s3::http_request& q) {
-              q.body_file = &in;
-              q.body_offset = offset;
-              q.body_length = length;
-              q.headers.emplace_back("x-amz-content-sha256", hash);
-            });
-        impl_->expect_success("PUT (part " + std::to_string(number) + ")", key, r);
-        parts += "<Part><PartNumber>" + std::to_string(number) + "</PartNumber><ETag>" +
-                 s3::xml_escape(r.headers["etag"]) + "</ETag></Part>";
-      }
-      const std::string body = "<CompleteMultipartUpload>" + parts + "</CompleteMultipartUpload>";
+        auto r = impl_->call("PUT", key, "partNumber=" + number + "&" + id_query, [&](s3::http_request& q) {
+          q.body_file = &in;
+          q.body_offset = offset;
+          q.body_length = length;
+          q.headers.emplace_back("x-amz-content-sha256", hash);
+        });
+        impl_->expect_success("PUT (part " + number + ")", key, r);
+        etags[i] = r.headers["etag"];
+      });
+      std::string body = "<CompleteMultipartUpload>";
+      for (std::size_t i = 0; i < etags.size(); ++i)
+        body += "<Part><PartNumber>" + std::to_string(i + 1) + "</PartNumber><ETag>" + s3::xml_escape(etags[i]) +
+                "</ETag></Part>";
+      body += "</CompleteMultipartUpload>";
       const std::string hash = sigv4::sha256_hex(body);
       auto done = impl_->call("POST", key, id_query, [&](s3::http_request& q) {
         q.body = body;
         q.headers.emplace_back("x-amz-content-sha256", hash);
-        add_condition(q, condition);
+        if (condition.if_absent) q.headers.emplace_back("If-None-Match", "*");
+        if (condition.if_match) q.headers.emplace_back("If-Match", *condition.if_match);
       });
       impl_->expect_put_success("POST (complete multipart upload)", key, done);
       s3::xml_reply reply(done.body);
-      if (s3::local_name(reply.root) == "Error")  // S3 may fail a completion inside a 200
-        detail::throw_store("S3 multipart upload of " + impl_->where(key) + " failed: " +
-                                s3::child_text(reply.root, "Code") + ": " + s3::child_text(reply.root, "Message"),
-                            static_cast<int>(done.status), true);
+      if (s3::local_name(reply.root) == "Error")  // S3 may fail a completion inside a 200 (retried first)
+        detail::throw_store(
+            "S3 multipart upload of " + impl_->where(key) + " failed: " + s3::child_text(reply.root, "Code") + ": " +
+                s3::child_text(reply.root, "Message") + impl_->request_id(done) + " (retries exhausted)",
+            static_cast<int>(done.status), true, done.may_have_applied);
       std::string etag = done.headers["etag"];
       if (etag.empty()) etag = s3::child_text(reply.root, "ETag");
       return etag;
@@ -388,7 +552,7 @@ class s3_store {
 
 static_assert(store<s3_store>);
 
-// The default database: S3, Snappy, hash index.
+// The default database: S3, Snappy, compact index.
 using db = basic_db<s3_store>;
 
 }  // namespace v0

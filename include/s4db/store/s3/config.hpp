@@ -1,53 +1,86 @@
-// s3_config: what s3_store needs, every field but the bucket defaulting from the
-// environment the way the AWS SDKs do. resolve() turns it into the settings in force and
-// throws usage_error, naming what is missing, when there are no credentials.
-// Secrets never appear in messages: describe() prints the key id only.
+// s3_config: what s3_store needs, every field but the bucket defaulting the way the AWS
+// SDKs do: the field, else the environment, else the profile in the shared config files
+// (docs/s3.md has the table). resolve() turns it into the settings in force and throws
+// usage_error, naming what is missing or wrong, when there are no credentials or a
+// setting cannot work. Secrets never appear in messages: describe() prints the key id only.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "../../detail/require_cxx20.hpp"  // a pre-C++20 build stops here, with one line
 #include "../../error.hpp"
-#include "sigv4.hpp"
+#include "credentials.hpp"
+#include "shared_files.hpp"
 
 namespace s4db {
 inline namespace v0 {
 
 struct s3_config {
   std::string bucket{};
-  // AWS_REGION, then AWS_DEFAULT_REGION, then us-east-1.
+  // AWS_REGION, AWS_DEFAULT_REGION, the profile's region, then us-east-1. A bucket found
+  // in another region (301 with x-amz-bucket-region) is followed there, once.
   std::optional<std::string> region{};
-  // For S3-compatible servers: "http://127.0.0.1:9000". AWS_ENDPOINT_URL_S3, then
-  // AWS_ENDPOINT_URL; without any, https://s3.<region>.amazonaws.com.
+  // For S3-compatible servers: "http://127.0.0.1:9000". AWS_ENDPOINT_URL_S3,
+  // AWS_ENDPOINT_URL, the profile's endpoint_url; without any, AWS's own endpoint for the
+  // region (https://s3.REGION.amazonaws.com, .com.cn in China, FIPS and dual-stack below).
   std::optional<std::string> endpoint{};
   // Path-style (endpoint/bucket/key) or virtual-hosted (bucket.endpoint/key) addressing.
-  // Default: path-style with a custom endpoint, virtual-hosted on AWS.
+  // Default: the profile's "s3 = addressing_style", else path-style with a custom endpoint
+  // or a bucket name that cannot be a host name (dots, capitals), virtual-hosted on AWS.
   std::optional<bool> path_style{};
-  // Credentials: these, else AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN,
-  // else the shared credentials file (AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials),
-  // profile AWS_PROFILE or "default".
+  // AWS_USE_FIPS_ENDPOINT / use_fips_endpoint, AWS_USE_DUALSTACK_ENDPOINT / use_dualstack_endpoint.
+  std::optional<bool> use_fips_endpoint{}, use_dualstack_endpoint{};
+
+  // Credentials, first match wins: credentials_provider; these keys; AWS_ACCESS_KEY_ID /
+  // AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN; web identity (AWS_WEB_IDENTITY_TOKEN_FILE +
+  // AWS_ROLE_ARN); the profile (keys, role_arn + source_profile, credential_process); the
+  // container endpoint (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI / _FULL_URI); EC2 instance
+  // metadata. Temporary keys are fetched again before they expire and after ExpiredToken.
+  aws_credentials_provider credentials_provider{};
   std::optional<std::string> access_key_id{};
   std::optional<std::string> secret_access_key{};
   std::optional<std::string> session_token{};
-  std::optional<std::string> profile{};
-  std::optional<std::filesystem::path> credentials_file{};
+  std::optional<std::string> profile{};                     // AWS_PROFILE, then "default"
+  std::optional<std::filesystem::path> credentials_file{};  // AWS_SHARED_CREDENTIALS_FILE, ~/.aws/credentials
+  std::optional<std::filesystem::path> config_file{};       // AWS_CONFIG_FILE, ~/.aws/config
+
+  // Sent (and signed) with every PUT and multipart upload start: "AES256" or "aws:kms"
+  // (then sse_kms_key_id, if set, names the key), and any headers a bucket policy requires.
+  std::optional<std::string> server_side_encryption{};
+  std::optional<std::string> sse_kms_key_id{};
+  std::vector<std::pair<std::string, std::string>> extra_headers{};
+  // Certificate authorities for HTTPS, a PEM file: AWS_CA_BUNDLE, the profile's ca_bundle,
+  // else the system's.
+  std::optional<std::filesystem::path> ca_file{};
 
   std::chrono::milliseconds connect_timeout{10'000};
   // A transfer that moves less than 1 byte/s for this long is abandoned (and retried).
   std::chrono::milliseconds stall_timeout{30'000};
-  int max_retries = 5;  // attempts after the first, for 5xx, 429, timeouts, dropped connections
-  std::chrono::milliseconds retry_base_delay{100};
-  std::chrono::milliseconds retry_max_delay{5'000};
-  // put_file() above this size uses multipart upload, in parts of part_size (S3: >= 5 MiB).
+  // Attempts per request, the first included: AWS_MAX_ATTEMPTS, the profile's
+  // max_attempts, else 3 ("standard" mode) or 5 ("legacy"). retry_mode: AWS_RETRY_MODE,
+  // the profile's retry_mode, else "standard" (the SDKs' table and retry quota); "legacy"
+  // has no quota; "adaptive" is taken as "standard".
+  std::optional<int> max_attempts{};
+  std::optional<std::string> retry_mode{};
+  // Backoff before retry n (from 0): random in [0, min(retry_max_delay, base * 2^n)), as the SDKs.
+  std::chrono::milliseconds retry_base_delay{1'000};
+  std::chrono::milliseconds retry_max_delay{20'000};
+  // Connections kept open for reuse; at least the parallel transfers in flight (the db's
+  // options::concurrency, 16 by default, and part_concurrency).
+  long max_connections = 64;
+  // put_file() above this size uses multipart upload, in parts of part_size (5 MiB to 5 GiB,
+  // at most 10,000 parts), part_concurrency of them at a time.
   std::uint64_t multipart_threshold = 64 * 1024 * 1024;
   std::uint64_t part_size = 16 * 1024 * 1024;
+  std::size_t part_concurrency = 8;
   int list_page_size = 1000;  // max-keys per ListObjectsV2 page
   // When set and it returns true (a Ctrl-C, a shutdown), the transfers in progress stop
   // within about a second and no new request is sent: the call fails with store_error
@@ -58,103 +91,302 @@ struct s3_config {
 
 namespace s3 {
 
+inline constexpr std::uint64_t min_part_size = 5ull << 20, max_part_size = 5ull << 30, max_parts = 10'000;
+
 struct settings {
   std::string bucket, region, endpoint;  // endpoint: scheme://host[:port], no trailing slash
   bool path_style = true;
-  sigv4::credentials credentials;
-  std::string credentials_source;  // for messages: "explicit", "environment", "file PATH [profile]"
-  s3_config limits;                // the timeouts, retries and sizes, as given
+  bool custom_endpoint = false;  // else AWS's, which moves with the region
+  bool fips = false, dualstack = false;
+  std::shared_ptr<credentials_cache> credentials;
+  std::string ca_file;
+  std::string retry_mode = "standard";
+  int max_attempts = 3;
+  std::vector<std::pair<std::string, std::string>> put_headers;  // SSE and extra_headers
+  s3_config limits;                                              // the timeouts and sizes, as given
 
   // "s3://bucket at endpoint (region), key id AKIA... from environment"; never a secret.
   std::string describe() const {
-    return "s3://" + bucket + " at " + endpoint + " (" + region + "), key id " + credentials.access_key_id + " from " +
-           credentials_source;
+    const auto id = credentials->key_id();
+    return "s3://" + bucket + " at " + endpoint + " (" + region + "), " +
+           (id.empty() ? std::string("credentials") : "key id " + id) + " from " + credentials->source();
   }
 };
 
-inline std::optional<std::string> env(const char* name) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0') return std::nullopt;
-  return std::string(v);
+// AWS's S3 endpoint for a region: the partition's domain, FIPS and dual-stack variants.
+inline std::string aws_endpoint(const std::string& service, const std::string& region, bool fips, bool dualstack) {
+  const std::string domain = region.starts_with("cn-") ? "amazonaws.com.cn" : "amazonaws.com";
+  return "https://" + service + (fips ? "-fips" : "") + (dualstack ? ".dualstack" : "") + "." + region + "." + domain;
 }
 
-inline std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t\r");
-  const auto e = s.find_last_not_of(" \t\r");
-  return b == std::string::npos ? "" : s.substr(b, e - b + 1);
+// scheme://host[:port] with a default port (:80 for http, :443 for https) dropped: curl
+// drops it from the Host header, so signing it would never match.
+inline std::string without_default_port(std::string endpoint) {
+  while (!endpoint.empty() && endpoint.back() == '/') endpoint.pop_back();
+  if ((endpoint.starts_with("http://") && endpoint.ends_with(":80")) ||
+      (endpoint.starts_with("https://") && endpoint.ends_with(":443")))
+    endpoint.erase(endpoint.rfind(':'));
+  return endpoint;
 }
 
-// Reads [profile] from an AWS shared credentials file; nullopt when file or profile is absent.
-inline std::optional<sigv4::credentials> read_credentials_file(const std::filesystem::path& path,
-                                                               const std::string& profile) {
-  std::ifstream in(path);
-  if (!in) return std::nullopt;
-  std::string line, section;
-  sigv4::credentials c;
-  bool found = false;
-  while (std::getline(in, line)) {
-    line = trim(line);
-    if (line.empty() || line[0] == '#' || line[0] == ';') continue;
-    if (line.front() == '[' && line.back() == ']') {
-      section = trim(line.substr(1, line.size() - 2));
-      continue;
-    }
-    if (section != profile) continue;
-    const auto eq = line.find('=');
-    if (eq == std::string::npos) continue;
-    const auto key = trim(line.substr(0, eq));
-    const auto value = trim(line.substr(eq + 1));
-    found = true;
-    if (key == "aws_access_key_id") c.access_key_id = value;
-    if (key == "aws_secret_access_key") c.secret_access_key = value;
-    if (key == "aws_session_token") c.session_token = value;
+// Whether a bucket can be a host name under TLS: 3 to 63 of a-z 0-9 -, no dots (a dotted
+// name breaks the wildcard certificate), starting and ending with a letter or digit.
+inline bool virtual_host_bucket(const std::string& bucket) {
+  if (bucket.size() < 3 || bucket.size() > 63) return false;
+  for (char c : bucket)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+  return bucket.front() != '-' && bucket.back() != '-';
+}
+
+inline std::optional<bool> flag(const std::optional<std::string>& text, const std::string& what) {
+  if (!text) return std::nullopt;
+  const auto t = lower(*text);
+  if (t == "true" || t == "1") return true;
+  if (t == "false" || t == "0") return false;
+  detail::throw_usage(what + " is '" + *text + "': true or false");
+}
+
+inline std::optional<std::string> text_of(const std::optional<bool>& b) {
+  if (!b) return std::nullopt;
+  return std::string(*b ? "true" : "false");
+}
+
+inline std::optional<std::string> text_of(const std::optional<std::filesystem::path>& p) {
+  if (!p) return std::nullopt;
+  return p->string();
+}
+
+template <class T>
+std::optional<T> first_of(std::optional<T> a) {
+  return a;
+}
+template <class T, class... More>
+std::optional<T> first_of(std::optional<T> a, More... more) {
+  return a ? a : first_of<T>(more...);
+}
+
+// The CA bundle's path, or "" for the system's.
+inline std::string ca_bundle(const s3_config& config, const shared_files& files) {
+  const auto path = first_of(text_of(config.ca_file), env("AWS_CA_BUNDLE"), files.get("ca_bundle"));
+  return path ? expand_home(*path).string() : "";
+}
+
+// The credentials source that applies, in the SDK order (see s3_config).
+inline std::shared_ptr<credentials_cache> credentials_chain(const s3_config& config, const shared_files& files,
+                                                            const std::string& region) {
+  using cache = credentials_cache;
+  auto http = std::make_shared<http_client>(http_client::options{1'000, 5'000, ca_bundle(config, files), 4});
+  const auto fixed = [](aws_credentials c) { return [c] { return c; }; };
+  if (config.credentials_provider) {
+    if (config.access_key_id || config.secret_access_key)
+      detail::throw_usage("s3_config sets both credentials_provider and access keys: one or the other");
+    return std::make_shared<cache>("credentials_provider", config.credentials_provider);
   }
-  if (!found || c.access_key_id.empty() || c.secret_access_key.empty()) return std::nullopt;
-  return c;
+  if (config.access_key_id || config.secret_access_key) {
+    if (!config.access_key_id || !config.secret_access_key)
+      detail::throw_usage("s3_config sets only one of access_key_id and secret_access_key");
+    return std::make_shared<cache>("explicit configuration", fixed({*config.access_key_id, *config.secret_access_key,
+                                                                    config.session_token.value_or(""), std::nullopt}));
+  }
+  if (auto id = env("AWS_ACCESS_KEY_ID"), secret = env("AWS_SECRET_ACCESS_KEY"); id && secret)
+    return std::make_shared<cache>("environment",
+                                   fixed({*id, *secret, env("AWS_SESSION_TOKEN").value_or(""), std::nullopt}));
+
+  const auto sts_url = first_of(env("AWS_ENDPOINT_URL_STS"), env("AWS_ENDPOINT_URL"), files.get("sts.endpoint_url"),
+                                files.get("endpoint_url"));
+  const std::string sts = sts_url ? without_default_port(*sts_url) : aws_endpoint("sts", region, false, false);
+  const auto session_name = [&](const std::string& name) {
+    return first_of(env("AWS_ROLE_SESSION_NAME"), files.get(name, "role_session_name"))
+        .value_or("s4db-" + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                               std::chrono::system_clock::now().time_since_epoch())
+                                               .count()));
+  };
+  const auto web_identity = [&](const std::string& token_file, const std::string& role, const std::string& name) {
+    return std::make_shared<cache>("web identity (" + role + ")", [=] {
+      return fetch::web_identity(*http, sts, role, name, expand_home(token_file).string());
+    });
+  };
+  if (auto token_file = env("AWS_WEB_IDENTITY_TOKEN_FILE"), role = env("AWS_ROLE_ARN"); token_file && role)
+    return web_identity(*token_file, *role, session_name(files.profile_name));
+
+  const auto relative_uri = env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+  const std::string container_url =
+      relative_uri ? "http://169.254.170.2" + *relative_uri : env("AWS_CONTAINER_CREDENTIALS_FULL_URI").value_or("");
+  const auto container = [&] {
+    return std::make_shared<cache>("container endpoint " + container_url, [=] {
+      return fetch::container(*http, container_url, env("AWS_CONTAINER_AUTHORIZATION_TOKEN").value_or(""),
+                              env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE").value_or(""));
+    });
+  };
+  const std::string imds =
+      without_default_port(env("AWS_EC2_METADATA_SERVICE_ENDPOINT").value_or("http://169.254.169.254"));
+  const auto instance = [&] {
+    return std::make_shared<cache>("instance metadata " + imds, [=] { return fetch::instance(*http, imds); });
+  };
+
+  // A profile: its keys, its role (assumed with another profile's keys or a named source),
+  // its credential_process. Follows source_profile chains up to 8 deep.
+  std::function<std::shared_ptr<cache>(const std::string&, int)> from_profile =
+      [&](const std::string& name, int depth) -> std::shared_ptr<cache> {
+    if (depth > 8) detail::throw_usage("profile [" + name + "]: source_profile chain longer than 8 (a loop?)");
+    const auto get = [&](const char* key) { return files.get(name, key); };
+    if (auto role = get("role_arn")) {
+      if (auto token_file = get("web_identity_token_file")) return web_identity(*token_file, *role, session_name(name));
+      std::shared_ptr<cache> base;
+      if (auto source = get("source_profile")) {
+        if (!files.has_profile(*source))
+          detail::throw_usage("profile [" + name + "] names source_profile [" + *source + "], which does not exist");
+        base =
+            *source == name && get("aws_access_key_id")
+                ? std::make_shared<cache>("profile [" + name + "]",
+                                          fixed({*get("aws_access_key_id"), get("aws_secret_access_key").value_or(""),
+                                                 get("aws_session_token").value_or(""), std::nullopt}))
+                : from_profile(*source, depth + 1);
+      } else if (auto named = get("credential_source")) {
+        if (*named == "Environment") {
+          auto id = env("AWS_ACCESS_KEY_ID"), secret = env("AWS_SECRET_ACCESS_KEY");
+          if (!id || !secret)
+            detail::throw_usage("profile [" + name + "]: credential_source Environment, but no keys there");
+          base = std::make_shared<cache>("environment",
+                                         fixed({*id, *secret, env("AWS_SESSION_TOKEN").value_or(""), std::nullopt}));
+        } else if (*named == "EcsContainer") {
+          base = container();
+        } else if (*named == "Ec2InstanceMetadata") {
+          base = instance();
+        } else {
+          detail::throw_usage("profile [" + name + "]: credential_source '" + *named +
+                              "' (Environment, EcsContainer or Ec2InstanceMetadata)");
+        }
+      } else {
+        detail::throw_usage("profile [" + name + "] has role_arn but no source_profile or credential_source");
+      }
+      if (!base) detail::throw_usage("profile [" + name + "]: source_profile has no credentials");
+      const std::string external_id = get("external_id").value_or("");
+      const std::string session = session_name(name);
+      const std::string sts_region = region;
+      return std::make_shared<cache>("assume role " + *role + " (profile [" + name + "])", [=] {
+        return fetch::assume_role(*http, sts, sts_region, base->current(), *role, session, external_id);
+      });
+    }
+    if (auto id = get("aws_access_key_id")) {
+      auto secret = get("aws_secret_access_key");
+      if (!secret) detail::throw_usage("profile [" + name + "] has aws_access_key_id but no aws_secret_access_key");
+      const auto where = files.credentials.count(name) ? files.credentials_file : files.config_file;
+      return std::make_shared<cache>("file " + where.string() + " [" + name + "]",
+                                     fixed({*id, *secret, get("aws_session_token").value_or(""), std::nullopt}));
+    }
+    if (auto command = get("credential_process"))
+      return std::make_shared<cache>("credential_process of profile [" + name + "]",
+                                     [c = *command] { return fetch::process(c); });
+    return nullptr;
+  };
+  const bool profile_named = config.profile || env("AWS_PROFILE") || env("AWS_DEFAULT_PROFILE");
+  if (profile_named && !files.has_profile(files.profile_name))
+    detail::throw_usage("profile [" + files.profile_name + "] is in neither " + files.credentials_file.string() +
+                        " nor " + files.config_file.string());
+  if (auto c = from_profile(files.profile_name, 0)) return c;
+
+  if (!container_url.empty()) return container();
+  std::string imds_failure = "disabled by AWS_EC2_METADATA_DISABLED";
+  if (lower(env("AWS_EC2_METADATA_DISABLED").value_or("")) != "true") {
+    auto c = instance();
+    try {
+      c->current();  // probed now: on a machine without instance metadata, no credentials
+      return c;
+    } catch (const error& e) {
+      imds_failure = e.what();
+    }
+  }
+  detail::throw_usage(
+      "no S3 credentials: set s3_config.access_key_id and secret_access_key, or AWS_ACCESS_KEY_ID and "
+      "AWS_SECRET_ACCESS_KEY, or AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN, or profile [" +
+      files.profile_name + "] in " + files.credentials_file.string() + " or " + files.config_file.string() +
+      ", or AWS_CONTAINER_CREDENTIALS_RELATIVE_URI; instance metadata: " + imds_failure);
 }
 
 inline settings resolve(const s3_config& config) {
   if (config.bucket.empty()) detail::throw_usage("s3_config.bucket is empty");
+  const auto files = load_shared_files(config.credentials_file, config.config_file, config.profile);
   settings s;
   s.bucket = config.bucket;
   s.limits = config;
   s.region =
-      config.region ? *config.region : env("AWS_REGION").value_or(env("AWS_DEFAULT_REGION").value_or("us-east-1"));
-  const auto custom = config.endpoint              ? config.endpoint
-                      : env("AWS_ENDPOINT_URL_S3") ? env("AWS_ENDPOINT_URL_S3")
-                                                   : env("AWS_ENDPOINT_URL");
-  s.endpoint = custom.value_or("https://s3." + s.region + ".amazonaws.com");
-  while (!s.endpoint.empty() && s.endpoint.back() == '/') s.endpoint.pop_back();
+      first_of(config.region, env("AWS_REGION"), env("AWS_DEFAULT_REGION"), files.get("region")).value_or("us-east-1");
+  s.fips =
+      flag(first_of(text_of(config.use_fips_endpoint), env("AWS_USE_FIPS_ENDPOINT"), files.get("use_fips_endpoint")),
+           "use_fips_endpoint")
+          .value_or(false);
+  s.dualstack = flag(first_of(text_of(config.use_dualstack_endpoint), env("AWS_USE_DUALSTACK_ENDPOINT"),
+                              files.get("use_dualstack_endpoint")),
+                     "use_dualstack_endpoint")
+                    .value_or(false);
+  const auto custom = first_of(config.endpoint, env("AWS_ENDPOINT_URL_S3"), env("AWS_ENDPOINT_URL"),
+                               files.get("s3.endpoint_url"), files.get("endpoint_url"));
+  s.custom_endpoint = custom.has_value();
+  s.endpoint = without_default_port(custom.value_or(aws_endpoint("s3", s.region, s.fips, s.dualstack)));
   if (s.endpoint.find("://") == std::string::npos)
     detail::throw_usage("S3 endpoint '" + s.endpoint + "' needs a scheme (http:// or https://)");
-  s.path_style = config.path_style.value_or(custom.has_value());
 
-  if (config.access_key_id || config.secret_access_key) {
-    if (!config.access_key_id || !config.secret_access_key)
-      detail::throw_usage("s3_config sets only one of access_key_id and secret_access_key");
-    s.credentials = {*config.access_key_id, *config.secret_access_key, config.session_token.value_or("")};
-    s.credentials_source = "explicit configuration";
-  } else if (auto id = env("AWS_ACCESS_KEY_ID"), secret = env("AWS_SECRET_ACCESS_KEY"); id && secret) {
-    s.credentials = {*id, *secret, env("AWS_SESSION_TOKEN").value_or("")};
-    s.credentials_source = "environment";
+  const auto style = lower(files.get("s3.addressing_style").value_or("auto"));
+  if (style != "auto" && style != "path" && style != "virtual")
+    detail::throw_usage("s3 addressing_style is '" + style + "' in " + files.config_file.string() +
+                        ": auto, path or virtual");
+  s.path_style = config.path_style.value_or(style == "path"      ? true
+                                            : style == "virtual" ? false
+                                                                 : s.custom_endpoint || !virtual_host_bucket(s.bucket));
+
+  s.retry_mode =
+      lower(first_of(config.retry_mode, env("AWS_RETRY_MODE"), files.get("retry_mode")).value_or("standard"));
+  if (s.retry_mode != "standard" && s.retry_mode != "legacy" && s.retry_mode != "adaptive")
+    detail::throw_usage("retry mode '" + s.retry_mode + "': standard, legacy or adaptive");
+  if (s.retry_mode == "adaptive") s.retry_mode = "standard";
+  if (config.max_attempts) {
+    s.max_attempts = *config.max_attempts;
+  } else if (auto text = first_of(env("AWS_MAX_ATTEMPTS"), files.get("max_attempts"))) {
+    try {
+      s.max_attempts = std::stoi(*text);
+    } catch (const std::exception&) {
+      detail::throw_usage("max_attempts '" + *text + "' is not a number");
+    }
   } else {
-    const std::string profile = config.profile ? *config.profile : env("AWS_PROFILE").value_or("default");
-    std::filesystem::path file;
-    if (config.credentials_file)
-      file = *config.credentials_file;
-    else if (auto f = env("AWS_SHARED_CREDENTIALS_FILE"))
-      file = *f;
-    else if (auto home = env("HOME"))
-      file = std::filesystem::path(*home) / ".aws" / "credentials";
-    auto c = file.empty() ? std::nullopt : read_credentials_file(file, profile);
-    if (!c)
-      detail::throw_usage(
-          "no S3 credentials: set s3_config.access_key_id and secret_access_key, or "
-          "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or profile [" +
-          profile + "] in " + (file.empty() ? std::string("~/.aws/credentials") : file.string()));
-    s.credentials = *c;
-    s.credentials_source = "file " + file.string() + " [" + profile + "]";
+    s.max_attempts = s.retry_mode == "legacy" ? 5 : 3;
   }
+  if (s.max_attempts < 1) detail::throw_usage("max_attempts is " + std::to_string(s.max_attempts) + ": at least 1");
+
+  s.ca_file = ca_bundle(config, files);
+  if (!s.ca_file.empty() && !std::filesystem::is_regular_file(s.ca_file))
+    detail::throw_usage("the CA bundle " + s.ca_file + " is not a file");
+
+  if (config.part_size < min_part_size || config.part_size > max_part_size)
+    detail::throw_usage("s3_config.part_size is " + std::to_string(config.part_size) +
+                        " bytes: S3 takes parts of 5 MiB to 5 GiB");
+  if (config.multipart_threshold < config.part_size)
+    detail::throw_usage("s3_config.multipart_threshold is below part_size");
+  if (config.part_concurrency < 1) detail::throw_usage("s3_config.part_concurrency is 0");
+
+  if (config.server_side_encryption) {
+    const auto& sse = *config.server_side_encryption;
+    if (sse != "AES256" && sse != "aws:kms" && sse != "aws:kms:dsse")
+      detail::throw_usage("s3_config.server_side_encryption is '" + sse + "': AES256, aws:kms or aws:kms:dsse");
+    s.put_headers.emplace_back("x-amz-server-side-encryption", sse);
+  }
+  if (config.sse_kms_key_id) {
+    if (!config.server_side_encryption || !config.server_side_encryption->starts_with("aws:kms"))
+      detail::throw_usage("s3_config.sse_kms_key_id needs server_side_encryption = \"aws:kms\"");
+    s.put_headers.emplace_back("x-amz-server-side-encryption-aws-kms-key-id", *config.sse_kms_key_id);
+  }
+  for (const auto& [name, value] : config.extra_headers) {
+    const auto n = lower(name);
+    if (n.empty() || n.find_first_of(" :\r\n\t") != std::string::npos ||
+        value.find_first_of("\r\n") != std::string::npos)
+      detail::throw_usage("s3_config.extra_headers: '" + name + "' is not a header name and value");
+    if (n == "host" || n == "authorization" || n == "x-amz-date" || n == "x-amz-content-sha256" ||
+        n == "x-amz-security-token" || n == "content-length")
+      detail::throw_usage("s3_config.extra_headers: " + name + " is set by s4db itself");
+    s.put_headers.emplace_back(n, value);
+  }
+
+  s.credentials = credentials_chain(config, files, s.region);
   return s;
 }
 

@@ -23,6 +23,7 @@
 #include "../../detail/file.hpp"
 #include "../../detail/require_cxx20.hpp"  // a pre-C++20 build stops here, with one line
 #include "../../error.hpp"
+#include "../../version.hpp"
 
 namespace s4db {
 inline namespace v0 {
@@ -89,12 +90,14 @@ struct transport_failure {
 
 class http_client {
  public:
-  struct timeouts {
+  struct options {
     long connect_ms = 10'000;
     long stall_ms = 30'000;
+    std::string ca_file;       // PEM certificate authorities; "" for the system's
+    long max_connections = 5;  // kept open for reuse (libcurl's default is 5)
   };
 
-  explicit http_client(timeouts t) : timeouts_(t) {
+  explicit http_client(options o) : options_(std::move(o)) {
     static std::once_flag global;
     std::call_once(global, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
     share_ = curl_share_init();
@@ -122,9 +125,14 @@ class http_client {
     curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);  // never rewrite ./ or ../ inside object keys
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_SHARE, share_);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeouts_.connect_ms);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, options_.connect_ms);
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, std::max(1L, timeouts_.stall_ms / 1000));
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, std::max(1L, options_.stall_ms / 1000));
+    // The shared connection cache keeps at most this many idle connections: below the
+    // number of parallel transfers, every transfer past it would open a new connection.
+    curl_easy_setopt(c, CURLOPT_MAXCONNECTS, options_.max_connections);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, user_agent);
+    if (!options_.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, options_.ca_file.c_str());
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &exchange::on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &exchange::on_body);
@@ -283,7 +291,9 @@ class http_client {
     static_cast<http_client*>(self)->locks_[static_cast<std::size_t>(data)].unlock();
   }
 
-  timeouts timeouts_;
+  static constexpr const char* user_agent = "s4db/" S4DB_VERSION_STRING;
+
+  options options_;
   CURLSH* share_ = nullptr;
   std::array<std::mutex, CURL_LOCK_DATA_LAST> locks_;
   std::mutex pool_mutex_;

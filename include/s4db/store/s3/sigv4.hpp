@@ -7,9 +7,12 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
+#include <time.h>
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
+#include <ctime>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -207,6 +210,16 @@ inline std::string signature(std::string_view secret, const scope& s, std::strin
   key = hmac_sha256(key, "aws4_request");
   const std::string mac = hmac_sha256(key, to_sign);
   return hex(reinterpret_cast<const unsigned char*>(mac.data()), mac.size());
+}
+
+// YYYYMMDD'T'HHMMSS'Z' for a moment (what x-amz-date carries).
+inline std::string amz_date(std::chrono::system_clock::time_point when) {
+  const std::time_t t = std::chrono::system_clock::to_time_t(when);
+  std::tm utc{};
+  gmtime_r(&t, &utc);
+  char buf[17];
+  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &utc);
+  return buf;
 }
 
 // Signs r in place for header authentication: adds x-amz-date, x-amz-security-token when
