@@ -5,7 +5,9 @@
 #   scripts/setup.sh build    what the README's first command needs: the compiler, CMake and
 #                             the libraries the library, the example and the tool build with
 #   scripts/setup.sh [test]   everything: also clang, Meson, Boost.Test, the AWS CLI and Python
-#                             (interop tests), Node.js with the npm S3 test server in
+#                             (interop tests), cpp-httplib (the loopback credential endpoints
+#                             and scripted S3 in tests/s3/), openssl (the test CA for the TLS
+#                             run), Node.js with the npm S3 test server in
 #                             tests/s3/node_modules, and LevelDB, RocksDB and LMDB, which only
 #                             the benchmarks use (benchmarks/peers.cpp; CI builds it)
 #   scripts/setup.sh --list build|test   prints that list of Debian packages, one per line
@@ -21,7 +23,7 @@ build_packages=(
 test_packages=(
   "${build_packages[@]}"
   clang libclang-rt-14-dev meson clang-format libboost-test-dev
-  python3 python3-snappy awscli curl
+  python3 python3-snappy awscli curl libcpp-httplib-dev openssl
   libleveldb-dev librocksdb-dev liblmdb-dev
 )
 

@@ -74,6 +74,13 @@ class fault_proxy {
 
   // The most requests that were being served at the same moment.
   int max_in_flight() const { return max_in_flight_; }
+  // TCP connections clients opened to the proxy.
+  int connections_accepted() const { return connections_accepted_; }
+  // The User-Agent header of each request seen.
+  std::vector<std::string> user_agents() const {
+    std::lock_guard lock(mutex_);
+    return user_agents_;
+  }
 
   std::vector<std::string> ranges() const {
     std::lock_guard lock(mutex_);
@@ -101,6 +108,7 @@ class fault_proxy {
     while (!stopping_) {
       const int client = ::accept(listener_, nullptr, nullptr);
       if (client < 0) return;
+      ++connections_accepted_;
       std::lock_guard lock(mutex_);
       connections_.emplace_back([this, client] { serve(client); });
     }
@@ -126,8 +134,14 @@ class fault_proxy {
     requests_.push_back(line.substr(0, line.rfind(' ')));
     std::string lower = head;
     for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    const auto at = lower.find("\r\nrange:");
-    ranges_.push_back(at == std::string::npos ? "" : head.substr(at + 9, head.find("\r\n", at + 2) - at - 9));
+    const auto header = [&](const std::string& name) {
+      const auto at = lower.find("\r\n" + name + ":");
+      if (at == std::string::npos) return std::string();
+      const auto start = head.find_first_not_of(' ', at + 3 + name.size());
+      return head.substr(start, head.find("\r\n", at + 2) - start);
+    };
+    ranges_.push_back(header("range"));
+    user_agents_.push_back(header("user-agent"));
   }
 
   static std::uint64_t content_length(const std::string& head) {
@@ -238,12 +252,12 @@ class fault_proxy {
   int listener_ = -1;
   std::atomic<bool> stopping_{false};
   std::atomic<long> delay_ms_{0};
-  std::atomic<int> in_flight_{0}, max_in_flight_{0};
+  std::atomic<int> in_flight_{0}, max_in_flight_{0}, connections_accepted_{0};
   std::thread acceptor_;
   mutable std::mutex mutex_;
   std::vector<std::thread> connections_;
   std::vector<std::optional<fault>> faults_;
-  std::vector<std::string> requests_, ranges_;
+  std::vector<std::string> requests_, ranges_, user_agents_;
 };
 
 }  // namespace s4db_test

@@ -35,19 +35,46 @@ wait_for_port() {  # the server is up when it answers HTTP
 }
 
 case $server in
-  s3rver)
+  s3rver|s3rver-port80|s3rver-tls)
     [[ -d $here/node_modules/@20minutes/s3rver ]] || { echo "s3rver is not installed: run scripts/setup.sh"; exit 1; }
-    node --openssl-legacy-provider "$here/start-s3rver.js" -d "$work/data" -a 127.0.0.1 -p 0 -s \
-      --configure-bucket "$bucket" >"$work/log" 2>&1 &
+    listen=0
+    tls=()
+    scheme=http
+    host=127.0.0.1
+    if [[ $server != s3rver ]]; then
+      [[ $(id -u) == 0 ]] || { echo "SKIPPED LOUDLY: $server listens on a port below 1024, which needs root"; exit 77; }
+      listen=80
+    fi
+    if [[ $server == s3rver-tls ]]; then
+      listen=443
+      scheme=https
+      host=localhost
+      openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=s4db-test-ca -keyout "$work/ca.key" \
+        -out "$work/ca.pem" 2>/dev/null
+      openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout "$work/server.key" -out "$work/server.csr" \
+        2>/dev/null
+      printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$work/san"
+      openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial -days 2 \
+        -extfile "$work/san" -out "$work/server.pem" 2>/dev/null
+      tls=(--key "$work/server.key" --cert "$work/server.pem")
+      export AWS_CA_BUNDLE=$work/ca.pem
+    fi
+    node --openssl-legacy-provider "$here/start-s3rver.js" -d "$work/data" -a 127.0.0.1 -p "$listen" -s \
+      "${tls[@]}" --configure-bucket "$bucket" >"$work/log" 2>&1 &
     pid=$!
     port=""
     for _ in $(seq 1 100); do
       port=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$work/log")
       [[ -n $port ]] && break
+      kill -0 "$pid" 2>/dev/null || { cat "$work/log"; echo "$server died on start"; exit 1; }
       sleep 0.2
     done
     [[ -n $port ]] || { cat "$work/log"; echo "s3rver did not start"; exit 1; }
-    wait_for_port "$port"
+    if [[ $scheme == https ]]; then
+      for _ in $(seq 1 100); do curl -s -o /dev/null --cacert "$AWS_CA_BUNDLE" "https://localhost:$port/" && break; sleep 0.2; done
+    else
+      wait_for_port "$port"
+    fi
     export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
     ;;
   moto)
@@ -69,10 +96,10 @@ case $server in
     exec "$@"
     ;;
   *)
-    echo "usage: $0 s3rver|moto|external COMMAND..."; exit 2
+    echo "usage: $0 s3rver|s3rver-port80|s3rver-tls|moto|external COMMAND..."; exit 2
     ;;
 esac
 unset AWS_SESSION_TOKEN AWS_PROFILE AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3
-export AWS_REGION=us-east-1 S4DB_TEST_S3_ENDPOINT="http://127.0.0.1:$port" S4DB_TEST_S3_BUCKET=$bucket \
+export AWS_REGION=us-east-1 S4DB_TEST_S3_ENDPOINT="${scheme:-http}://${host:-127.0.0.1}:$port" S4DB_TEST_S3_BUCKET=$bucket \
   S4DB_TEST_S3_SERVER=$server
 "$@"

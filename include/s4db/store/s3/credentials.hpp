@@ -201,11 +201,35 @@ inline aws_credentials process(const std::string& command) {
   return from_json(source, out);
 }
 
-// The STS request both assume-role flavours send: a GET with the Query API's parameters.
-inline std::string sts_query(const std::vector<std::pair<std::string, std::string>>& params) {
-  std::string q;
-  for (const auto& [name, value] : params) q += (q.empty() ? "" : "&") + name + "=" + sigv4::uri_encode(value, false);
-  return q;
+// The STS Query API request both assume-role flavours send, as the SDKs do: a POST of
+// the form-encoded parameters, signed when `with` holds keys (AssumeRole), unsigned for
+// AssumeRoleWithWebIdentity (the token is the proof).
+inline aws_credentials sts_call(http_client& http, const std::string& source, const std::string& sts_endpoint,
+                                const std::vector<std::pair<std::string, std::string>>& params,
+                                const std::string& region = {}, const sigv4::credentials* with = nullptr) {
+  std::string form;
+  for (const auto& [name, value] : params)
+    form += (form.empty() ? "" : "&") + name + "=" + sigv4::uri_encode(value, false);
+  http_request q;
+  q.method = "POST";
+  q.url = sts_endpoint + "/";
+  q.body = form;
+  q.headers = {{"content-type", "application/x-www-form-urlencoded"}};
+  if (with) {
+    const auto scheme_end = sts_endpoint.find("://");
+    sigv4::request r{"POST", "/", "", q.headers, sigv4::sha256_hex(form)};
+    r.headers.emplace_back("host", sts_endpoint.substr(scheme_end + 3));
+    r.headers.emplace_back("x-amz-content-sha256", r.payload_hash);
+    sigv4::sign(r, *with, region, "sts", sigv4::amz_date(std::chrono::system_clock::now()));
+    q.headers.clear();
+    for (const auto& h : r.headers)
+      if (h.first != "host") q.headers.push_back(h);
+  }
+  try {
+    return from_sts(source, http.perform(q));
+  } catch (const transport_failure& f) {
+    fail(source, f.message);
+  }
 }
 
 inline aws_credentials web_identity(http_client& http, const std::string& sts_endpoint, const std::string& role_arn,
@@ -215,41 +239,21 @@ inline aws_credentials web_identity(http_client& http, const std::string& sts_en
   if (!in) fail(source, "cannot read the token file " + token_file);
   std::stringstream token;
   token << in.rdbuf();
-  http_request q;
-  q.url = sts_endpoint + "/?" +
-          sts_query({{"Action", "AssumeRoleWithWebIdentity"},
-                     {"RoleArn", role_arn},
-                     {"RoleSessionName", session_name},
-                     {"Version", "2011-06-15"},
-                     {"WebIdentityToken", trim(token.str())}});
-  try {
-    return from_sts(source, http.perform(q));
-  } catch (const transport_failure& f) {
-    fail(source, f.message);
-  }
+  return sts_call(http, source, sts_endpoint,
+                  {{"Action", "AssumeRoleWithWebIdentity"},
+                   {"RoleArn", role_arn},
+                   {"RoleSessionName", session_name},
+                   {"Version", "2011-06-15"},
+                   {"WebIdentityToken", trim(token.str())}});
 }
 
 inline aws_credentials assume_role(http_client& http, const std::string& sts_endpoint, const std::string& region,
                                    const sigv4::credentials& with, const std::string& role_arn,
                                    const std::string& session_name, const std::string& external_id) {
-  const std::string source = "assume role (STS at " + sts_endpoint + ")";
   std::vector<std::pair<std::string, std::string>> params{
       {"Action", "AssumeRole"}, {"RoleArn", role_arn}, {"RoleSessionName", session_name}, {"Version", "2011-06-15"}};
-  if (!external_id.empty()) params.insert(params.begin() + 1, {"ExternalId", external_id});
-  const std::string query = sts_query(params);
-  const auto scheme_end = sts_endpoint.find("://");
-  sigv4::request r{"GET", "/", query, {{"host", sts_endpoint.substr(scheme_end + 3)}}, sigv4::sha256_hex("")};
-  r.headers.emplace_back("x-amz-content-sha256", r.payload_hash);
-  sigv4::sign(r, with, region, "sts", sigv4::amz_date(std::chrono::system_clock::now()));
-  http_request q;
-  q.url = sts_endpoint + "/?" + query;
-  for (const auto& h : r.headers)
-    if (h.first != "host") q.headers.push_back(h);
-  try {
-    return from_sts(source, http.perform(q));
-  } catch (const transport_failure& f) {
-    fail(source, f.message);
-  }
+  if (!external_id.empty()) params.emplace_back("ExternalId", external_id);
+  return sts_call(http, "assume role (STS at " + sts_endpoint + ")", sts_endpoint, params, region, &with);
 }
 
 }  // namespace fetch

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <curl/curl.h>
+#include <strings.h>
 
 #include <algorithm>
 #include <array>
@@ -158,7 +159,10 @@ class http_client {
     curl_slist* list = nullptr;
     for (const auto& [name, value] : request.headers) list = curl_slist_append(list, (name + ": " + value).c_str());
     list = curl_slist_append(list, "Expect:");  // no 100-continue round trip
-    list = curl_slist_append(list, "Content-Type:");
+    const bool typed = std::any_of(request.headers.begin(), request.headers.end(), [](const auto& header) {
+      return header.first.size() == 12 && ::strncasecmp(header.first.c_str(), "content-type", 12) == 0;
+    });
+    if (!typed) list = curl_slist_append(list, "Content-Type:");  // none rather than curl's default
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
     char error[CURL_ERROR_SIZE] = {0};
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);

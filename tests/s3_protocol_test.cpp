@@ -1,0 +1,370 @@
+// How s3_store answers each kind of S3 reply, against a scripted S3 endpoint on 127.0.0.1
+// (tests/s3/loopback_servers.hpp): the SDKs' standard retry table and quota, the region
+// redirect, clock skew, an expired token, a 200 holding an error, multi-object delete
+// answering 501, a server that ignores Range, URL-encoded listings, request ids, the
+// User-Agent, and the encryption and extra headers on every object write.
+#include <set>
+
+#include "s3/loopback_servers.hpp"
+#include "support.hpp"
+
+using namespace s4db_test;
+
+namespace {
+
+using answer = scripted_s3::answer;
+using request = scripted_s3::request;
+
+s4db::s3_config scripted_config(const scripted_s3& server) {
+  s4db::s3_config c;
+  c.bucket = "bucket";
+  c.endpoint = server.endpoint();
+  c.region = "us-east-1";
+  c.access_key_id = "AKIDSCRIPTED";
+  c.secret_access_key = "scripted-secret";
+  c.retry_base_delay = std::chrono::milliseconds(1);
+  c.retry_max_delay = std::chrono::milliseconds(5);
+  return c;
+}
+
+std::string what_of(const std::function<void()>& call) {
+  try {
+    call();
+  } catch (const s4db::error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+bool has_header(const request& q, const std::string& name) { return q.headers.find(name) != q.headers.end(); }
+
+// Whether SignedHeaders in the Authorization header names this (lower-case) header.
+bool signed_header(const request& q, const std::string& name) {
+  const std::string auth = q.header("Authorization");
+  const auto at = auth.find("SignedHeaders=");
+  const std::string names = auth.substr(at + 14, auth.find(',', at) - at - 14);
+  return (";" + names + ";").find(";" + name + ";") != std::string::npos;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(scripted_s3_answers)
+
+BOOST_AUTO_TEST_CASE(the_standard_retry_table) {
+  env_guard e(clean_aws_environment);
+  struct row {
+    int status;
+    std::string code;
+    bool retried;
+  };
+  const std::vector<row> table{{500, "InternalError", true},
+                               {502, "", true},
+                               {503, "SlowDown", true},
+                               {503, "", true},
+                               {504, "", true},
+                               {429, "TooManyRequests", true},
+                               {400, "RequestTimeout", true},
+                               {400, "BadDigest", true},
+                               {400, "Throttling", true},
+                               {501, "NotImplemented", false},
+                               {400, "InvalidArgument", false},
+                               {403, "AccessDenied", false},
+                               {404, "NoSuchBucket", false},
+                               {405, "MethodNotAllowed", false}};
+  for (const auto& [status, code, retried] : table) {
+    scripted_s3 server([&, status = status, code = code](const request&, int n) {
+      if (n == 0) return code.empty() ? answer{status, "", {}} : scripted_s3::error(status, code);
+      return answer{200, "value", {}};
+    });
+    s4db::s3_store store{scripted_config(server)};
+    const std::string label = std::to_string(status) + " " + code;
+    if (retried) {
+      BOOST_TEST(store.get("k").value().data == "value", label);
+      BOOST_TEST(server.requests().size() == 2u, label);
+    } else {
+      BOOST_CHECK_THROW(store.get("k"), s4db::store_error);
+      BOOST_TEST(server.requests().size() == 1u, label);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(attempts_come_from_the_mode_the_environment_and_the_config) {
+  env_guard e(clean_aws_environment);
+  scripted_s3 server([](const request&, int) { return scripted_s3::error(500, "InternalError"); });
+  auto attempts = [&](s4db::s3_config c) {
+    const auto before = server.requests().size();
+    s4db::s3_store store{c};
+    const std::string what = what_of([&] { store.get("k"); });
+    BOOST_TEST(what.find("HTTP 500 InternalError") != std::string::npos, what);
+    return server.requests().size() - before;
+  };
+  auto c = scripted_config(server);
+  BOOST_TEST(attempts(c) == 3u);  // standard mode
+  {
+    env_guard legacy{{"AWS_RETRY_MODE", "legacy"}};
+    BOOST_TEST(attempts(c) == 5u);
+    env_guard many{{"AWS_MAX_ATTEMPTS", "4"}};
+    BOOST_TEST(attempts(c) == 4u);
+  }
+  c.max_attempts = 1;
+  BOOST_TEST(attempts(c) == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(the_retry_quota_stops_retrying_into_an_outage) {
+  env_guard e(clean_aws_environment);
+  scripted_s3 server([](const request&, int) { return scripted_s3::error(503, "ServiceUnavailable"); });
+  s4db::s3_store store{scripted_config(server)};
+  // 500 tokens, 5 per retry, 2 retries per call: 50 calls spend it; then no retries.
+  std::vector<std::size_t> per_call;
+  for (int i = 0; i < 55; ++i) {
+    const auto before = server.requests().size();
+    BOOST_CHECK_THROW(store.get("k"), s4db::store_error);
+    per_call.push_back(server.requests().size() - before);
+  }
+  BOOST_TEST(per_call.front() == 3u);
+  BOOST_TEST(per_call[49] == 3u);
+  BOOST_TEST(per_call[50] == 1u);
+  BOOST_TEST(per_call.back() == 1u);
+  // Legacy mode has no quota.
+  env_guard legacy{{"AWS_RETRY_MODE", "legacy"}};
+  auto c = scripted_config(server);
+  c.max_attempts = 2;
+  s4db::s3_store unbounded{c};
+  for (int i = 0; i < 110; ++i) BOOST_CHECK_THROW(unbounded.get("k"), s4db::store_error);  // 110 retries > 100
+  const auto before = server.requests().size();
+  BOOST_CHECK_THROW(unbounded.get("k"), s4db::store_error);
+  BOOST_TEST(server.requests().size() - before == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(a_bucket_in_another_region_is_followed_once_and_remembered) {
+  env_guard e(clean_aws_environment);
+  scripted_s3 server([](const request& q, int) {
+    if (q.signed_region() != "eu-west-1") {
+      auto a = q.method == "HEAD" ? answer{301, "", {}} : scripted_s3::error(301, "PermanentRedirect");
+      a.headers.emplace_back("x-amz-bucket-region", "eu-west-1");
+      return a;
+    }
+    return answer{200, "value", {{"ETag", "\"e\""}}};
+  });
+  s4db::s3_store store{scripted_config(server)};
+  BOOST_TEST(store.head("k").has_value());  // HEAD: no body, the header says where
+  BOOST_TEST(server.requests().size() == 2u);
+  BOOST_TEST(store.region() == "eu-west-1");
+  BOOST_TEST(store.get("k").value().data == "value");
+  BOOST_TEST(server.requests().size() == 3u);  // remembered: straight there
+
+  // A server that always points elsewhere is followed once, not forever.
+  scripted_s3 restless([](const request& q, int n) {
+    auto a = scripted_s3::error(301, "PermanentRedirect");
+    a.headers.emplace_back("x-amz-bucket-region", q.signed_region() + "-moved" + std::to_string(n));
+    return a;
+  });
+  s4db::s3_store lost{scripted_config(restless)};
+  const std::string what = what_of([&] { lost.get("k"); });
+  BOOST_TEST(what.find("301 PermanentRedirect") != std::string::npos, what);
+  BOOST_TEST(restless.requests().size() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(a_skewed_clock_is_corrected_from_the_servers_date) {
+  env_guard e(clean_aws_environment);
+  const auto server_now = [] { return std::chrono::system_clock::now() + std::chrono::hours(2); };
+  scripted_s3 server([&](const request& q, int) {
+    std::tm t{};
+    const std::string date = q.header("x-amz-date");
+    ::strptime(date.c_str(), "%Y%m%dT%H%M%SZ", &t);
+    const auto signed_at = std::chrono::system_clock::from_time_t(::timegm(&t));
+    if (std::chrono::abs(signed_at - server_now()) > std::chrono::minutes(15)) {
+      auto a = scripted_s3::error(403, "RequestTimeTooSkewed");
+      const std::time_t now = std::chrono::system_clock::to_time_t(server_now());
+      std::tm utc{};
+      gmtime_r(&now, &utc);
+      char http_date[64];
+      std::strftime(http_date, sizeof http_date, "%a, %d %b %Y %H:%M:%S GMT", &utc);
+      a.headers.emplace_back("Date", http_date);
+      return a;
+    }
+    return answer{200, "value", {}};
+  });
+  s4db::s3_store store{scripted_config(server)};
+  BOOST_TEST(store.get("k").value().data == "value");
+  BOOST_TEST(server.requests().size() == 2u);
+  BOOST_TEST(store.get("k").value().data == "value");  // the offset is kept
+  BOOST_TEST(server.requests().size() == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(a_signature_error_without_skew_is_not_retried) {
+  env_guard e(clean_aws_environment);
+  scripted_s3 server([](const request&, int) { return scripted_s3::error(403, "SignatureDoesNotMatch"); });
+  s4db::s3_store store{scripted_config(server)};
+  const std::string what = what_of([&] { store.get("k"); });
+  BOOST_TEST(what.find("SignatureDoesNotMatch") != std::string::npos);
+  BOOST_TEST(server.requests().size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(an_expired_token_fetches_new_keys_and_the_request_goes_through) {
+  env_guard e(clean_aws_environment);
+  scripted_s3 server([](const request& q, int) {
+    return q.key_id() == "AKID1" ? scripted_s3::error(400, "ExpiredToken", "The provided token has expired.")
+                                 : answer{200, "", {{"ETag", "\"e\""}}};
+  });
+  auto c = scripted_config(server);
+  c.access_key_id.reset();
+  c.secret_access_key.reset();
+  int fetches = 0;
+  c.credentials_provider = [&] {
+    ++fetches;
+    return s4db::aws_credentials{"AKID" + std::to_string(fetches), "secret", "token",
+                                 std::chrono::system_clock::now() + std::chrono::hours(1)};
+  };
+  s4db::s3_store store{c};
+  store.put("k", "v");
+  BOOST_TEST(fetches == 2);
+  BOOST_TEST(server.requests().size() == 2u);
+  BOOST_TEST(server.requests().back().key_id() == "AKID2");
+  store.put("k", "v");
+  BOOST_TEST(fetches == 2);  // the new keys are kept
+
+  // Keys that stay expired: one refresh, then the error.
+  scripted_s3 always([](const request&, int) { return scripted_s3::error(400, "ExpiredToken"); });
+  auto stuck = scripted_config(always);
+  s4db::s3_store still{stuck};
+  const std::string what = what_of([&] { still.put("k", "v"); });
+  BOOST_TEST(what.find("ExpiredToken") != std::string::npos, what);
+  BOOST_TEST(always.requests().size() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(multipart_parts_go_in_parallel_and_a_200_with_an_error_is_retried) {
+  env_guard e(clean_aws_environment);
+  std::atomic<int> completions{0}, aborts{0};
+  scripted_s3 server([&](const request& q, int) {
+    if (q.method == "POST" && q.target.find("uploads") != std::string::npos)
+      return answer{200, "<InitiateMultipartUploadResult><UploadId>UP1</UploadId></InitiateMultipartUploadResult>", {}};
+    if (q.method == "PUT") {
+      std::this_thread::sleep_for(std::chrono::milliseconds(150));
+      return answer{200, "", {{"ETag", "\"part\""}}};
+    }
+    if (q.method == "DELETE") {
+      ++aborts;
+      return answer{204, "", {}};
+    }
+    if (++completions == 1)  // S3 may fail a completion after it answered 200
+      return answer{
+          200, "<?xml version=\"1.0\"?>\n<Error><Code>InternalError</Code><Message>retry</Message></Error>", {}};
+    return answer{200, "<CompleteMultipartUploadResult><ETag>\"whole\"</ETag></CompleteMultipartUploadResult>", {}};
+  });
+  auto c = scripted_config(server);
+  c.multipart_threshold = c.part_size = 5u << 20;
+  temp_dir tmp;
+  write_bytes(tmp.path / "file", std::string((5u << 20) * 3 + 10, 'x'));
+  s4db::s3_store store{c};
+  BOOST_TEST(store.put_file("k", tmp.path / "file") == "\"whole\"");
+  BOOST_TEST(completions == 2);
+  BOOST_TEST(aborts == 0);
+  BOOST_TEST(server.max_in_flight() >= 2);  // four parts, not one at a time
+  std::set<std::string> parts;
+  for (const auto& q : server.requests())
+    if (q.method == "PUT") parts.insert(q.target.substr(q.target.find("partNumber=")));
+  BOOST_TEST(parts.size() == 4u);
+}
+
+BOOST_AUTO_TEST_CASE(multi_object_delete_answering_501_falls_back_to_single_deletes) {
+  env_guard e(clean_aws_environment);
+  scripted_s3 server([](const request& q, int) {
+    if (q.method == "POST")
+      return scripted_s3::error(501, "NotImplemented", "A header you provided implies unsupported functionality");
+    return answer{204, "", {}};
+  });
+  s4db::s3_store store{scripted_config(server)};
+  const std::vector<std::string> keys{"a", "b", "c"};
+  store.remove(keys);
+  auto seen = server.requests();
+  BOOST_TEST(seen.size() == 4u);
+  BOOST_TEST(seen.front().method == "POST");
+  std::set<std::string> deleted;
+  for (const auto& q : seen)
+    if (q.method == "DELETE") deleted.insert(q.target);
+  BOOST_TEST(deleted == (std::set<std::string>{"/bucket/a", "/bucket/b", "/bucket/c"}));
+  store.remove(keys);
+  BOOST_TEST(server.requests().size() == 7u);  // remembered: no second POST
+}
+
+BOOST_AUTO_TEST_CASE(a_server_that_ignores_range_still_gives_the_bytes_asked_for) {
+  env_guard e(clean_aws_environment);
+  scripted_s3 server([](const request& q, int) {
+    if (q.target.ends_with("/shifted"))  // a 206 for other bytes than asked
+      return answer{206, "6789", {{"Content-Range", "bytes 6-9/10"}}};
+    return answer{200, "0123456789", {}};  // Range ignored: the whole object
+  });
+  s4db::s3_store store{scripted_config(server)};
+  BOOST_TEST(store.get_range("k", 2, 10) == "23456789");
+  BOOST_TEST(store.get_range("k", 2, 3) == "234");
+  BOOST_TEST(store.get_range("k", 12, 3) == "");
+  const std::string what = what_of([&] { store.get_range("shifted", 2, 4); });
+  BOOST_TEST(what.find("bytes 6-9/10") != std::string::npos, what);
+}
+
+BOOST_AUTO_TEST_CASE(errors_name_the_request_id_and_requests_carry_the_user_agent) {
+  env_guard e(clean_aws_environment);
+  scripted_s3 server([](const request&, int) { return scripted_s3::error(403, "AccessDenied", "Access Denied"); });
+  s4db::s3_store store{scripted_config(server)};
+  const std::string what = what_of([&] { store.get("k"); });
+  BOOST_TEST(what.find("HTTP 403 AccessDenied: Access Denied (request id REQAccessDenied)") != std::string::npos, what);
+  BOOST_TEST(server.requests().front().header("User-Agent") == "s4db/" S4DB_VERSION_STRING);
+  BOOST_TEST(what.find("scripted-secret") == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(encryption_and_extra_headers_are_sent_and_signed_on_every_object_write) {
+  env_guard e(clean_aws_environment);
+  scripted_s3 server([](const request& q, int) {
+    if (q.method == "POST" && q.target.find("uploads") != std::string::npos)
+      return answer{200, "<InitiateMultipartUploadResult><UploadId>U</UploadId></InitiateMultipartUploadResult>", {}};
+    if (q.method == "POST")
+      return answer{200, "<CompleteMultipartUploadResult><ETag>\"w\"</ETag></CompleteMultipartUploadResult>", {}};
+    return answer{200, "v", {{"ETag", "\"e\""}}};
+  });
+  auto c = scripted_config(server);
+  c.server_side_encryption = "aws:kms";
+  c.sse_kms_key_id = "arn:aws:kms:us-east-1:111122223333:key/abc";
+  c.extra_headers = {{"x-amz-meta-team", "storage"}, {"x-amz-acl", "bucket-owner-full-control"}};
+  c.multipart_threshold = c.part_size = 5u << 20;
+  temp_dir tmp;
+  write_bytes(tmp.path / "small", "small");
+  write_bytes(tmp.path / "big", std::string((5u << 20) + 1, 'b'));
+  s4db::s3_store store{c};
+  store.put("a", "v");
+  store.put_file("b", tmp.path / "small");
+  store.put_file("c", tmp.path / "big");
+  store.get("a");
+  int writes = 0;
+  for (const auto& q : server.requests()) {
+    const bool object_write = (q.method == "PUT" && q.target.find("partNumber") == std::string::npos) ||
+                              (q.method == "POST" && q.target.find("uploads") != std::string::npos);
+    for (const char* name : {"x-amz-server-side-encryption", "x-amz-server-side-encryption-aws-kms-key-id",
+                             "x-amz-meta-team", "x-amz-acl"}) {
+      BOOST_TEST(has_header(q, name) == object_write, q.method << " " << q.target << " " << name);
+      if (object_write) BOOST_TEST(signed_header(q, name), name);
+    }
+    writes += object_write;
+  }
+  BOOST_TEST(writes == 3);
+}
+
+BOOST_AUTO_TEST_CASE(listings_ask_for_url_encoded_keys_and_decode_them) {
+  env_guard e(clean_aws_environment);
+  scripted_s3 server([](const request& q, int) {
+    if (q.target.find("encoding-type=url") == std::string::npos) return scripted_s3::error(400, "NotAsked");
+    return answer{200,
+                  "<ListBucketResult><EncodingType>url</EncodingType><IsTruncated>false</IsTruncated>"
+                  "<Contents><Key>p/a%01b+c%2B%C3%A9</Key><Size>3</Size><ETag>\"e\"</ETag>"
+                  "<LastModified>2026-11-23T10:00:00.000Z</LastModified></Contents></ListBucketResult>",
+                  {}};
+  });
+  s4db::s3_store store{scripted_config(server)};
+  const auto listed = store.list("p/");
+  BOOST_REQUIRE(listed.size() == 1u);
+  BOOST_TEST(listed[0].key ==
+             "p/a\x01"
+             "b c+\xc3\xa9");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
