@@ -450,10 +450,14 @@ class s3_store {
     place where_;
   };
 
-  // The headers every object write carries: the condition, then SSE and extra_headers.
-  void add_put_headers(s3::http_request& q, const put_condition& c) const {
+  static void add_condition(s3::http_request& q, const put_condition& c) {
     if (c.if_absent) q.headers.emplace_back("If-None-Match", "*");
     if (c.if_match) q.headers.emplace_back("If-Match", *c.if_match);
+  }
+
+  // The headers every object write carries: the condition, then SSE and extra_headers.
+  void add_put_headers(s3::http_request& q, const put_condition& c) const {
+    add_condition(q, c);
     for (const auto& h : impl_->settings.put_headers) q.headers.push_back(h);
   }
 
@@ -524,8 +528,7 @@ class s3_store {
       auto done = impl_->call("POST", key, id_query, [&](s3::http_request& q) {
         q.body = body;
         q.headers.emplace_back("x-amz-content-sha256", hash);
-        if (condition.if_absent) q.headers.emplace_back("If-None-Match", "*");
-        if (condition.if_match) q.headers.emplace_back("If-Match", *condition.if_match);
+        add_condition(q, condition);
       });
       impl_->expect_put_success("POST (complete multipart upload)", key, done);
       s3::xml_reply reply(done.body);

@@ -188,9 +188,14 @@ inline std::shared_ptr<credentials_cache> credentials_chain(const s3_config& con
     return std::make_shared<cache>("explicit configuration", fixed({*config.access_key_id, *config.secret_access_key,
                                                                     config.session_token.value_or(""), std::nullopt}));
   }
-  if (auto id = env("AWS_ACCESS_KEY_ID"), secret = env("AWS_SECRET_ACCESS_KEY"); id && secret)
+  // AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or nullptr.
+  const auto environment_keys = [&]() -> std::shared_ptr<cache> {
+    auto id = env("AWS_ACCESS_KEY_ID"), secret = env("AWS_SECRET_ACCESS_KEY");
+    if (!id || !secret) return nullptr;
     return std::make_shared<cache>("environment",
                                    fixed({*id, *secret, env("AWS_SESSION_TOKEN").value_or(""), std::nullopt}));
+  };
+  if (auto keys = environment_keys()) return keys;
 
   const auto sts_url = first_of(env("AWS_ENDPOINT_URL_STS"), env("AWS_ENDPOINT_URL"), files.get("sts.endpoint_url"),
                                 files.get("endpoint_url"));
@@ -224,6 +229,18 @@ inline std::shared_ptr<credentials_cache> credentials_chain(const s3_config& con
     return std::make_shared<cache>("instance metadata " + imds, [=] { return fetch::instance(*http, imds); });
   };
 
+  // A profile's aws_access_key_id and aws_secret_access_key, or nullptr.
+  const auto static_keys = [&](const std::string& name) -> std::shared_ptr<cache> {
+    auto id = files.get(name, "aws_access_key_id");
+    if (!id) return nullptr;
+    auto secret = files.get(name, "aws_secret_access_key");
+    if (!secret) detail::throw_usage("profile [" + name + "] has aws_access_key_id but no aws_secret_access_key");
+    const auto where = files.credentials.count(name) ? files.credentials_file : files.config_file;
+    return std::make_shared<cache>(
+        "file " + where.string() + " [" + name + "]",
+        fixed({*id, *secret, files.get(name, "aws_session_token").value_or(""), std::nullopt}));
+  };
+
   // A profile: its keys, its role (assumed with another profile's keys or a named source),
   // its credential_process. Follows source_profile chains up to 8 deep.
   std::function<std::shared_ptr<cache>(const std::string&, int)> from_profile =
@@ -236,19 +253,11 @@ inline std::shared_ptr<credentials_cache> credentials_chain(const s3_config& con
       if (auto source = get("source_profile")) {
         if (!files.has_profile(*source))
           detail::throw_usage("profile [" + name + "] names source_profile [" + *source + "], which does not exist");
-        base =
-            *source == name && get("aws_access_key_id")
-                ? std::make_shared<cache>("profile [" + name + "]",
-                                          fixed({*get("aws_access_key_id"), get("aws_secret_access_key").value_or(""),
-                                                 get("aws_session_token").value_or(""), std::nullopt}))
-                : from_profile(*source, depth + 1);
+        base = *source == name ? static_keys(name) : from_profile(*source, depth + 1);
       } else if (auto named = get("credential_source")) {
         if (*named == "Environment") {
-          auto id = env("AWS_ACCESS_KEY_ID"), secret = env("AWS_SECRET_ACCESS_KEY");
-          if (!id || !secret)
-            detail::throw_usage("profile [" + name + "]: credential_source Environment, but no keys there");
-          base = std::make_shared<cache>("environment",
-                                         fixed({*id, *secret, env("AWS_SESSION_TOKEN").value_or(""), std::nullopt}));
+          base = environment_keys();
+          if (!base) detail::throw_usage("profile [" + name + "]: credential_source Environment, but no keys there");
         } else if (*named == "EcsContainer") {
           base = container();
         } else if (*named == "Ec2InstanceMetadata") {
@@ -268,13 +277,7 @@ inline std::shared_ptr<credentials_cache> credentials_chain(const s3_config& con
         return fetch::assume_role(*http, sts, sts_region, base->current(), *role, session, external_id);
       });
     }
-    if (auto id = get("aws_access_key_id")) {
-      auto secret = get("aws_secret_access_key");
-      if (!secret) detail::throw_usage("profile [" + name + "] has aws_access_key_id but no aws_secret_access_key");
-      const auto where = files.credentials.count(name) ? files.credentials_file : files.config_file;
-      return std::make_shared<cache>("file " + where.string() + " [" + name + "]",
-                                     fixed({*id, *secret, get("aws_session_token").value_or(""), std::nullopt}));
-    }
+    if (auto keys = static_keys(name)) return keys;
     if (auto command = get("credential_process"))
       return std::make_shared<cache>("credential_process of profile [" + name + "]",
                                      [c = *command] { return fetch::process(c); });

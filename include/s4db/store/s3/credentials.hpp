@@ -67,7 +67,6 @@ class credentials_cache {
         if (fresh.access_key_id.empty() || fresh.secret_access_key.empty())
           detail::throw_store("S3 credentials from " + source_ + ": the source gave no access key or secret", 0, true);
         held_ = std::move(fresh);
-        ++fetches_;
       } catch (const error&) {
         if (!held_ || (held_->expiration && *held_->expiration <= now)) throw;
       }
@@ -87,17 +86,12 @@ class credentials_cache {
     std::lock_guard lock(mutex_);
     return held_ ? held_->access_key_id : "";
   }
-  std::uint64_t fetches() const {
-    std::lock_guard lock(mutex_);
-    return fetches_;
-  }
 
  private:
   std::string source_;
   aws_credentials_provider fetch_;
   mutable std::mutex mutex_;
   std::optional<aws_credentials> held_;
-  std::uint64_t fetches_ = 0;
 };
 
 namespace fetch {

@@ -80,13 +80,9 @@ class retry_quota {
     std::lock_guard lock(mutex_);
     tokens_ = std::min(capacity, tokens_ + (retry_cost_paid > 0 ? retry_cost_paid : success_refund));
   }
-  int available() const {
-    std::lock_guard lock(mutex_);
-    return tokens_;
-  }
 
  private:
-  mutable std::mutex mutex_;
+  std::mutex mutex_;
   int tokens_ = capacity;
 };
 

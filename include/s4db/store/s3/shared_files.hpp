@@ -111,19 +111,16 @@ inline shared_files load_shared_files(const std::optional<std::filesystem::path>
   shared_files f;
   f.profile_name =
       profile_name ? *profile_name : env("AWS_PROFILE").value_or(env("AWS_DEFAULT_PROFILE").value_or("default"));
-  const auto home = env("HOME");
-  if (credentials_file)
-    f.credentials_file = expand_home(credentials_file->string());
-  else if (auto p = env("AWS_SHARED_CREDENTIALS_FILE"))
-    f.credentials_file = expand_home(*p);
-  else if (home)
-    f.credentials_file = std::filesystem::path(*home) / ".aws" / "credentials";
-  if (config_file)
-    f.config_file = expand_home(config_file->string());
-  else if (auto p = env("AWS_CONFIG_FILE"))
-    f.config_file = expand_home(*p);
-  else if (home)
-    f.config_file = std::filesystem::path(*home) / ".aws" / "config";
+  // The given path, else the variable's, else ~/.aws/NAME ("" without a home).
+  const auto locate = [](const std::optional<std::filesystem::path>& given, const char* variable,
+                         const char* name) -> std::filesystem::path {
+    if (given) return expand_home(given->string());
+    if (auto p = env(variable)) return expand_home(*p);
+    if (auto home = env("HOME")) return std::filesystem::path(*home) / ".aws" / name;
+    return {};
+  };
+  f.credentials_file = locate(credentials_file, "AWS_SHARED_CREDENTIALS_FILE", "credentials");
+  f.config_file = locate(config_file, "AWS_CONFIG_FILE", "config");
   if (!f.credentials_file.empty()) f.credentials = read_profiles(f.credentials_file, false);
   if (!f.config_file.empty()) f.config = read_profiles(f.config_file, true);
   return f;
