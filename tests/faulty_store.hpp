@@ -20,7 +20,9 @@
 
 namespace s4db_test {
 
-enum class fault { none, before, after, kill };
+// after_conflict: takes effect, then reports a lost condition (conflict_error), as a store
+// does that retries a conditional PUT whose first attempt took effect but timed out.
+enum class fault { none, before, after, after_conflict, kill };
 
 inline const char* describe(fault f) {
   switch (f) {
@@ -30,6 +32,8 @@ inline const char* describe(fault f) {
       return "fails before taking effect";
     case fault::after:
       return "takes effect, then fails (lost response)";
+    case fault::after_conflict:
+      return "takes effect, then reports a lost condition (412 on a retry)";
     case fault::kill:
       return "takes effect, then the process dies";
   }
@@ -117,6 +121,9 @@ class faulty_store {
       throw s4db::store_error(
           "injected fault: " + std::string(op) + " '" + key + "' took effect, then its response was lost", 0, true,
           true);
+    if (f == fault::after_conflict)
+      s4db::detail::throw_conflict("injected fault: " + std::string(op) + " '" + key +
+                                   "' took effect, then a retry of it found the condition lost (412)");
     if (f == fault::kill) ::_exit(killed_exit_code);
     return result;
   }

@@ -1,4 +1,7 @@
 // The Store contract, run over each shipped store; then what only fs_store promises.
+#include <atomic>
+#include <mutex>
+#include <set>
 #include <thread>
 
 #include "support.hpp"
@@ -136,3 +139,38 @@ BOOST_AUTO_TEST_CASE(memory_store_copies_share_one_bucket) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// Issue 18, item 4: a conditional put returns the ETag of the bytes it wrote, decided under
+// its lock, never one read back after another writer replaced (or removed) the object.
+// Four threads chain If-Match puts on one key: every success returns an ETag no other
+// success returned, and the object ends as one of them.
+BOOST_AUTO_TEST_CASE(fs_store_conditional_puts_return_their_own_etag_under_contention) {
+  temp_dir root;
+  s4db::fs_store store(root.path);
+  const std::string first = store.put("k", "0", s4db::put_condition::when_absent());
+  std::mutex m;
+  std::vector<std::string> won{first};
+  std::atomic<int> strange{0};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < 4; ++t)
+    pool.emplace_back([&, t] {
+      for (int i = 0; i < 100; ++i) {
+        const auto now = store.head("k");
+        if (!now) continue;
+        try {
+          const std::string etag =
+              store.put("k", std::to_string(t) + "-" + std::to_string(i), s4db::put_condition::when_matching(now->etag));
+          std::lock_guard lock(m);
+          won.push_back(etag);
+        } catch (const s4db::conflict_error&) {
+        } catch (...) {
+          ++strange;
+        }
+      }
+    });
+  for (auto& th : pool) th.join();
+  BOOST_TEST(strange.load() == 0);
+  std::set<std::string> distinct(won.begin(), won.end());
+  BOOST_TEST(distinct.size() == won.size());
+  BOOST_TEST(distinct.contains(store.head("k")->etag));
+}

@@ -247,7 +247,12 @@ class basic_db {
       try {
         return read_value(key, loc, local.get());
       } catch (const store_error& e) {
-        if (attempt > 0 || !e.not_found() || !moved_since(key, loc)) throw;
+        if (attempt > 0 || !e.not_found() || !moved_since(key, loc)) {
+          // A local file shorter than the index says, with no newer index to read and no
+          // copy in the store: that is damage, not a stale copy.
+          if (local && e.not_found()) detail::throw_corruption(e.what());
+          throw;
+        }
       }
     }
   }
@@ -295,7 +300,7 @@ class basic_db {
   item_range items(items_options how = {}) {
     std::unique_lock lock(mutex_);
     check_open();
-    if (how.local) fetch_missing(referenced_files());
+    if (how.local) fetch_for_local_reads();
     constexpr bool sorted = requires { typename map_type::key_compare; };
     if (how.local && !sorted && copy_.exists()) return item_range(this, live_files());
     std::vector<std::pair<std::string, location>> snapshot;
@@ -367,6 +372,7 @@ class basic_db {
   void upload(upload_options how = {}) {
     std::unique_lock lock(mutex_);
     check_open();
+    publisher_.begin();
     publish(how.rebase);
   }
 
@@ -429,22 +435,26 @@ class basic_db {
   }
 
   // Rewrites the live entries into new files of this copy's namespace (named above every
-  // file the store or the copy has there), publishes them and then the new index, and only
-  // then deletes the old objects and local files. Unpublished writes are uploaded first,
-  // and (fenced) a newer published index adopted, so the compacted database is the newest
-  // one. Throws usage_error, changing nothing, if a referenced file is neither local nor in
-  // the store. The commit is fenced like upload()'s but never rebases: if another writer
-  // committed meanwhile, compact() throws conflict_error, the published database is
-  // untouched and the replacement files are deleted (what a failure leaves is gc()'s). If
-  // the index commit fails otherwise, nothing is deleted: the published database is
-  // untouched and this copy keeps the compacted files, unpublished, for the next upload().
-  // A copy with no keys and no writes refuses (usage_error) to compact a store that holds
-  // data objects but no index: it would publish an empty index over them.
+  // file the store or the copy has there), publishes them and then the new index, and then
+  // deletes the local files the new index does not name. It deletes nothing in the store:
+  // the objects the old index named become garbage for gc(grace), which deletes them once
+  // no published index names them and they are older than its grace (with several writers
+  // a compactor cannot know who still reads or names them). Unpublished writes are
+  // uploaded first, and (fenced) a newer published index adopted, so the compacted
+  // database is the newest one. Throws usage_error, changing nothing, if a referenced file
+  // is neither local nor in the store. The commit is fenced like upload()'s but never
+  // rebases: if another writer committed meanwhile, compact() throws conflict_error and
+  // the published database is as the winner left it. If the index commit fails otherwise,
+  // the published database is untouched and this copy keeps the compacted files,
+  // unpublished, for the next upload(). A copy with no keys and no writes refuses
+  // (usage_error) to compact a store that holds data objects but no index: it would
+  // publish an empty index over them.
   void compact() {
     std::unique_lock lock(mutex_);
     check_open();
     ensure_dir();
     refuse_to_compact_nothing_over_lost_data();
+    publisher_.begin();
     if (unpublished())
       publish(true);
     else if (opt_.fenced)
@@ -456,7 +466,7 @@ class basic_db {
     if (!lost.empty())
       detail::throw_usage("compact: the index references " + join(lost) +
                           ", neither in local_dir nor in the store; nothing was changed");
-    fetch_missing(referenced);
+    fetch_missing(files_to_fetch());
     copy_.close_active();
     const auto objects = bucket_.data_objects();
     copy_.raise_next_file(bucket_.highest(objects, copy_.writer()) + 1);
@@ -491,43 +501,31 @@ class basic_db {
     try {
       commit_index(false);  // also saves it locally first: the copy is now the compacted one
     } catch (const conflict_error& e) {
+      // The replacement files stay in the store, for gc(): a commit whose condition was
+      // lost may still have been applied and built on by another writer (one whose
+      // retry got 412), and nothing here can tell that from a race really lost.
       index_ = std::move(old);
-      std::vector<std::string> garbage;
-      for (auto n : created) garbage.push_back(bucket_.data_key(n));
       drop_created();
       save_local();
-      try {
-        store_.remove(garbage);
-      } catch (const error& removing) {
-        detail::log(opt_.log, log_level::warning,
-                    std::string("compact: the replacement files stay as garbage for gc(): ") + removing.what());
-      }
       detail::throw_conflict(
           "compact: another writer committed " + bucket_.index_key() +
           " while this compaction ran; the published database is untouched (refresh() or upload(), then compact() "
-          "again) [" +
+          "again; the replacement files it uploaded are garbage for gc()) [" +
           e.what() + "]");
     }
 
-    // The old objects go: the files the compacted index named, and this copy's own older
-    // files. Another writer that was still appending to one of them puts it back when it
-    // rebases its next commit onto this index (it re-pushes its files the store lacks).
-    std::set<file_id> old_files;
-    for (const auto& element : old) old_files.insert(element.second.file);
-    std::vector<std::string> old_keys;
-    for (const auto& [n, info] : objects)
-      if (copy_.is_own(n) ? n < first_new : old_files.contains(n)) old_keys.push_back(info.key);
+    // The old objects stay in the store: another writer may have loaded the old index and
+    // still read from them, or (a Python 0.9 writer, which grows its files) commit an index
+    // naming one again. gc(grace) deletes them once no published index names them and
+    // they are older than its grace. This copy's local files the new index does not name go.
     for (const auto& [n, size] : copy_.data_files())
       if (!(copy_.is_own(n) && n >= first_new)) remove_local_quietly(n);
     std::erase_if(copy_.state().stored,
                   [&](const auto& e) { return !(copy_.is_own(e.first) && e.first >= first_new); });
     try {
-      store_.remove(old_keys);
       copy_.write_state();
     } catch (const error& e) {
-      detail::log(
-          opt_.log, log_level::warning,
-          std::string("compact: committed, but removing the old objects failed (they are garbage now): ") + e.what());
+      detail::log(opt_.log, log_level::warning, std::string("compact: committed, but saving local.state failed: ") + e.what());
     }
   }
 
@@ -672,6 +670,12 @@ class basic_db {
     std::shared_lock lock(mutex_);
     if (!copy_.exists()) return std::nullopt;
     return copy_.dir();
+  }
+
+  // Whether this copy holds writes that no commit of it is known to have published.
+  bool has_unpublished_writes() const {
+    std::shared_lock lock(mutex_);
+    return unpublished();
   }
 
   // How many times this db's commits lost a race and were rebased onto another writer's.
@@ -1281,18 +1285,45 @@ class basic_db {
     copy_.clear_staging();
   }
 
-  // Downloads the listed data files that are not local; never replaces a local one.
-  void fetch_missing(const std::set<file_id>& files) {
+  // The data files the index names that are not local, or whose local copy (of another
+  // writer's file, fetched before it grew) ends before the last entry the index names there.
+  std::vector<file_id> files_to_fetch() const {
+    std::map<file_id, std::uint64_t> ends;
+    for (const auto& element : index_) {
+      auto& end = ends[element.second.file];
+      end = std::max(end, element.second.offset + element.second.length);
+    }
+    std::vector<file_id> out;
+    for (const auto& [n, end] : ends) {
+      const auto size = copy_.size_of(n);
+      if (!size || (!copy_.is_own(n) && *size < end)) out.push_back(n);
+    }
+    return out;
+  }
+
+  // Downloads these data files (replacing a stale local copy through a staging file).
+  void fetch_missing(const std::vector<file_id>& missing) {
     ensure_dir();
-    std::vector<file_id> missing;
-    for (auto n : files)
-      if (!copy_.size_of(n)) missing.push_back(n);
     if (missing.empty()) return;
     const auto objects = bucket_.data_objects();
     fetch_files(missing, objects, copy_.dir());
     for (auto n : missing)
       if (auto it = objects.find(n); it != objects.end()) copy_.state().stored[n] = {it->second.size, it->second.etag};
     forget_local_files();
+  }
+
+  // items({.local = true})'s fetch. A file gone from the store (another writer compacted,
+  // and gc deleted it) means a newer index exists: it is adopted, as a reader does.
+  void fetch_for_local_reads() {
+    ensure_dir();
+    for (int attempt = 0;; ++attempt) {
+      try {
+        fetch_missing(files_to_fetch());
+        return;
+      } catch (const store_error& e) {
+        if (attempt > 0 || !e.not_found() || !refresh_locked()) throw;
+      }
+    }
   }
 
   // Downloads these data files into `into`, `concurrency` at once.
@@ -1515,11 +1546,16 @@ class basic_db {
     std::string bytes = local ? local->read_at(loc.offset, loc.length) : std::string();
     // A local file that ends before the entry is an older copy of the published one (names
     // are never reused, so the bytes at an offset never change): the store has the rest.
+    // When the store no longer has it either (compacted away, and collected), the caller
+    // gets store_error not_found, as without a local copy, and reads the newer index.
     if (bytes.size() != loc.length) {
       try {
         bytes = store_.get_range(bucket_.data_key(loc.file), loc.offset, loc.length);
       } catch (const store_error& e) {
         if (!local || !e.not_found()) throw;
+        detail::throw_store(where(loc) + ": the local file ends " + std::to_string(loc.length - bytes.size()) +
+                                " bytes before the entry the index names, and the store has no copy",
+                            404, false);
       }
     }
     if (bytes.size() != loc.length)
@@ -1632,7 +1668,14 @@ class basic_db {
           remote.push_back({i, it->second});
       }
     }
-    for (const auto& [entry, file] : local) out[entry.slot] = read_value(keys[entry.slot], entry.loc, file.get());
+    for (const auto& [entry, file] : local) {
+      try {
+        out[entry.slot] = read_value(keys[entry.slot], entry.loc, file.get());
+      } catch (const store_error& e) {  // a stale local copy, the store's object gone
+        if (!e.not_found()) throw;
+        out[entry.slot] = get(keys[entry.slot]);
+      }
+    }
 
     // Runs of entries that touch or overlap in one file become one ranged read, up to 8 MiB.
     std::sort(remote.begin(), remote.end(), [](const auto& a, const auto& b) {

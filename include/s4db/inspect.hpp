@@ -26,10 +26,12 @@ struct db_stats {
   // in flight, or an index that was lost (rebuild_index() recovers the keys).
   bool index_published = false;
 
-  // Overwritten entries and tombstones: what compact() would reclaim.
+  // Overwritten entries and tombstones in the files the index names: what compact() would
+  // reclaim (the garbage is gc()'s, not compaction's).
   std::uint64_t dead_bytes() const {
-    const std::uint64_t kept = live_bytes + files * format::file_header_size;
-    return file_bytes > kept ? file_bytes - kept : 0;
+    const std::uint64_t kept = live_bytes + (files - std::min(files, garbage_files)) * format::file_header_size;
+    const std::uint64_t named = file_bytes > garbage_bytes ? file_bytes - garbage_bytes : 0;
+    return named > kept ? named - kept : 0;
   }
 };
 

@@ -2,6 +2,7 @@
 // the defaults documented beside them.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -75,6 +76,10 @@ struct options {
   // compare-and-swap on the ETag of the index this copy last loaded. false only for
   // stores without conditional writes, where concurrent commits can lose each other.
   bool fenced = true;
+  // How long a fenced upload() goes on rebasing after lost races (each after a random
+  // pause of up to a second) before it throws conflict_error, losing nothing. Contended
+  // writers make progress: a loser retries at once on the winner's index.
+  std::chrono::milliseconds rebase_timeout = std::chrono::seconds(60);
   sync_mode sync = sync_mode::none;
   // How many transfers download(), upload(), items({.local = true}), compact() and
   // get_many() run against the store at once.
@@ -96,7 +101,8 @@ struct download_options {
 
 // For upload(): with `rebase` (the default), a commit that lost the race to another writer
 // reloads the published index, applies this copy's unpublished writes on top and tries
-// again (8 times); without it, the lost race throws conflict_error and nothing is lost.
+// again (for up to options::rebase_timeout); without it, the lost race throws
+// conflict_error and nothing is lost.
 struct upload_options {
   bool rebase = true;
 };

@@ -80,16 +80,17 @@ class bucket {
     }
   }
 
-  // PUTs the index under `condition`. Returns its ETag; when the PUT fails otherwise than
-  // by a lost condition, reads the store back: if our bytes are there the commit happened
-  // (a lost response) and this returns normally. Otherwise rethrows, and *unknown says
-  // whether even the read-back failed. A lost condition (conflict_error) is rethrown as is.
+  // PUTs the index under `condition`. Returns its ETag. Any failure is settled by reading
+  // the store back: if our bytes are there the commit happened and this returns normally.
+  // That covers a lost response, and a lost condition too: a store that retries a
+  // conditional PUT whose first attempt took effect but timed out gets 412 for it, and a
+  // writer that took that for a lost race would delete or re-apply what it had published.
+  // Otherwise rethrows (conflict_error for a race really lost), and *unknown says whether
+  // even the read-back failed.
   std::string commit_index(const std::string& bytes, const put_condition& condition, bool* unknown) const {
     *unknown = false;
     try {
       return store_.put(index_key(), bytes, condition);
-    } catch (const conflict_error&) {
-      throw;
     } catch (const error&) {
       std::string etag;
       switch (published_is(digest::of(bytes), &etag)) {

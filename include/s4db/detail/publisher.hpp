@@ -1,8 +1,15 @@
 // Publishing: moving a working copy's data files and index into the store so that an
 // upload never overwrites bytes it did not write and an unknown outcome is never guessed.
-//   - A data file the store lacks is created with If-None-Match: *; one this copy uploaded
-//     before is replaced with If-Match on the ETag that upload got; one whose bytes the
-//     store holds exactly as this copy recorded them is skipped (never on size alone).
+//   - Data objects are written once: a data file the store lacks is created with
+//     If-None-Match: *, and once uploaded the working copy appends to it no more (the next
+//     write starts a new file). One whose bytes the store holds exactly as this copy
+//     recorded them is skipped (never on size alone). (A grown file, left by an older
+//     version of this library, is replaced with If-Match on the ETag its upload got.)
+//   - Every file that an index commit names for this copy's new writes was created in the
+//     store by the same upload() call: one uploaded by an earlier call (whose commit
+//     failed) moves to a fresh name first. So gc(grace), which deletes only objects older
+//     than its grace that the published index does not name, cannot delete one under a
+//     commit that takes less than the grace, and a name it deleted is never written again.
 //   - A name the store holds with bytes this copy cannot vouch for is read back: our own
 //     bytes (a lost response) are adopted, a prefix of ours is replaced, anything else
 //     belongs to another writer and our file moves to a fresh number.
@@ -12,7 +19,8 @@
 //   - Fenced (options::fenced, the default), the commit is a compare-and-swap: If-Match on
 //     the ETag of the index this copy last loaded (If-None-Match: * when there was none).
 //     A lost race reloads the winner's index, lets the engine apply this copy's
-//     uncommitted writes on top, and tries again, up to 8 times.
+//     uncommitted writes on top, and tries again after a random pause (full jitter, growing
+//     to at most a second) until options::rebase_timeout has passed.
 // Used by basic_db under its write lock; the transfers run `concurrency` at once.
 #pragma once
 
@@ -22,6 +30,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -45,22 +54,25 @@ template <class Store>
 class publisher {
  public:
   using object_map = std::map<file_id, object_info>;
-  static constexpr int rebase_attempts = 8;
-
   publisher(Store& store, const bucket<Store>& objects, working_copy& copy, const options& opt)
       : store_(store), bucket_(objects), copy_(copy), opt_(opt) {}
+
+  // Starts an upload() or compact() call: files pushed before it are an earlier call's.
+  void begin() { pushed_now_.clear(); }
 
   // Pushes every local data file this copy wrote (its own namespace, or any file it never
   // got from the store) that the store does not hold exactly as this copy last uploaded
   // it. Files fetched from other writers' namespaces are theirs to publish. `renumber(n,
-  // to)` moves local file n to id `to` (with the index that names it) when another writer
-  // holds n's name.
+  // to)` moves local file n to id `to` (with the index that names it): done when another
+  // writer holds n's name, and for a file of uncommitted writes that an earlier call
+  // uploaded (see the top of this file).
   template <class Renumber>
   void push_data_files(Renumber&& renumber) {
     copy_.close_active();
     const auto objects = bucket_.data_objects();
     auto& stored = copy_.state().stored;
     std::vector<file_id> changed;
+    std::vector<file_id> stale;
     for (const auto& [n, size] : copy_.data_files()) {
       const auto known = stored.find(n);
       if (!copy_.is_own(n) && known != stored.end()) continue;
@@ -69,22 +81,31 @@ class publisher {
         throw_corruption(copy_.data_path(n).string() + " is " + std::to_string(size) + " bytes, shorter than the " +
                          std::to_string(known->second.size) +
                          " this copy uploaded; a published file is never replaced by a shorter one");
+      if (known != stored.end() && copy_.is_own(n) && copy_.holds_uncommitted(n, size) && !pushed_now_.contains(n)) {
+        stale.push_back(n);
+        continue;
+      }
       if (listed != objects.end() && known != stored.end() && listed->second.etag == known->second.etag &&
           listed->second.size == size)
         continue;
       changed.push_back(n);
     }
-    for (auto n : put_files(changed, objects)) {
-      if (settle_as_ours(n)) continue;
+    auto move_to_fresh_name = [&](file_id n, const std::string& why) {
       copy_.raise_next_file(bucket_.highest(objects, copy_.writer()) + 1);
       for (const auto& [m, size] : copy_.data_files()) copy_.raise_next_past(m);
       const file_id fresh = copy_.own(copy_.next_file());
-      log(opt_.log, log_level::warning,
-          "upload: the store's " + bucket_.data_key(n) + " holds other bytes than " + copy_.data_path(n).string() +
-              "; ours becomes " + format::data_file_name(fresh));
+      log(opt_.log, log_level::info,
+          "upload: " + copy_.data_path(n).string() + " becomes " + format::data_file_name(fresh) + ": " + why);
       renumber(n, fresh);
       stored[fresh] = {copy_.size_of(fresh).value_or(0),
                        store_.put_file(bucket_.data_key(fresh), copy_.data_path(fresh), put_condition::when_absent())};
+      pushed_now_.insert(fresh);
+    };
+    for (auto n : stale)
+      move_to_fresh_name(n, "an earlier upload of it was never committed, so gc() may delete that object");
+    for (auto n : put_files(changed, objects)) {
+      if (settle_as_ours(n)) continue;
+      move_to_fresh_name(n, "the store's " + bucket_.data_key(n) + " holds other bytes");
     }
   }
 
@@ -123,6 +144,7 @@ class publisher {
         const std::string etag = store_.put_file(bucket_.data_key(j.n), copy_.data_path(j.n), j.condition);
         std::lock_guard lock(record_mutex);
         stored[j.n] = {j.size, etag};
+        pushed_now_.insert(j.n);
       } catch (const conflict_error&) {
         lost[i] = 1;
       } catch (const store_error& e) {
@@ -153,32 +175,39 @@ class publisher {
     else
       return false;
     copy_.state().stored[n] = {local.size(), etag};
+    pushed_now_.insert(n);
     return true;
   }
 
   // Commits the index encode() returns as the published index.idx. save(bytes) saves it
   // in the working copy first (when there is one), with the note that its commit is under
   // way. Fenced, a lost race calls rebase(published) (the winner's index, or nullopt when
-  // the store has none now) for the engine to apply this copy's uncommitted writes on top, and
-  // tries again; without `may_rebase`, or after 8 lost races, it throws conflict_error
-  // and the writes stay in the working copy, unpublished. Returns how many rebases ran.
+  // the store has none now) for the engine to apply this copy's uncommitted writes on top,
+  // and tries again after a random pause; without `may_rebase`, or once
+  // options::rebase_timeout has passed, it throws conflict_error and the writes stay in
+  // the working copy, unpublished. Returns how many rebases ran.
   template <class Encode, class Save, class Rebase>
   int commit(Encode&& encode, Save&& save, Rebase&& rebase, bool may_rebase) {
+    const auto deadline = std::chrono::steady_clock::now() + opt_.rebase_timeout;
     for (int rebases = 0;; ++rebases) {
       try {
         commit_once(encode(), save);
         return rebases;
       } catch (const conflict_error& e) {
-        if (!may_rebase || rebases + 1 == rebase_attempts)
+        if (!may_rebase || std::chrono::steady_clock::now() >= deadline)
           throw_conflict("upload: another writer committed " + bucket_.index_key() + " first" +
-                         (may_rebase ? " " + std::to_string(rebase_attempts) + " times in a row" : std::string()) +
+                         (may_rebase ? " " + std::to_string(rebases + 1) + " times in a row, for " +
+                                           std::to_string(opt_.rebase_timeout.count()) +
+                                           " ms (options::rebase_timeout)"
+                                     : std::string()) +
                          "; nothing was lost: the writes stay in the working copy, unpublished, and upload() "
                          "applies them on top of the winner's index (" +
                          e.what() + ")");
-        // Writers that lost together would race again at once: a random pause, doubling,
-        // drawn fresh each time (a seeded generator would be copied into forked processes
-        // and pause them all alike).
-        std::this_thread::sleep_for(std::chrono::milliseconds(std::random_device{}() % (4u << rebases)));
+        // Writers that lost together would race again at once: a pause drawn uniformly up
+        // to a bound that doubles to a second (full jitter), drawn fresh each time (a
+        // seeded generator would be copied into forked processes and pause them all alike).
+        const auto bound = std::min<std::uint64_t>(1000, 4ull << std::min(rebases, 8));
+        std::this_thread::sleep_for(std::chrono::milliseconds(std::random_device{}() % (bound + 1)));
         rebase(store_.get(bucket_.index_key()));
       }
     }
@@ -228,6 +257,7 @@ class publisher {
   const bucket<Store>& bucket_;
   working_copy& copy_;
   const options& opt_;
+  std::set<file_id> pushed_now_;  // the files this upload() or compact() call put
 };
 
 }  // namespace detail

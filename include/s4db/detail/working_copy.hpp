@@ -114,6 +114,11 @@ class working_copy {
     if (state_.unpublished) state_.rebase_all = true;
   }
 
+  // Whether this copy's own data file n, of `size` bytes, holds entries past its last commit.
+  bool holds_uncommitted(file_id n, std::uint64_t size) const noexcept {
+    return n > state_.committed_file || (n == state_.committed_file && size > state_.committed_offset);
+  }
+
   // Everything this copy wrote so far counts as committed.
   void mark_committed() {
     const auto [file, offset] = end_position();
@@ -380,10 +385,12 @@ class working_copy {
     dirty_.insert(active_number_);
   }
 
-  // Resumes this writer's newest file if it is local, under the limit and of the format
-  // being written, else starts a new one.
+  // Resumes this writer's newest file if it is local, under the limit, of the format being
+  // written and never uploaded (a data object is written once: publisher.hpp), else starts
+  // a new one.
   void open_active() {
-    if (state_.next_file > 1 && poisoned_ != own(state_.next_file - 1)) {
+    if (state_.next_file > 1 && poisoned_ != own(state_.next_file - 1) &&
+        !state_.stored.contains(own(state_.next_file - 1))) {
       const file_id newest = own(state_.next_file - 1);
       if (auto f = file::open_existing(data_path(newest), O_RDWR)) {
         const std::uint64_t size = f->size();

@@ -166,6 +166,9 @@ class fs_store {
     return buf;
   }
 
+  // The ETag returned is that of the bytes this call wrote, taken from the staged file
+  // before it is linked or renamed into place (both keep its inode, size and mtime): read
+  // back afterwards it could be another writer's, or nothing.
   template <class Fill>
   std::string publish(const std::string& key, const put_condition& condition, Fill&& fill) {
     const auto path = path_for(key);
@@ -173,8 +176,10 @@ class fs_store {
     std::filesystem::create_directories(path.parent_path(), ec);
     if (ec) detail::throw_errno("mkdir", path.parent_path().string(), ec.value());
     const auto tmp = detail::staging_path(path);
+    std::string etag;
     try {
       fill(tmp);
+      etag = etag_of(detail::file(tmp, O_RDONLY));
       if (condition.if_absent) {
         if (::link(tmp.c_str(), path.c_str()) != 0) {
           if (errno == EEXIST)
@@ -183,9 +188,10 @@ class fs_store {
         }
         ::unlink(tmp.c_str());
       } else {
-        std::optional<detail::file_lock> lock;
+        // Every replacing write takes the directory's lock, so none slips between an
+        // If-Match check and its rename.
+        const auto lock = detail::file_lock::wait_lock(path.parent_path(), O_RDONLY | O_DIRECTORY);
         if (condition.if_match) {
-          lock = detail::file_lock::wait_lock(path.parent_path(), O_RDONLY | O_DIRECTORY);
           auto current = head(key);
           if (!current || current->etag != *condition.if_match)
             detail::throw_conflict("put '" + key + "': the object's ETag is no longer " + *condition.if_match);
@@ -197,7 +203,7 @@ class fs_store {
       throw;
     }
     detail::sync_directory(path.parent_path());
-    return head(key).value().etag;
+    return etag;
   }
 
   // A staging file is named for the process writing it (detail::staging_path); once that
