@@ -19,6 +19,8 @@
 //
 // S4DB_SIM_SEEDS sets how many seeds run (CI: 150), S4DB_SIM_STEPS the steps per seed
 // (60), S4DB_SIM_SEED runs that one seed alone; a failure names its seed.
+#include <algorithm>
+#include <iostream>
 #include <map>
 #include <random>
 
@@ -89,7 +91,9 @@ struct simulation {
 
   struct writer {
     std::optional<sim_db> db;
-    std::map<std::string, value> pending;  // its last unacknowledged write per key
+    // Its writes not yet acknowledged, per key. A failed upload may have published the
+    // last one it had then, so any of them may be what a reader sees.
+    std::map<std::string, std::vector<value>> pending;
   };
   std::vector<writer> writers = std::vector<writer>(3);
   std::optional<sim_db> janitor;  // runs gc, writes nothing
@@ -170,12 +174,12 @@ struct simulation {
         const std::string v = "w" + std::to_string(who) + "-" + std::to_string(step);
         trace += " w" + std::to_string(who) + " put " + key + "=" + v;
         w.db->put(key, v);
-        w.pending[key] = v;
+        w.pending[key].push_back(v);
       } else if (op < 9) {
         trace += " w" + std::to_string(who) + " erase " + key;
         if (w.db->contains(key)) {
           w.db->erase(key);
-          w.pending[key] = std::nullopt;
+          w.pending[key].push_back(std::nullopt);
         }
       } else {
         trace += " w" + std::to_string(who) + " restart";
@@ -198,7 +202,7 @@ struct simulation {
     }
     // Acknowledged: the call returned, or it failed after this copy knew its commit done.
     if (ok || !w.db->has_unpublished_writes()) {
-      for (const auto& [k, v] : w.pending) acked[k] = v;
+      for (const auto& [k, v] : w.pending) acked[k] = v.back();
       w.pending.clear();
     }
   }
@@ -231,7 +235,8 @@ struct simulation {
     for (const auto& [k, v] : now) {
       bool allowed = acked[k] == v;
       for (const auto& w : writers)
-        if (auto it = w.pending.find(k); it != w.pending.end()) allowed |= it->second == v;
+        if (auto it = w.pending.find(k); it != w.pending.end())
+          allowed |= std::find(it->second.begin(), it->second.end(), v) != it->second.end();
       expect(allowed, k + " reads " + show(v) + ", acknowledged " + show(acked[k]) + ", and no writer has that pending");
     }
     for (std::size_t i = 0; i < followers.size(); ++i) {
@@ -276,6 +281,7 @@ struct simulation {
         expect(false, std::string("an operation threw what it must not: ") + e.what());
       }
       check();
+      if (std::getenv("S4DB_SIM_VERBOSE")) std::cerr << trace << '\n';
     }
     return failure;
   }
