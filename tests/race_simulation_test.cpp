@@ -84,8 +84,8 @@ struct simulation {
   clocked_store bucket{clock};
   sim_store store{bucket};
   int format;
-  int depth = 0;      // 1 while an operation runs inside another's store call
-  int running = -2;   // the actor whose operation runs at depth 0 (-1: the janitor)
+  int depth = 0;     // 1 while an operation runs inside another's store call
+  int running = -2;  // the actor whose operation runs at depth 0 (-1: the janitor)
   int step = 0;
   std::string trace;  // what each step did, for the failure message
 
@@ -96,7 +96,7 @@ struct simulation {
     std::map<std::string, std::vector<value>> pending;
   };
   std::vector<writer> writers = std::vector<writer>(3);
-  std::optional<sim_db> janitor;  // runs gc, writes nothing
+  std::optional<sim_db> janitor;       // runs gc, writes nothing
   std::map<std::string, value> acked;  // the last acknowledged write of each key
 
   struct follower {
@@ -237,7 +237,8 @@ struct simulation {
       for (const auto& w : writers)
         if (auto it = w.pending.find(k); it != w.pending.end())
           allowed |= std::find(it->second.begin(), it->second.end(), v) != it->second.end();
-      expect(allowed, k + " reads " + show(v) + ", acknowledged " + show(acked[k]) + ", and no writer has that pending");
+      expect(allowed,
+             k + " reads " + show(v) + ", acknowledged " + show(acked[k]) + ", and no writer has that pending");
     }
     for (std::size_t i = 0; i < followers.size(); ++i) {
       auto& f = followers[i];

@@ -158,8 +158,8 @@ BOOST_AUTO_TEST_CASE(fs_store_conditional_puts_return_their_own_etag_under_conte
         const auto now = store.head("k");
         if (!now) continue;
         try {
-          const std::string etag =
-              store.put("k", std::to_string(t) + "-" + std::to_string(i), s4db::put_condition::when_matching(now->etag));
+          const std::string etag = store.put("k", std::to_string(t) + "-" + std::to_string(i),
+                                             s4db::put_condition::when_matching(now->etag));
           std::lock_guard lock(m);
           won.push_back(etag);
         } catch (const s4db::conflict_error&) {

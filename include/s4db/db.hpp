@@ -525,7 +525,8 @@ class basic_db {
     try {
       copy_.write_state();
     } catch (const error& e) {
-      detail::log(opt_.log, log_level::warning, std::string("compact: committed, but saving local.state failed: ") + e.what());
+      detail::log(opt_.log, log_level::warning,
+                  std::string("compact: committed, but saving local.state failed: ") + e.what());
     }
   }
 

@@ -197,8 +197,7 @@ class publisher {
         if (!may_rebase || std::chrono::steady_clock::now() >= deadline)
           throw_conflict("upload: another writer committed " + bucket_.index_key() + " first" +
                          (may_rebase ? " " + std::to_string(rebases + 1) + " times in a row, for " +
-                                           std::to_string(opt_.rebase_timeout.count()) +
-                                           " ms (options::rebase_timeout)"
+                                           std::to_string(opt_.rebase_timeout.count()) + " ms (options::rebase_timeout)"
                                      : std::string()) +
                          "; nothing was lost: the writes stay in the working copy, unpublished, and upload() "
                          "applies them on top of the winner's index (" +
