@@ -70,12 +70,22 @@ class running_cli {
   }
   running_cli(const running_cli&) = delete;
   running_cli& operator=(const running_cli&) = delete;
-  ~running_cli() { ::close(stdin_); }  // then child_ is killed, if still running, and reaped
+  ~running_cli() {
+    if (stdin_ >= 0) ::close(stdin_);
+  }  // then child_ is killed, if still running, and reaped
 
-  void write_stdin(const std::string& bytes) { BOOST_REQUIRE(::write(stdin_, bytes.data(), bytes.size()) > 0); }
-  // Sends SIGINT (a Ctrl-C) and returns the exit code, -1 if a signal ended the tool.
-  int interrupt_and_wait() {
-    const int status = child_->signal_and_wait(SIGINT);
+  // Returns once the tool has read all but what the pipe holds (64 KiB).
+  void write_stdin(const std::string& bytes) {
+    for (std::size_t done = 0; done < bytes.size();) {
+      const auto n = ::write(stdin_, bytes.data() + done, bytes.size() - done);
+      BOOST_REQUIRE(n > 0);
+      done += static_cast<std::size_t>(n);
+    }
+  }
+  void close_stdin() { ::close(std::exchange(stdin_, -1)); }
+  // Sends `signal` (SIGINT: a Ctrl-C) and returns the exit code, -1 if a signal ended the tool.
+  int interrupt_and_wait(int signal = SIGINT) {
+    const int status = child_->signal_and_wait(signal);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
   std::string err() const { return read_bytes(io_.path / "err"); }
@@ -252,6 +262,23 @@ BOOST_AUTO_TEST_CASE(put_from_stdin_streams_in_batches) {
   BOOST_TEST(s4db_cli(db.path, {"get", "new"}).code == 1);
 }
 
+// Issue 18, item 8: one directory as both bucket and working copy is refused (exit 2),
+// and the database still opens; an index.idx of 64 GiB (sparse) is exit 3 at once.
+BOOST_AUTO_TEST_CASE(a_working_copy_in_the_bucket_is_refused_and_a_huge_index_is_exit_3) {
+  temp_dir tmp;
+  BOOST_TEST(s4db_cli(tmp.path, {"--dir", "db", "put", "--create", "k", "1"}).code == 0);
+  for (const std::string local : {"db", "db/copy", "."}) {
+    const auto r = s4db_cli(tmp.path, {"--dir", "db", "--local-dir", local, "put", "x", "2"});
+    BOOST_TEST(r.code == 2);
+    BOOST_TEST(r.err.find("--local-dir " + local + " ") != std::string::npos, r.err);
+  }
+  BOOST_TEST(s4db_cli(tmp.path, {"--dir", "db", "keys"}).out == "k\n");
+  fs::resize_file(tmp.path / "db/index.idx", std::uintmax_t{64} << 30);
+  const auto huge = s4db_cli(tmp.path, {"--dir", "db", "keys"});
+  BOOST_TEST(huge.code == 3);
+  BOOST_TEST(lines(huge.err) == 1u, huge.err);
+}
+
 BOOST_AUTO_TEST_CASE(a_conflict_names_the_flag_that_settles_it_and_a_garbage_index_is_exit_3) {
   temp_dir tmp;
   fs::create_directories(tmp.path / "db");
@@ -277,6 +304,54 @@ BOOST_AUTO_TEST_CASE(ctrl_c_exits_130_and_leaves_no_temporary_files_and_publishe
   BOOST_TEST(put.err().find("s4db: interrupted") != std::string::npos, put.err());
   BOOST_TEST(entries_in(tmpdir.path) == 0u);
   BOOST_TEST(entries_in(db.path) == 0u);  // no index, no data file, no staging file
+}
+
+// Issue 18, item 9: put - reads and checks all of its input before it writes: a bad line
+// after whole batches, or Ctrl-C after them, leaves the working copy as it was, and the
+// next command publishes only its own write.
+BOOST_AUTO_TEST_CASE(a_refused_or_interrupted_put_from_stdin_leaves_the_working_copy_as_it_was) {
+  temp_dir tmp;
+  const std::vector<std::string> at{"--dir", "db", "--local-dir", "copy"};
+  auto with = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), at.begin(), at.end());
+    return args;
+  };
+  BOOST_TEST(s4db_cli(tmp.path, with({"put", "--create", "k", "1"})).code == 0);
+  std::string input;
+  for (int i = 0; i < 10000; ++i) input += "load" + std::to_string(i) + "\t" + std::string(1000, 'v') + "\n";
+  BOOST_TEST(s4db_cli(tmp.path, with({"put", "-"}), input + "bad line\n").code == 2);
+  BOOST_TEST(s4db_cli(tmp.path, with({"put", "other", "1"})).code == 0);
+  BOOST_TEST(s4db_cli(tmp.path, {"--dir", "db", "keys"}).out == "k\nother\n");
+  {
+    running_cli put(tmp.path, with({"put", "-"}), {});
+    put.write_stdin(input);  // 10 MB, past the first batch; stdin stays open
+    BOOST_TEST(put.interrupt_and_wait() == 130);
+  }
+  BOOST_TEST(s4db_cli(tmp.path, with({"put", "other", "2"})).code == 0);
+  BOOST_TEST(s4db_cli(tmp.path, {"--dir", "db", "keys"}).out == "k\nother\n");
+  BOOST_TEST(s4db_cli(tmp.path, with({"verify"})).code == 0);
+}
+
+// Issue 18, item 9: a signal that comes once the work cannot stop any more (the pairs
+// are being written) stops nothing, and the exit code says so: 0, not 130.
+BOOST_AUTO_TEST_CASE(a_signal_after_the_point_of_no_return_exits_with_what_happened) {
+  temp_dir tmp;
+  BOOST_TEST(s4db_cli(tmp.path, {"--dir", "db", "--local-dir", "copy", "put", "--create", "k", "1"}).code == 0);
+  auto local_bytes = [&] {
+    std::uintmax_t total = 0;
+    for (const auto& f : data_files_in(tmp.path / "copy")) total += fs::file_size(tmp.path / "copy" / f);
+    return total;
+  };
+  const auto before = local_bytes();
+  std::string input;
+  for (int i = 0; i < 40000; ++i) input += "load" + std::to_string(i) + "\t" + std::string(1000, 'v') + "\n";
+  running_cli put(tmp.path, {"--dir", "db", "--local-dir", "copy", "put", "-"}, {});
+  put.write_stdin(input);
+  put.close_stdin();
+  BOOST_REQUIRE(eventually([&] { return local_bytes() > before; }));  // writing has begun
+  const int code = put.interrupt_and_wait(SIGTERM);
+  BOOST_TEST(code == 0, put.err());
+  BOOST_TEST(lines(s4db_cli(tmp.path, {"--dir", "db", "keys"}).out) == 40001u);
 }
 
 BOOST_AUTO_TEST_CASE(timeout_and_retries_bound_a_silent_endpoint) {

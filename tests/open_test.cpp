@@ -187,4 +187,53 @@ BOOST_AUTO_TEST_CASE(a_corrupt_published_index_is_a_corruption_error) {
   BOOST_CHECK_THROW(s4db::basic_db<s4db::memory_store>(store, {}), s4db::corruption_error);
 }
 
+// Issue 18, item 8: a working copy in the bucket's directory would write its own index.idx
+// over the published one. Equal to, inside, or holding the fs_store root: usage_error
+// before anything is touched, and the database still opens.
+BOOST_AUTO_TEST_CASE(a_local_dir_in_or_around_a_directory_bucket_is_refused_and_changes_nothing) {
+  temp_dir tmp;
+  const fs::path bucket = tmp.path / "bucket";
+  {
+    s4db::basic_db<s4db::fs_store> db(s4db::fs_store{bucket});
+    db.put("k", "1");
+    db.upload();
+  }
+  const std::string published = read_bytes(bucket / "index.idx");
+  for (const fs::path& local : {bucket, bucket / "", bucket / "copy", bucket / "a/b", tmp.path, tmp.path / "."}) {
+    s4db::options o;
+    o.local_dir = local;
+    BOOST_CHECK_THROW(s4db::basic_db<s4db::fs_store>(s4db::fs_store{bucket}, o), s4db::usage_error);
+  }
+  BOOST_TEST(!fs::exists(bucket / "copy"));
+  BOOST_TEST(!fs::exists(bucket / "local.state"));
+  BOOST_TEST(read_bytes(bucket / "index.idx") == published);
+  s4db::options beside;
+  beside.local_dir = tmp.path / "bucket-copy";  // a sibling whose name starts the same is fine
+  BOOST_TEST(s4db::basic_db<s4db::fs_store>(s4db::fs_store{bucket}, beside).get("k").value() == "1");
+}
+
+// Issue 18, item 8: an index far larger than its header's entry count allows (a sparse
+// 64 GiB index.idx) is corruption_error without being read: reading it would exhaust memory.
+BOOST_AUTO_TEST_CASE(an_index_larger_than_its_header_allows_is_refused_unread) {
+  temp_dir tmp;
+  const fs::path bucket = tmp.path / "bucket";
+  s4db::options o;
+  o.local_dir = tmp.path / "local";
+  {
+    s4db::basic_db<s4db::fs_store> db(s4db::fs_store{bucket}, o);
+    db.put("k", "1");
+    db.upload();
+  }
+  constexpr std::uintmax_t huge = std::uintmax_t{64} << 30;
+  // The working copy's own index.idx: its size is not one local.state recorded.
+  fs::resize_file(o.local_dir.value() / "index.idx", huge);
+  BOOST_CHECK_THROW(s4db::basic_db<s4db::fs_store>(s4db::fs_store{bucket}, o), s4db::corruption_error);
+  // The published one: its header promises one entry.
+  fs::resize_file(bucket / "index.idx", huge);
+  BOOST_CHECK_THROW(s4db::basic_db<s4db::fs_store>(s4db::fs_store{bucket}), s4db::corruption_error);
+  s4db::memory_store store;
+  store.put("index.idx", unhex("020000000100000001") + std::string(2 << 20, '\0'), {});
+  BOOST_CHECK_THROW(s4db::basic_db<s4db::memory_store>(store, {}), s4db::corruption_error);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -200,6 +200,16 @@ BOOST_AUTO_TEST_CASE(credential_process_and_profile_errors) {
   BOOST_TEST(read_bytes(tmp.path / "calls") == "--role reader\n");
   BOOST_TEST(s.describe().find("proc-secret") == std::string::npos);
 
+  // Issue 18, item 7: "Version": "1" (a string) is the command's mistake: usage_error, saying what came.
+  const auto wrong = tmp.path / "wrong.sh";
+  write_bytes(wrong, "#!/bin/sh\nprintf '{\"Version\": \"1\", \"AccessKeyId\": \"A\", \"SecretAccessKey\": \"S\"}'\n");
+  fs::permissions(wrong, fs::perms::owner_all);
+  write_bytes(tmp.path / "config", "[profile proc]\ncredential_process = " + wrong.string() + "\n");
+  BOOST_CHECK_EXCEPTION(s4db::s3::resolve({.bucket = "b"}).credentials->current(), s4db::usage_error,
+                        [](const auto& error) {
+                          return std::string(error.what()).find("\"Version\": \"1\"") != std::string::npos;
+                        });
+
   BOOST_CHECK_EXCEPTION(
       s4db::s3::resolve({.bucket = "b", .profile = "missing"}), s4db::usage_error,
       [](const auto& error) { return std::string(error.what()).find("[missing]") != std::string::npos; });

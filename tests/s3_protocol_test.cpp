@@ -4,6 +4,7 @@
 // answering 501, a server that ignores Range, URL-encoded listings, request ids, the
 // User-Agent, and the encryption and extra headers on every object write.
 #include <set>
+#include <thread>
 
 #include "s3/loopback_servers.hpp"
 #include "support.hpp"
@@ -365,6 +366,85 @@ BOOST_AUTO_TEST_CASE(listings_ask_for_url_encoded_keys_and_decode_them) {
   BOOST_TEST(listed[0].key ==
              "p/a\x01"
              "b c+\xc3\xa9");
+}
+
+// Issue 18, item 7: the endpoint is untrusted. Whatever it answers, s3_store fails with an
+// s4db error in bounded memory and time.
+
+// Bytes without end, 64 KiB at a time, for as long as the client reads.
+static bool endless(std::size_t, httplib::DataSink& sink) {
+  static const std::string block(64 << 10, 'x');
+  return sink.write(block.data(), block.size());
+}
+
+BOOST_AUTO_TEST_CASE(a_listing_that_repeats_its_token_or_leaves_the_prefix_is_refused) {
+  env_guard e(clean_aws_environment);
+  auto page = [](const std::string& keys, const std::string& token) {
+    return answer{200,
+                  "<ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken>" + token +
+                      "</NextContinuationToken>" + keys + "</ListBucketResult>",
+                  {}};
+  };
+  auto contents = [](const std::string& key, const std::string& size) {
+    return "<Contents><Key>" + key + "</Key><Size>" + size + "</Size><ETag>\"e\"</ETag></Contents>";
+  };
+  scripted_s3 server([&](const request& q, int n) {
+    if (q.target.find("prefix=loop") != std::string::npos) return page(contents("loop" + std::to_string(n), "1"), "same");
+    if (q.target.find("prefix=empty") != std::string::npos) return page("", "t" + std::to_string(n));
+    if (q.target.find("prefix=huge") != std::string::npos)
+      return answer{200, "<ListBucketResult>" + contents("huge", "99999999999999999999999") + "</ListBucketResult>", {}};
+    if (q.target.find("prefix=p") != std::string::npos)
+      return answer{200, "<ListBucketResult>" + contents("elsewhere", "1") + "</ListBucketResult>", {}};
+    return answer{200, "", {{"Content-Length", "99999999999999999999999"}, {"ETag", "\"e\""}}};
+  });
+  s4db::s3_store store{scripted_config(server)};
+  BOOST_CHECK_EXCEPTION(store.list("loop"), s4db::store_error, [](const auto& error) {
+    return std::string(error.what()).find("continuation token") != std::string::npos;
+  });
+  BOOST_TEST(server.requests().size() == 2u);
+  BOOST_CHECK_THROW(store.list("empty"), s4db::store_error);  // truncated pages of nothing: no progress
+  BOOST_CHECK_THROW(store.list("huge"), s4db::store_error);   // a Size past 64 bits
+  BOOST_CHECK_EXCEPTION(store.list("p/"), s4db::store_error, [](const auto& error) {
+    return std::string(error.what()).find("elsewhere") != std::string::npos;
+  });
+  BOOST_CHECK_THROW(store.head("k"), s4db::store_error);  // a Content-Length past 64 bits
+}
+
+BOOST_AUTO_TEST_CASE(an_endless_body_is_cut_off_in_bounded_memory) {
+  env_guard e(clean_aws_environment);
+  scripted_s3 server([](const request& q, int) {
+    if (q.target.ends_with("/error")) return answer{500, "", {}, endless};
+    if (q.target.ends_with("/ignores-range")) return answer{200, "", {}, endless};
+    if (q.target.ends_with("/long-range")) return answer{206, "", {{"Content-Range", "bytes 0-9/10"}}, endless};
+    return answer{200, "", {{"ETag", "\"e\""}}, endless};
+  });
+  auto c = scripted_config(server);
+  c.max_attempts = 1;
+  c.max_object_in_memory = 1 << 20;
+  s4db::s3_store store{c};
+  const std::string what = what_of([&] { store.get("k"); });
+  BOOST_TEST(what.find("1048576 bytes") != std::string::npos, what);
+  const std::string error = what_of([&] { store.get("error"); });
+  BOOST_TEST(error.find("HTTP 500") != std::string::npos, error);
+  BOOST_TEST(error.size() < 20000u);
+  BOOST_TEST(store.get_range("ignores-range", 100000, 5) == "xxxxx");  // read up to the range, no further
+  BOOST_CHECK_THROW(store.get_range("long-range", 0, 10), s4db::store_error);
+}
+
+BOOST_AUTO_TEST_CASE(a_server_that_drips_bytes_reaches_its_deadline) {
+  env_guard e(clean_aws_environment);
+  scripted_s3 server([](const request&, int) {
+    return answer{200, "", {{"ETag", "\"e\""}}, [](std::size_t, httplib::DataSink& sink) {
+                    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+                    return sink.write("x", 1);
+                  },
+                  100000};  // 8 hours at this pace
+  });
+  auto c = scripted_config(server);
+  c.max_attempts = 1;
+  c.stall_timeout = std::chrono::milliseconds(1000);
+  s4db::s3_store store{c};
+  BOOST_CHECK_THROW(store.get("k"), s4db::store_error);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

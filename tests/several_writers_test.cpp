@@ -204,6 +204,8 @@ void a_compaction_that_loses_the_race_changes_nothing_published(Store store) {
   b.put("from-b", "2");
   parked_store.set_rule(commit_first<Store>([&] { b.upload(); }));
   BOOST_CHECK_THROW(a.compact(), s4db::conflict_error);
+  // Issue 18, item 9: the copy that lost holds no unpublished writes (it had none).
+  BOOST_TEST(!a.has_unpublished_writes());
   const auto after = p.objects();
   kv want{{"from-b", "2"}};
   for (int i = 0; i < 10; ++i) want["k" + std::to_string(i)] = "new";
@@ -218,6 +220,23 @@ void a_compaction_that_loses_the_race_changes_nothing_published(Store store) {
   BOOST_TEST(p.published() == want);
   a.gc(std::chrono::seconds(0));
   BOOST_TEST(p.objects().size() == 1u);
+
+  // A temporary working copy whose compaction lost the race is removed with its db, as
+  // one without writes of its own is: nothing in it needs keeping.
+  temp_dir tmpdir;
+  const std::string tmpdir_name = tmpdir.path.string();
+  const env_guard tmp{{"TMPDIR", tmpdir_name.c_str()}};
+  {
+    s4db::options o = p.opts("unused");
+    o.local_dir.reset();
+    faulty_store<Store> parked(p.store);
+    s4db::basic_db<faulty_store<Store>> c(parked, o);
+    b.put("from-b", "3");
+    parked.set_rule(commit_first<Store>([&] { b.upload(); }));
+    BOOST_CHECK_THROW(c.compact(), s4db::conflict_error);
+    BOOST_TEST(!c.has_unpublished_writes());
+  }
+  BOOST_TEST(std::filesystem::is_empty(tmpdir.path));
 }
 
 // Another writer compacts away the file this writer is still appending to; the next

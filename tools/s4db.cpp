@@ -209,10 +209,82 @@ std::string read_file(const std::string& path) {
   return read_all(in, path);
 }
 
-// put -: pairs from `in`, written in batches of bounded size (memory stays flat however
-// long the input), counted on a terminal. A bad line stops before anything is published.
+// A file of its own in the temporary directory, gone as soon as it is closed (unlinked at
+// once): put - spools its validated pairs there.
+class spool_file {
+ public:
+  spool_file() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "s4db-put-XXXXXX").string();
+    const int fd = ::mkstemp(pattern.data());
+    if (fd < 0) fail("make", pattern);
+    ::unlink(pattern.c_str());
+    file_ = ::fdopen(fd, "w+b");
+    if (file_ == nullptr) {
+      ::close(fd);
+      fail("open", pattern);
+    }
+  }
+  spool_file(const spool_file&) = delete;
+  spool_file& operator=(const spool_file&) = delete;
+  ~spool_file() { std::fclose(file_); }
+
+  void write(const std::string& key, const std::string& value) {
+    const std::uint64_t sizes[2] = {key.size(), value.size()};
+    if (std::fwrite(sizes, sizeof sizes, 1, file_) != 1 || std::fwrite(key.data(), 1, key.size(), file_) != key.size() ||
+        std::fwrite(value.data(), 1, value.size(), file_) != value.size())
+      fail("write", "the spool of put -");
+  }
+  void rewind() {
+    if (std::fflush(file_) != 0 || std::fseek(file_, 0, SEEK_SET) != 0) fail("write", "the spool of put -");
+  }
+  // The next pair, or false at the end.
+  bool read(std::string& key, std::string& value) {
+    std::uint64_t sizes[2];
+    if (std::fread(sizes, sizeof sizes, 1, file_) != 1) {
+      if (std::ferror(file_)) fail("read", "the spool of put -");
+      return false;
+    }
+    key.resize(sizes[0]);
+    value.resize(sizes[1]);
+    if (std::fread(key.data(), 1, key.size(), file_) != key.size() ||
+        std::fread(value.data(), 1, value.size(), file_) != value.size())
+      fail("read", "the spool of put -");
+    return true;
+  }
+
+ private:
+  [[noreturn]] static void fail(const char* what, const std::string& name) {
+    const int e = errno;
+    throw s4db::store_error(std::string("s4db: cannot ") + what + " " + name + " in the temporary directory: " +
+                                std::strerror(e),
+                            e, false);
+  }
+  std::FILE* file_ = nullptr;
+};
+
+// put -: pairs from `in`. All of the input is read and checked first, spooled to a
+// temporary file: a bad line, an unreadable input or Ctrl-C while reading it leaves the
+// database and the working copy as they were. Then the pairs go in, in batches of bounded
+// size (memory stays flat however long the input), counted on a terminal: that part is
+// local writes only, not stopped halfway by Ctrl-C (the upload after it is).
 template <class Db>
 void put_lines(Db& db, std::istream& in) {
+  spool_file spool;
+  std::string line;
+  for (std::size_t n = 1; std::getline(in, line); ++n) {
+    if (interrupted) throw interruption();
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    const auto [key, value] = parse_input_line(line, n);
+    if (key.size() > s4db::format::max_key_size)
+      throw s4db::usage_error("s4db: stdin line " + std::to_string(n) + ": a key of " + std::to_string(key.size()) +
+                              " bytes is over the limit of 65,535; nothing was written");
+    spool.write(key, value);
+  }
+  if (interrupted) throw interruption();
+  if (in.bad()) throw s4db::usage_error("s4db: cannot read stdin");
+  spool.rewind();
+
   constexpr std::size_t batch_bytes = 8 << 20;
   const bool counting = ::isatty(STDERR_FILENO) == 1;
   std::vector<std::pair<std::string, std::string>> batch;
@@ -224,17 +296,12 @@ void put_lines(Db& db, std::istream& in) {
     bytes = 0;
     if (counting) std::fprintf(stderr, "\rput       %zu pairs ", written);
   };
-  std::string line;
-  for (std::size_t n = 1; std::getline(in, line); ++n) {
-    if (interrupted) throw interruption();
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.empty()) continue;
-    batch.push_back(parse_input_line(line, n));
-    bytes += batch.back().first.size() + batch.back().second.size();
+  std::string key, value;
+  while (spool.read(key, value)) {
+    bytes += key.size() + value.size();
+    batch.emplace_back(std::move(key), std::move(value));
     if (bytes >= batch_bytes) write();
   }
-  if (interrupted) throw interruption();
-  if (in.bad()) throw s4db::usage_error("s4db: cannot read stdin");
   write();
   if (counting) std::fputc('\n', stderr);
 }
@@ -542,9 +609,11 @@ int main(int argc, char** argv) {
     return run(db, r, !no_upload);
   };
   int code = ok;
+  bool finished = false;  // the command ran to its end: a late Ctrl-C stopped nothing
   try {
     if (local_dir.empty()) scratch.emplace();
     code = open_and_run();
+    finished = true;
   } catch (const std::exception& e) {
     bar.finish();
     if (!interrupted) {
@@ -553,9 +622,14 @@ int main(int argc, char** argv) {
       if (const auto at = what.find("open with options.on_conflict = rebase, keep_local or take_store");
           at != std::string::npos)
         what.replace(at, std::string::npos, "run again with --on-conflict rebase, keep-local or take-store");
+      if (const auto at = what.find("options.local_dir "); at != std::string::npos) what.replace(at, 17, "--local-dir");
       std::cerr << (what.starts_with("s4db: ") ? "" : "s4db: ") << what << '\n';
       code = exit_code_for(e);
     }
+  }
+  if (interrupted && finished) {
+    interrupted = false;  // the scratch directory is removed as after any run
+    std::cerr << "s4db: interrupted after the command had finished; it did all it was asked to\n";
   }
   scratch.reset();
   if (interrupted) {

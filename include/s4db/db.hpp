@@ -178,6 +178,8 @@ class basic_db {
       detail::throw_usage("options.format_version is " + std::to_string(opt_.format_version) +
                           "; s4db writes format 1 or 2");
     copy_.state().codec = std::string(Codec::name);
+    if constexpr (requires { store_.root(); })
+      if (opt_.local_dir) refuse_local_dir_in_bucket(*opt_.local_dir, store_.root());
     if (opt_.local_dir && std::filesystem::is_directory(*opt_.local_dir)) copy_.attach(*opt_.local_dir);
     if (copy_.has_state())
       open_working_copy();
@@ -330,7 +332,7 @@ class basic_db {
     std::error_code ec;
     std::filesystem::create_directories(copy_.staging_dir(), ec);
     if (ec) detail::throw_errno("mkdir", copy_.staging_dir().string(), ec.value());
-    const auto published = store_.get(bucket_.index_key());
+    const auto published = bucket_.get_index();
     const auto objects = bucket_.data_objects();
     map_type index;
     if (published) decode_index_into(published->data, bucket_.index_key(), index);
@@ -397,7 +399,7 @@ class basic_db {
       detail::throw_usage("gc: the working copy " + copy_.dir().string() +
                           " holds writes never uploaded; upload() them first");
     const auto objects = bucket_.data_objects();
-    const auto published = store_.get(bucket_.index_key());
+    const auto published = bucket_.get_index();
     if (!published && !objects.empty())
       detail::throw_usage("gc: the store holds " + std::to_string(objects.size()) + " data objects but no " +
                           bucket_.index_key() +
@@ -498,13 +500,16 @@ class basic_db {
     map_type old = std::exchange(index_, std::move(fresh));
     index_dirty_ = true;
     forget_local_files();
+    const bool had_unpublished = unpublished();  // false: the writes were published above
     try {
       commit_index(false);  // also saves it locally first: the copy is now the compacted one
     } catch (const conflict_error& e) {
       // The replacement files stay in the store, for gc(): a commit whose condition was
       // lost may still have been applied and built on by another writer (one whose
-      // retry got 412), and nothing here can tell that from a race really lost.
+      // retry got 412), and nothing here can tell that from a race really lost. The
+      // copy is as before the compaction, writes included: none unpublished if none were.
       index_ = std::move(old);
+      copy_.state().unpublished = had_unpublished;
       drop_created();
       save_local();
       detail::throw_conflict(
@@ -810,6 +815,28 @@ class basic_db {
 
   bool unpublished() const { return copy_.state().unpublished; }
 
+  // A working copy inside a directory bucket (fs_store), or one holding it, would mix the
+  // two: its index.idx would replace the published one, its data files would be listed as
+  // objects (or gc'd). Refused before anything is touched.
+  static void refuse_local_dir_in_bucket(const std::filesystem::path& local_dir, const std::filesystem::path& root) {
+    auto absolute = [](const std::filesystem::path& p) {
+      std::error_code ec;
+      auto out = std::filesystem::weakly_canonical(std::filesystem::absolute(p), ec);
+      if (ec) out = std::filesystem::absolute(p).lexically_normal();
+      return out.has_filename() ? out : out.parent_path();  // no trailing separator
+    };
+    auto within = [](const std::filesystem::path& outer, const std::filesystem::path& inner) {
+      return std::mismatch(outer.begin(), outer.end(), inner.begin(), inner.end()).first == outer.end();
+    };
+    const auto copy = absolute(local_dir), bucket = absolute(root);
+    if (within(bucket, copy) || within(copy, bucket))
+      detail::throw_usage("options.local_dir " + local_dir.string() +
+                          (copy == bucket           ? " is the store's directory "
+                           : within(bucket, copy) ? " is inside the store's directory "
+                                                  : " contains the store's directory ") +
+                          root.string() + "; a working copy needs a directory of its own, outside the bucket");
+  }
+
   // ------------------------------------------------------------------ opening
 
   // The local copy is ours: load its index, finish a download a crash interrupted, check
@@ -873,7 +900,7 @@ class basic_db {
                           bucket_.index_key());
           return;
         case conflict_resolution::rebase:
-          rebase_onto(store_.get(bucket_.index_key()));
+          rebase_onto(bucket_.get_index());
           save_local();
           return;
         case conflict_resolution::take_store:
@@ -917,7 +944,7 @@ class basic_db {
   }
 
   void open_from_store() {
-    auto published = store_.get(bucket_.index_key());
+    auto published = bucket_.get_index();
     if (published) {
       decode_index_into(published->data, bucket_.index_key(), index_);
       copy_.state().published_etag = published->etag;
@@ -1194,7 +1221,7 @@ class basic_db {
   bool refresh_locked() {
     const auto head = store_.head(bucket_.index_key());
     if (!head || head->etag == copy_.state().published_etag) return false;
-    const auto published = store_.get(bucket_.index_key());
+    const auto published = bucket_.get_index(head);
     if (!published || published->etag == copy_.state().published_etag) return false;
     rebase_onto(published);
     if (copy_.exists()) save_local();

@@ -177,6 +177,10 @@ class scripted_s3 : public loopback_server {
     int status = 200;
     std::string body;
     std::vector<std::pair<std::string, std::string>> headers;
+    // Instead of body: bytes made as the client reads them, from `offset` (return false to
+    // end the connection), `length` of them announced, or chunked when length is 0.
+    std::function<bool(std::size_t offset, httplib::DataSink& sink)> stream{};
+    std::size_t length = 0;
   };
   using script = std::function<answer(const request&, int n)>;  // n: this request's number, from 0
 
@@ -199,7 +203,18 @@ class scripted_s3 : public loopback_server {
       --in_flight_;
       r.status = a.status;
       for (const auto& [name, value] : a.headers) r.set_header(name, value);
-      if (!a.body.empty()) r.set_content(a.body, "application/xml");
+      if (a.stream && a.length > 0)
+        r.set_content_provider(a.length, "application/octet-stream",
+                               [stream = a.stream](std::size_t offset, std::size_t, httplib::DataSink& sink) {
+                                 return stream(offset, sink);
+                               });
+      else if (a.stream)
+        r.set_chunked_content_provider("application/octet-stream", [stream = a.stream](std::size_t offset,
+                                                                                       httplib::DataSink& sink) {
+          return stream(offset, sink);
+        });
+      else if (!a.body.empty())
+        r.set_content(a.body, "application/xml");
     };
     server_.Get(".*", handle);
     server_.Put(".*", handle);

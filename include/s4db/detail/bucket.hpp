@@ -15,6 +15,8 @@
 
 #include "../concepts.hpp"
 #include "../error.hpp"
+#include "../format/endian.hpp"
+#include "../format/index_file.hpp"
 #include "../format/names.hpp"
 #include "file.hpp"
 #include "local_state.hpp"
@@ -66,17 +68,41 @@ class bucket {
     }
   }
 
+  // The published index, or nullopt when there is none. One larger than its header allows
+  // (an entry is at most 65,535 + 22 bytes; a damaged, hostile or sparse index.idx) is
+  // corruption_error after a HEAD and a 9-byte read, before its body is: what it costs in
+  // memory is bounded by what its header promises. `known` is a HEAD just made, if any.
+  std::optional<object> get_index(std::optional<object_info> known = std::nullopt) const {
+    if (!known) known = store_.head(index_key());
+    if (!known) return std::nullopt;
+    if (known->size > small_index) {
+      const std::string header = store_.get_range(index_key(), 0, format::index_header_size);
+      const std::uint64_t count = header.size() == format::index_header_size
+                                      ? format::load_be<std::uint32_t>(header.data() + 5)
+                                      : 0;
+      const std::uint64_t largest =
+          format::index_header_size + count * (format::index_entry_overhead_v2 + 65535) + format::index_crc_size;
+      if (known->size > largest)
+        throw_corruption(index_key() + ": the index is " + std::to_string(known->size) + " bytes, more than the " +
+                         std::to_string(largest) + " its header's " + std::to_string(count) +
+                         " entries can take; it was not read");
+    }
+    return store_.get(index_key());
+  }
+
   enum class outcome { ours, not_ours, unknown };
 
   // Whether the published index is the one with digest `d`, read back from the store.
   outcome published_is(const digest& d, std::string* etag) const {
     try {
-      auto published = store_.get(index_key());
+      auto published = get_index();
       if (!published || !d.matches(published->data)) return outcome::not_ours;
       if (etag) *etag = published->etag;
       return outcome::ours;
     } catch (const store_error&) {
       return outcome::unknown;
+    } catch (const corruption_error&) {  // not the bytes we wrote
+      return outcome::not_ours;
     }
   }
 
@@ -107,6 +133,8 @@ class bucket {
   }
 
  private:
+  static constexpr std::uint64_t small_index = 1 << 20;  // read at once, without the check
+
   Store& store_;
   std::string prefix_;
 };

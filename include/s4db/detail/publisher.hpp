@@ -207,7 +207,7 @@ class publisher {
         // seeded generator would be copied into forked processes and pause them all alike).
         const auto bound = std::min<std::uint64_t>(1000, 4ull << std::min(rebases, 8));
         std::this_thread::sleep_for(std::chrono::milliseconds(std::random_device{}() % (bound + 1)));
-        rebase(store_.get(bucket_.index_key()));
+        rebase(bucket_.get_index());
       }
     }
   }

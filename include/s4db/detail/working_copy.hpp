@@ -13,6 +13,7 @@
 
 #include <stdlib.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -147,8 +148,18 @@ class working_copy {
     loaded_copy out;
     // Mapped and read ahead in one go (a checkpoint of a million keys is 50 MB), privately:
     // compact_index uses a checkpoint's arrays where they lie.
+    auto damaged = [&] {
+      throw_corruption(
+          index_path.string() + " does not match the checksum " + local_state_name.data() +
+          " recorded for it (a damaged file); move local.state and index.idx aside, open, and rebuild_index() "
+          "recovers the index from the data files");
+    };
     if (auto f = file::open_existing(index_path)) {
       const std::uint64_t size = f->size();
+      // A size no saved index has is refused before the bytes are read (a sparse 3 GB file).
+      if (!state_.legacy && std::none_of(state_.indexes.begin(), state_.indexes.end(),
+                                         [&](const auto& i) { return i.bytes.size == size; }))
+        damaged();
       out.mapping = std::make_shared<const mapped_file>(std::move(*f), mapped_file::mode::private_copy);
       if (out.mapping->covers(0, size))
         out.index = out.mapping->view(0, size);
@@ -156,11 +167,7 @@ class working_copy {
         out.index = *(out.read = std::make_shared<const std::string>(out.mapping->read_at(0, size)));
     }
     const auto* accepted = state_.accepts(out.index);
-    if (!accepted)
-      throw_corruption(
-          index_path.string() + " does not match the checksum " + local_state_name.data() +
-          " recorded for it (a damaged file); move local.state and index.idx aside, open, and rebuild_index() "
-          "recovers the index from the data files");
+    if (!accepted) damaged();
     out.covers = *accepted;
     state_.indexes = {*accepted};
     return out;

@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstdint>
 #include <ctime>
@@ -30,6 +31,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -95,7 +97,8 @@ class s3_store {
   explicit s3_store(s3_config config = {}) : impl_(std::make_shared<impl>(s3::resolve(config))) {}
 
   std::optional<object> get(const std::string& key) {
-    auto r = impl_->call("GET", key, {}, [](auto&) {});
+    auto r = impl_->call("GET", key, {},
+                         [&](s3::http_request& q) { q.max_body = impl_->settings.limits.max_object_in_memory; });
     if (r.status == 404 && s3::error_code(r) != "NoSuchBucket") return std::nullopt;
     impl_->expect_success("GET", key, r);
     return object{std::move(r.body), r.headers["etag"]};
@@ -104,15 +107,17 @@ class s3_store {
   std::string get_range(const std::string& key, std::uint64_t offset, std::uint64_t length) {
     if (length == 0) return {};
     const std::uint64_t last = offset + length - 1;
+    // At most `length` bytes are kept: a longer 206 fails; a 200 (the server ignored Range
+    // and sends the whole object) is read up to the end of the range and no further.
     auto r = impl_->call("GET", key, {}, [&](s3::http_request& q) {
       q.headers.emplace_back("Range", "bytes=" + std::to_string(offset) + "-" + std::to_string(last));
+      q.range = true;
+      q.max_body = length;
+      q.skip_on_200 = offset;
     });
     if (r.status == 416) return {};  // the range starts past the end
     impl_->expect_success("GET (range)", key, r);
-    if (r.status == 200) {  // the server ignored Range: the body is the whole object
-      return offset < r.body.size() ? r.body.substr(static_cast<std::size_t>(offset), static_cast<std::size_t>(length))
-                                    : std::string();
-    }
+    if (r.status == 200) return std::move(r.body);
     const std::string& range = r.headers["content-range"];  // "bytes FIRST-LAST/SIZE"
     unsigned long long first = 0;
     if (std::sscanf(range.c_str(), "bytes %llu-", &first) != 1 || first != offset || r.body.size() > length)
@@ -167,8 +172,7 @@ class s3_store {
       return std::nullopt;
     }
     impl_->expect_success("HEAD", key, r);
-    return object_info{key, std::stoull(r.headers["content-length"].empty() ? "0" : r.headers["content-length"]),
-                       r.headers["etag"]};
+    return object_info{key, impl_->size_from("HEAD", key, r.headers["content-length"]), r.headers["etag"]};
   }
 
   void remove(std::span<const std::string> keys) {
@@ -205,9 +209,13 @@ class s3_store {
     }
   }
 
+  // Every object under prefix, by key. A listing that does not hold together (a token
+  // given twice, a truncated page with no keys, a key outside the prefix, a Size that is
+  // no number) is a store_error: a lying server ends the listing, never loops it.
   std::vector<object_info> list(const std::string& prefix) {
     std::vector<object_info> out;
     std::string token;
+    std::set<std::string> tokens;
     for (;;) {
       // encoding-type=url: keys come back percent-encoded, so any byte a key holds (even one
       // XML 1.0 cannot carry) reads back exactly; a server that ignores it says no EncodingType.
@@ -222,14 +230,26 @@ class s3_store {
         detail::throw_store("S3 LIST " + impl_->where(prefix + "*") + ": the reply is not a ListBucketResult",
                             static_cast<int>(r.status), true);
       const bool encoded = s3::child_text(reply.root, "EncodingType") == "url";
+      const std::size_t listed = out.size();
       s3::for_each_child(reply.root, "Contents", [&](const pugi::xml_node& c) {
         std::string key = s3::child_text(c, "Key");
-        out.push_back({encoded ? s3::url_decoded(std::move(key)) : std::move(key),
-                       std::stoull("0" + s3::child_text(c, "Size")), s3::child_text(c, "ETag"),
+        if (encoded) key = s3::url_decoded(std::move(key));
+        if (!key.starts_with(prefix))
+          detail::throw_store("S3 LIST " + impl_->where(prefix + "*") + ": the server listed '" + key +
+                                  "', outside the prefix",
+                              static_cast<int>(r.status), false);
+        const auto size = impl_->size_from("LIST", key, s3::child_text(c, "Size"));
+        out.push_back({std::move(key), size, s3::child_text(c, "ETag"),
                        s3::parse_timestamp(s3::child_text(c, "LastModified"))});
       });
       token = s3::child_text(reply.root, "NextContinuationToken");
       if (s3::child_text(reply.root, "IsTruncated") != "true" || token.empty()) break;
+      if (!tokens.insert(token).second || out.size() == listed)
+        detail::throw_store("S3 LIST " + impl_->where(prefix + "*") + ": the server sent " +
+                                (out.size() == listed ? "a truncated page with no keys"
+                                                      : "the continuation token '" + token + "' a second time") +
+                                "; the listing makes no progress",
+                            static_cast<int>(r.status), false);
     }
     std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
     return out;
@@ -247,8 +267,8 @@ class s3_store {
     explicit impl(s3::settings s)
         : settings(std::move(s)),
           http({static_cast<long>(settings.limits.connect_timeout.count()),
-                static_cast<long>(settings.limits.stall_timeout.count()), settings.ca_file,
-                std::max<long>(settings.limits.max_connections, 1)}) {
+                static_cast<long>(settings.limits.stall_timeout.count()), settings.limits.min_speed,
+                settings.ca_file, std::max<long>(settings.limits.max_connections, 1)}) {
       where_ = {settings.region, settings.endpoint};
     }
 
@@ -268,6 +288,19 @@ class s3_store {
     }
 
     std::string where(const std::string& key) const { return "s3://" + settings.bucket + "/" + key; }
+
+    // A size the server sent (Content-Length, a listing's Size): digits that fit 64 bits,
+    // else a store_error naming what came.
+    std::uint64_t size_from(const std::string& request, const std::string& key, std::string_view text) const {
+      std::uint64_t size = 0;
+      const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), size);
+      if (text.empty()) return 0;
+      if (ec != std::errc() || end != text.data() + text.size())
+        detail::throw_store("S3 " + request + " " + where(key) + ": the server gave the size '" +
+                                std::string(text.substr(0, 40)) + "', not a 64-bit number",
+                            0, false);
+      return size;
+    }
 
     // One logical request: signed afresh and sent, retried as the header comment says, and
     // stopped by s3_config::interrupted unless `interruptible` is false.

@@ -62,8 +62,14 @@ struct s3_config {
   std::optional<std::filesystem::path> ca_file{};
 
   std::chrono::milliseconds connect_timeout{10'000};
-  // A transfer that moves less than 1 byte/s for this long is abandoned (and retried).
+  // A transfer that moves less than min_speed bytes/s for this long is abandoned (and
+  // retried); and no exchange may take longer than connect_timeout + stall_timeout + its
+  // bytes / min_speed, so a server that drips bytes, or promises a body it never ends, fails.
   std::chrono::milliseconds stall_timeout{30'000};
+  long min_speed = 1024;
+  // get() keeps a body in memory up to this size (the published index of formats 1 and 2
+  // is the largest the db reads so); longer is a store_error, never an exhausted memory.
+  std::uint64_t max_object_in_memory = 4ull << 30;
   // Attempts per request, the first included: AWS_MAX_ATTEMPTS, the profile's
   // max_attempts, else 3 ("standard" mode) or 5 ("legacy"). retry_mode: AWS_RETRY_MODE,
   // the profile's retry_mode, else "standard" (the SDKs' table and retry quota); "legacy"
@@ -175,7 +181,7 @@ inline std::string ca_bundle(const s3_config& config, const shared_files& files)
 inline std::shared_ptr<credentials_cache> credentials_chain(const s3_config& config, const shared_files& files,
                                                             const std::string& region) {
   using cache = credentials_cache;
-  auto http = std::make_shared<http_client>(http_client::options{1'000, 5'000, ca_bundle(config, files), 4});
+  auto http = std::make_shared<http_client>(http_client::options{1'000, 5'000, 1024, ca_bundle(config, files), 4});
   const auto fixed = [](aws_credentials c) { return [c] { return c; }; };
   if (config.credentials_provider) {
     if (config.access_key_id || config.secret_access_key)

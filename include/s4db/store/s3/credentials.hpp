@@ -100,6 +100,9 @@ namespace fetch {
   detail::throw_store("S3 credentials from " + source + ": " + what, 0, true);
 }
 
+// Credentials JSON is a few hundred bytes; an answer longer than this is refused.
+inline constexpr std::size_t max_answer = 64 << 10;
+
 // One GET or PUT to a credentials endpoint; the body of a 2xx, else a store_error.
 inline std::string http_text(http_client& http, const std::string& source, const std::string& method,
                              const std::string& url, std::vector<std::pair<std::string, std::string>> headers = {}) {
@@ -107,6 +110,7 @@ inline std::string http_text(http_client& http, const std::string& source, const
   q.method = method;
   q.url = url;
   q.headers = std::move(headers);
+  q.max_body = max_answer;
   for (int attempt = 0;; ++attempt) {
     try {
       auto r = http.perform(q);
@@ -186,12 +190,18 @@ inline aws_credentials process(const std::string& command) {
   if (pipe == nullptr) fail(source, "cannot start the command");
   std::string out;
   char buffer[4096];
-  for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) out.append(buffer, n);
-  const int status = ::pclose(pipe);
+  for (std::size_t n; out.size() <= max_answer && (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;)
+    out.append(buffer, n);
+  const int status = ::pclose(pipe);  // a command still writing gets SIGPIPE
+  if (out.size() > max_answer)
+    fail(source, "the command wrote more than " + std::to_string(max_answer) + " bytes; credentials JSON is far shorter");
   if (status != 0) fail(source, "the command exited with status " + std::to_string(status));
   const auto j = nlohmann::json::parse(out, nullptr, false);
-  if (j.is_object() && j.value("Version", 0) != 1)
-    fail(source, "the command's JSON has no \"Version\": 1 (it must, as the AWS CLI requires)");
+  // A wrong Version is the command's configuration, not the store: a usage error.
+  if (j.is_object() && !(j.contains("Version") && j["Version"].is_number_integer() && j["Version"] == 1))
+    throw usage_error("S3 credentials from credential_process: the command's JSON has no \"Version\": 1 (a number; "
+                      "the AWS CLI requires it), it has " +
+                      (j.contains("Version") ? "\"Version\": " + j["Version"].dump() : std::string("none")));
   return from_json(source, out);
 }
 

@@ -12,6 +12,7 @@
 #include <array>
 #include <atomic>
 #include <cctype>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -38,7 +39,18 @@ struct http_request {
   const detail::file* body_file = nullptr;  // else this range of a file is sent
   std::uint64_t body_offset = 0, body_length = 0;
   const detail::file* response_file = nullptr;  // a 2xx body goes here, from offset 0
+  // A 2xx body kept in memory longer than this fails the exchange (transport_failure
+  // CURLE_FILESIZE_EXCEEDED, not retried): memory stays bounded by what the caller expects.
+  std::uint64_t max_body = 16 << 20;
+  // A 200 to a range request (the server ignored Range): its first `skip_on_200` bytes are
+  // dropped, and the transfer ends, complete, once max_body bytes are kept.
+  std::uint64_t skip_on_200 = 0;
+  bool range = false;
 };
+
+// An error status's body is kept up to this (an S3 error document is well under 1 KiB);
+// the transfer stops there, and the response has the status and the start of the body.
+inline constexpr std::size_t max_error_body = 8 << 10;
 
 struct http_response {
   long status = 0;
@@ -94,6 +106,9 @@ class http_client {
   struct options {
     long connect_ms = 10'000;
     long stall_ms = 30'000;
+    // Slower than this for stall_ms is a stall; and an exchange may take no longer than
+    // connect_ms + stall_ms + (its bytes) / min_speed: a server dripping bytes ends too.
+    long min_speed = 1024;
     std::string ca_file;       // PEM certificate authorities; "" for the system's
     long max_connections = 5;  // kept open for reuse (libcurl's default is 5)
   };
@@ -120,14 +135,14 @@ class http_client {
   // when `interrupted` (if given) returned true while it ran (CURLE_ABORTED_BY_CALLBACK).
   http_response perform(const http_request& request, const std::function<bool()>* interrupted = nullptr) {
     handle h(*this);
-    exchange x{request, {}, request.body_offset};
+    exchange x(request);
     CURL* c = h.get();
     curl_easy_setopt(c, CURLOPT_URL, request.url.c_str());
     curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);  // never rewrite ./ or ../ inside object keys
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_SHARE, share_);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, options_.connect_ms);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, std::max(1L, options_.min_speed));
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, std::max(1L, options_.stall_ms / 1000));
     // The shared connection cache keeps at most this many idle connections: below the
     // number of parallel transfers, every transfer past it would open a new connection.
@@ -138,11 +153,13 @@ class http_client {
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &exchange::on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
-    if (interrupted && *interrupted) {
-      curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-      curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &exchange::on_progress);
-      curl_easy_setopt(c, CURLOPT_XFERINFODATA, interrupted);
-    }
+    x.interrupted = interrupted && *interrupted ? interrupted : nullptr;
+    x.started = std::chrono::steady_clock::now();
+    x.budget_ms = options_.connect_ms + options_.stall_ms;
+    x.min_speed = std::max(1L, options_.min_speed);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &exchange::on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &x);
     x.curl = c;
     if (request.method == "HEAD") {
       curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
@@ -173,6 +190,14 @@ class http_client {
     curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &connects);
     x.response.new_connection = connects > 0;
     if (connects > 0) connections_opened_ += static_cast<std::uint64_t>(connects);
+    if (x.stopped == exchange::stop::complete || x.stopped == exchange::stop::error_body)
+      return std::move(x.response);  // ended on purpose: all that was wanted is here
+    if (x.stopped == exchange::stop::too_long)
+      throw transport_failure{CURLE_FILESIZE_EXCEEDED,
+                              "the body ran past the " + std::to_string(request.max_body) + " bytes expected"};
+    if (x.stopped == exchange::stop::deadline)
+      throw transport_failure{CURLE_OPERATION_TIMEDOUT, "the exchange took longer than its deadline of " +
+                                                            std::to_string(x.deadline_ms()) + " ms"};
     if (rc != CURLE_OK) throw transport_failure{rc, *error ? error : curl_easy_strerror(rc)};
     return std::move(x.response);
   }
@@ -181,12 +206,26 @@ class http_client {
 
  private:
   struct exchange {
+    explicit exchange(const http_request& r) : request(r), read_at(r.body_offset) {}
     const http_request& request;
     http_response response;
     std::uint64_t read_at;
     std::uint64_t write_at = 0;
     CURL* curl = nullptr;
     bool to_file = false, decided = false;
+    long status = 0;
+    std::uint64_t skipped = 0;
+    enum class stop { no, complete, error_body, too_long, deadline } stopped = stop::no;
+    const std::function<bool()>* interrupted = nullptr;
+    std::chrono::steady_clock::time_point started;
+    long budget_ms = 0, min_speed = 1;
+    std::uint64_t bytes_known = 0;  // the most bytes this exchange was seen to move
+
+    long deadline_ms() const {
+      return budget_ms + static_cast<long>(std::min<std::uint64_t>(bytes_known / static_cast<std::uint64_t>(min_speed),
+                                                                    1u << 30) *
+                                           1000);
+    }
 
     static size_t on_header(char* data, size_t size, size_t n, void* self) {
       auto& x = *static_cast<exchange*>(self);
@@ -208,15 +247,11 @@ class http_client {
     static size_t on_body(char* data, size_t size, size_t n, void* self) {
       auto& x = *static_cast<exchange*>(self);
       if (!x.decided) {
-        long status = 0;
-        curl_easy_getinfo(x.curl, CURLINFO_RESPONSE_CODE, &status);
-        x.to_file = x.request.response_file && status >= 200 && status < 300;
+        curl_easy_getinfo(x.curl, CURLINFO_RESPONSE_CODE, &x.status);
+        x.to_file = x.request.response_file && x.status >= 200 && x.status < 300;
         x.decided = true;
       }
-      if (!x.to_file) {
-        x.response.body.append(data, size * n);
-        return size * n;
-      }
+      if (!x.to_file) return x.keep(std::string_view(data, size * n));
       try {
         x.request.response_file->write_at(x.write_at, std::string_view(data, size * n));
       } catch (const store_error&) {
@@ -248,8 +283,50 @@ class http_client {
       return want;
     }
 
-    static int on_progress(void* interrupted, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
-      return (*static_cast<const std::function<bool()>*>(interrupted))() ? 1 : 0;  // 1 stops the transfer
+    // Appends a piece of a body kept in memory, within its bounds; returns what curl is
+    // to hear (fewer bytes than given stops the transfer).
+    std::size_t keep(std::string_view piece) {
+      const std::size_t given = piece.size();
+      auto& body = response.body;
+      if (status < 200 || status >= 300) {
+        body.append(piece.substr(0, max_error_body - std::min(max_error_body, body.size())));
+        if (body.size() < max_error_body) return given;
+        stopped = stop::error_body;
+        return 0;
+      }
+      if (request.range && status == 200 && skipped < request.skip_on_200) {
+        const auto drop = static_cast<std::size_t>(std::min<std::uint64_t>(request.skip_on_200 - skipped, given));
+        skipped += drop;
+        piece.remove_prefix(drop);
+      }
+      const std::uint64_t room = request.max_body - std::min<std::uint64_t>(request.max_body, body.size());
+      if (piece.size() <= room) {
+        body.append(piece);
+        if (!(request.range && status == 200 && body.size() == request.max_body)) return given;
+        stopped = stop::complete;  // all of the range is here; the rest of the object is not wanted
+        return 0;
+      }
+      if (request.range && status == 200) {
+        body.append(piece.substr(0, static_cast<std::size_t>(room)));
+        stopped = stop::complete;
+      } else {
+        stopped = stop::too_long;
+      }
+      return 0;
+    }
+
+    // Stops the transfer (returns 1) on an interruption or past the exchange's deadline.
+    static int on_progress(void* self, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
+      auto& x = *static_cast<exchange*>(self);
+      if (x.interrupted && (*x.interrupted)()) return 1;
+      for (curl_off_t v : {dltotal, dlnow, ultotal, ulnow})
+        x.bytes_known = std::max(x.bytes_known, static_cast<std::uint64_t>(std::max<curl_off_t>(v, 0)));
+      const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                                 x.started)
+                               .count();
+      if (elapsed <= x.deadline_ms()) return 0;
+      x.stopped = stop::deadline;
+      return 1;
     }
 
     static int on_seek(void* self, curl_off_t offset, int origin) {
