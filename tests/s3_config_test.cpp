@@ -204,7 +204,8 @@ BOOST_AUTO_TEST_CASE(credential_process_and_profile_errors) {
   const auto wrong = tmp.path / "wrong.sh";
   write_bytes(wrong, "#!/bin/sh\nprintf '{\"Version\": \"1\", \"AccessKeyId\": \"A\", \"SecretAccessKey\": \"S\"}'\n");
   fs::permissions(wrong, fs::perms::owner_all);
-  write_bytes(tmp.path / "config", "[profile proc]\ncredential_process = " + wrong.string() + "\n");
+  write_bytes(tmp.path / "config", "[profile proc]\ncredential_process = " + wrong.string() +
+                                       "\n[profile broken]\nrole_arn = arn:aws:iam::1:role/r\n");
   BOOST_CHECK_EXCEPTION(s4db::s3::resolve({.bucket = "b"}).credentials->current(), s4db::usage_error,
                         [](const auto& error) {
                           return std::string(error.what()).find("\"Version\": \"1\"") != std::string::npos;
