@@ -206,10 +206,9 @@ BOOST_AUTO_TEST_CASE(credential_process_and_profile_errors) {
   fs::permissions(wrong, fs::perms::owner_all);
   write_bytes(tmp.path / "config", "[profile proc]\ncredential_process = " + wrong.string() +
                                        "\n[profile broken]\nrole_arn = arn:aws:iam::1:role/r\n");
-  BOOST_CHECK_EXCEPTION(s4db::s3::resolve({.bucket = "b"}).credentials->current(), s4db::usage_error,
-                        [](const auto& error) {
-                          return std::string(error.what()).find("\"Version\": \"1\"") != std::string::npos;
-                        });
+  BOOST_CHECK_EXCEPTION(
+      s4db::s3::resolve({.bucket = "b"}).credentials->current(), s4db::usage_error,
+      [](const auto& error) { return std::string(error.what()).find("\"Version\": \"1\"") != std::string::npos; });
 
   BOOST_CHECK_EXCEPTION(
       s4db::s3::resolve({.bucket = "b", .profile = "missing"}), s4db::usage_error,

@@ -389,10 +389,12 @@ BOOST_AUTO_TEST_CASE(a_listing_that_repeats_its_token_or_leaves_the_prefix_is_re
     return "<Contents><Key>" + key + "</Key><Size>" + size + "</Size><ETag>\"e\"</ETag></Contents>";
   };
   scripted_s3 server([&](const request& q, int n) {
-    if (q.target.find("prefix=loop") != std::string::npos) return page(contents("loop" + std::to_string(n), "1"), "same");
+    if (q.target.find("prefix=loop") != std::string::npos)
+      return page(contents("loop" + std::to_string(n), "1"), "same");
     if (q.target.find("prefix=empty") != std::string::npos) return page("", "t" + std::to_string(n));
     if (q.target.find("prefix=huge") != std::string::npos)
-      return answer{200, "<ListBucketResult>" + contents("huge", "99999999999999999999999") + "</ListBucketResult>", {}};
+      return answer{
+          200, "<ListBucketResult>" + contents("huge", "99999999999999999999999") + "</ListBucketResult>", {}};
     if (q.target.find("prefix=p") != std::string::npos)
       return answer{200, "<ListBucketResult>" + contents("elsewhere", "1") + "</ListBucketResult>", {}};
     return answer{200, "", {{"Content-Length", "99999999999999999999999"}, {"ETag", "\"e\""}}};
@@ -434,7 +436,10 @@ BOOST_AUTO_TEST_CASE(an_endless_body_is_cut_off_in_bounded_memory) {
 BOOST_AUTO_TEST_CASE(a_server_that_drips_bytes_reaches_its_deadline) {
   env_guard e(clean_aws_environment);
   scripted_s3 server([](const request&, int) {
-    return answer{200, "", {{"ETag", "\"e\""}}, [](std::size_t, httplib::DataSink& sink) {
+    return answer{200,
+                  "",
+                  {{"ETag", "\"e\""}},
+                  [](std::size_t, httplib::DataSink& sink) {
                     std::this_thread::sleep_for(std::chrono::milliseconds(300));
                     return sink.write("x", 1);
                   },

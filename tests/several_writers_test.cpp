@@ -11,8 +11,8 @@
 #include <atomic>
 #include <cstring>
 #include <map>
-#include <thread>
 #include <random>
+#include <thread>
 #include <typeinfo>
 
 #include "faulty_store.hpp"
@@ -704,8 +704,8 @@ void under_load_nothing_is_lost(int rounds) {
   BOOST_TEST(failures.empty(), failures.size() << " failures, the first: " << (failures.empty() ? "" : failures[0]));
   BOOST_TEST_MESSAGE("under load: " << rounds << " rounds x " << writers << " writers, " << compactions
                                     << " compactions (" << lost_compactions << " lost the race), " << collected
-                                    << " objects collected, " << follower_reads << " follower passes, "
-                                    << index_checks << " index checks");
+                                    << " objects collected, " << follower_reads << " follower passes, " << index_checks
+                                    << " index checks");
   std::cout << "under load: " << rounds << " rounds x " << writers << " writers, " << compactions << " compactions ("
             << lost_compactions << " lost the race), " << collected << " objects collected, " << follower_reads
             << " follower passes, " << index_checks << " index checks, " << failures.size() << " failures\n";

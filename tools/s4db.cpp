@@ -230,7 +230,8 @@ class spool_file {
 
   void write(const std::string& key, const std::string& value) {
     const std::uint64_t sizes[2] = {key.size(), value.size()};
-    if (std::fwrite(sizes, sizeof sizes, 1, file_) != 1 || std::fwrite(key.data(), 1, key.size(), file_) != key.size() ||
+    if (std::fwrite(sizes, sizeof sizes, 1, file_) != 1 ||
+        std::fwrite(key.data(), 1, key.size(), file_) != key.size() ||
         std::fwrite(value.data(), 1, value.size(), file_) != value.size())
       fail("write", "the spool of put -");
   }
@@ -255,9 +256,9 @@ class spool_file {
  private:
   [[noreturn]] static void fail(const char* what, const std::string& name) {
     const int e = errno;
-    throw s4db::store_error(std::string("s4db: cannot ") + what + " " + name + " in the temporary directory: " +
-                                std::strerror(e),
-                            e, false);
+    throw s4db::store_error(
+        std::string("s4db: cannot ") + what + " " + name + " in the temporary directory: " + std::strerror(e), e,
+        false);
   }
   std::FILE* file_ = nullptr;
 };

@@ -831,7 +831,7 @@ class basic_db {
     const auto copy = absolute(local_dir), bucket = absolute(root);
     if (within(bucket, copy) || within(copy, bucket))
       detail::throw_usage("options.local_dir " + local_dir.string() +
-                          (copy == bucket           ? " is the store's directory "
+                          (copy == bucket         ? " is the store's directory "
                            : within(bucket, copy) ? " is inside the store's directory "
                                                   : " contains the store's directory ") +
                           root.string() + "; a working copy needs a directory of its own, outside the bucket");

@@ -209,10 +209,9 @@ class scripted_s3 : public loopback_server {
                                  return stream(offset, sink);
                                });
       else if (a.stream)
-        r.set_chunked_content_provider("application/octet-stream", [stream = a.stream](std::size_t offset,
-                                                                                       httplib::DataSink& sink) {
-          return stream(offset, sink);
-        });
+        r.set_chunked_content_provider(
+            "application/octet-stream",
+            [stream = a.stream](std::size_t offset, httplib::DataSink& sink) { return stream(offset, sink); });
       else if (!a.body.empty())
         r.set_content(a.body, "application/xml");
     };

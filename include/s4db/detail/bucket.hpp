@@ -77,9 +77,8 @@ class bucket {
     if (!known) return std::nullopt;
     if (known->size > small_index) {
       const std::string header = store_.get_range(index_key(), 0, format::index_header_size);
-      const std::uint64_t count = header.size() == format::index_header_size
-                                      ? format::load_be<std::uint32_t>(header.data() + 5)
-                                      : 0;
+      const std::uint64_t count =
+          header.size() == format::index_header_size ? format::load_be<std::uint32_t>(header.data() + 5) : 0;
       const std::uint64_t largest =
           format::index_header_size + count * (format::index_entry_overhead_v2 + 65535) + format::index_crc_size;
       if (known->size > largest)

@@ -235,12 +235,12 @@ class s3_store {
         std::string key = s3::child_text(c, "Key");
         if (encoded) key = s3::url_decoded(std::move(key));
         if (!key.starts_with(prefix))
-          detail::throw_store("S3 LIST " + impl_->where(prefix + "*") + ": the server listed '" + key +
-                                  "', outside the prefix",
-                              static_cast<int>(r.status), false);
+          detail::throw_store(
+              "S3 LIST " + impl_->where(prefix + "*") + ": the server listed '" + key + "', outside the prefix",
+              static_cast<int>(r.status), false);
         const auto size = impl_->size_from("LIST", key, s3::child_text(c, "Size"));
-        out.push_back({std::move(key), size, s3::child_text(c, "ETag"),
-                       s3::parse_timestamp(s3::child_text(c, "LastModified"))});
+        out.push_back(
+            {std::move(key), size, s3::child_text(c, "ETag"), s3::parse_timestamp(s3::child_text(c, "LastModified"))});
       });
       token = s3::child_text(reply.root, "NextContinuationToken");
       if (s3::child_text(reply.root, "IsTruncated") != "true" || token.empty()) break;
@@ -267,8 +267,8 @@ class s3_store {
     explicit impl(s3::settings s)
         : settings(std::move(s)),
           http({static_cast<long>(settings.limits.connect_timeout.count()),
-                static_cast<long>(settings.limits.stall_timeout.count()), settings.limits.min_speed,
-                settings.ca_file, std::max<long>(settings.limits.max_connections, 1)}) {
+                static_cast<long>(settings.limits.stall_timeout.count()), settings.limits.min_speed, settings.ca_file,
+                std::max<long>(settings.limits.max_connections, 1)}) {
       where_ = {settings.region, settings.endpoint};
     }
 

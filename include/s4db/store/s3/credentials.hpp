@@ -194,14 +194,16 @@ inline aws_credentials process(const std::string& command) {
     out.append(buffer, n);
   const int status = ::pclose(pipe);  // a command still writing gets SIGPIPE
   if (out.size() > max_answer)
-    fail(source, "the command wrote more than " + std::to_string(max_answer) + " bytes; credentials JSON is far shorter");
+    fail(source,
+         "the command wrote more than " + std::to_string(max_answer) + " bytes; credentials JSON is far shorter");
   if (status != 0) fail(source, "the command exited with status " + std::to_string(status));
   const auto j = nlohmann::json::parse(out, nullptr, false);
   // A wrong Version is the command's configuration, not the store: a usage error.
   if (j.is_object() && !(j.contains("Version") && j["Version"].is_number_integer() && j["Version"] == 1))
-    throw usage_error("S3 credentials from credential_process: the command's JSON has no \"Version\": 1 (a number; "
-                      "the AWS CLI requires it), it has " +
-                      (j.contains("Version") ? "\"Version\": " + j["Version"].dump() : std::string("none")));
+    throw usage_error(
+        "S3 credentials from credential_process: the command's JSON has no \"Version\": 1 (a number; "
+        "the AWS CLI requires it), it has " +
+        (j.contains("Version") ? "\"Version\": " + j["Version"].dump() : std::string("none")));
   return from_json(source, out);
 }
 

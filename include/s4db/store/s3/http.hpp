@@ -222,9 +222,9 @@ class http_client {
     std::uint64_t bytes_known = 0;  // the most bytes this exchange was seen to move
 
     long deadline_ms() const {
-      return budget_ms + static_cast<long>(std::min<std::uint64_t>(bytes_known / static_cast<std::uint64_t>(min_speed),
-                                                                    1u << 30) *
-                                           1000);
+      return budget_ms +
+             static_cast<long>(std::min<std::uint64_t>(bytes_known / static_cast<std::uint64_t>(min_speed), 1u << 30) *
+                               1000);
     }
 
     static size_t on_header(char* data, size_t size, size_t n, void* self) {
@@ -321,9 +321,8 @@ class http_client {
       if (x.interrupted && (*x.interrupted)()) return 1;
       for (curl_off_t v : {dltotal, dlnow, ultotal, ulnow})
         x.bytes_known = std::max(x.bytes_known, static_cast<std::uint64_t>(std::max<curl_off_t>(v, 0)));
-      const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
-                                                                                 x.started)
-                               .count();
+      const auto elapsed =
+          std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - x.started).count();
       if (elapsed <= x.deadline_ms()) return 0;
       x.stopped = stop::deadline;
       return 1;
