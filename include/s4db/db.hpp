@@ -517,6 +517,15 @@ class basic_db {
           " while this compaction ran; the published database is untouched (refresh() or upload(), then compact() "
           "again; the replacement files it uploaded are garbage for gc()) [" +
           e.what() + "]");
+    } catch (...) {
+      // Not published (or not known to be): the compacted index is this copy's own change,
+      // published by the next upload().
+      copy_.state().unpublished = true;
+      try {
+        copy_.write_state();
+      } catch (const error&) {  // open replays the compacted files and marks them so
+      }
+      throw;
     }
 
     // The old objects stay in the store: another writer may have loaded the old index and
@@ -1050,8 +1059,11 @@ class basic_db {
     for (const auto& [n, end] : needed) unaccounted |= !copy_.state().stored.contains(n) && !local_sizes.contains(n);
     if (unaccounted) {
       const auto objects = bucket_.data_objects();
+      // Lost from local disk only if this copy made it; else (format 1's one namespace)
+      // another writer's file, compacted and collected: the store's business, not ours.
+      const auto& state = copy_.state();
       for (const auto& [n, end] : needed)
-        if (!objects.contains(n) && !copy_.size_of(n))
+        if (!objects.contains(n) && !copy_.size_of(n) && (!state.tracks_created || state.created.contains(n)))
           detail::throw_corruption(copy_.data_path(n).string() + " is gone, though the index names " +
                                    std::to_string(end) +
                                    " bytes of it, and the store has no copy (lost in a power cut, with sync_mode "

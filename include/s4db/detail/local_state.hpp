@@ -14,6 +14,7 @@
 #include <cstring>
 #include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -164,6 +165,11 @@ struct local_state {
   // the published index is ours exactly when its bytes have this digest.
   std::optional<digest> publishing;
   std::map<file_id, stored_file> stored;
+  // The data files of this copy's namespace that it made itself (not fetched): with format
+  // 1 every writer shares namespace 0, and only these can be lost from local disk rather
+  // than be another writer's. States before 0.10 do not record them (tracks_created false).
+  std::set<file_id> created;
+  bool tracks_created = true;
   // Version 1 states (written before the index had a checksum) accept any index.
   bool legacy = false;
 
@@ -189,6 +195,11 @@ struct local_state {
     if (publishing)
       out << "publishing " << publishing->size << ' ' << publishing->crc << ' ' << publishing->fnv << '\n';
     for (const auto& [n, f] : stored) out << "stored " << n << ' ' << f.size << ' ' << f.etag << '\n';
+    if (tracks_created) {
+      out << "created";
+      for (auto n : created) out << ' ' << n;
+      out << '\n';
+    }
     out << "published " << published_etag << '\n';
     std::string text = out.str();
     return text + "crc " + std::to_string(format::crc32_of(text)) + '\n';
@@ -208,6 +219,7 @@ struct local_state {
         text.substr(crc_at + 4, text.size() - crc_at - 5))
       return bad("checksum mismatch");
     local_state s;
+    s.tracks_created = false;  // until a "created" line says otherwise
     std::istringstream in(text.substr(0, crc_at));
     std::string line;
     std::getline(in, line);
@@ -247,6 +259,11 @@ struct local_state {
         stored_file f;
         words >> n >> f.size >> f.etag;
         s.stored[n] = f;
+      } else if (word == "created") {
+        s.tracks_created = true;
+        for (file_id n; words >> n;) s.created.insert(n);
+        if (!words.eof()) return bad("malformed line '" + line + "'");
+        continue;
       } else if (word == "published") {
         s.published_etag = line.size() > 10 ? line.substr(10) : std::string();
         continue;
@@ -281,6 +298,7 @@ struct local_state {
     s.next_file = static_cast<std::uint32_t>(i.covered_file);
     s.rebase_all = s.unpublished;
     s.legacy = true;
+    s.tracks_created = false;
     return s;
   }
 };

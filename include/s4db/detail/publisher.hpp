@@ -230,17 +230,16 @@ class publisher {
     try {
       state.published_etag = bucket_.commit_index(index, condition, &unknown);
     } catch (...) {
-      if (copy_.exists()) {
-        state.unpublished = true;
-        if (!unknown) {
-          state.publishing.reset();
-          try {
-            copy_.write_state();
-          } catch (const error&) {  // the note stays; open settles it by reading back
-          }
+      // The copy holds what it held before: writes never published only if it had them.
+      // An unknown outcome keeps its note (the next commit or open settles it by reading
+      // back; a copy with writes stays unpublished meanwhile, as it was).
+      state.unpublished = was_unpublished;
+      if (copy_.exists() && !unknown) {
+        state.publishing.reset();
+        try {
+          copy_.write_state();
+        } catch (const error&) {  // the note stays; open settles it by reading back
         }
-      } else {
-        state.unpublished = was_unpublished || unknown;
       }
       throw;
     }

@@ -228,6 +228,7 @@ class working_copy {
     std::error_code ec;
     std::filesystem::remove(data_path(n), ec);
     if (ec) throw_errno("remove", data_path(n).string(), ec.value());
+    state_.created.erase(n);
   }
 
   // Writes data file n's bytes as file `to` (its header rewritten to the new sequence),
@@ -238,6 +239,7 @@ class working_copy {
     const std::string header = format::file_header(sequence_of(to), version);
     bytes.replace(0, header.size(), header);
     write_file_atomic(data_path(to), bytes, durable());
+    if (is_own(to)) state_.created.insert(to);
     raise_next_past(to);
   }
 
@@ -310,6 +312,7 @@ class working_copy {
     while (std::filesystem::exists(data_path(own(state_.next_file)))) ++state_.next_file;
     const file_id n = own(state_.next_file);
     file f(data_path(n), O_RDWR | O_CREAT | O_EXCL);
+    state_.created.insert(n);
     try {
       f.write_at(0, format::file_header(sequence_of(n), format_version_));
     } catch (...) {
