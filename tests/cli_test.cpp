@@ -573,6 +573,10 @@ BOOST_AUTO_TEST_CASE(the_tool_works_on_an_s3_database) {
   BOOST_TEST(s4db_cli(cwd.path, with({"keys"})).out == "a\nb\nc\n");
   BOOST_TEST(s4db_cli(cwd.path, with({"verify"})).code == 0);
   BOOST_TEST(s4db_cli(cwd.path, with({"compact"})).code == 0);
+  // The old objects stay for gc (another writer may still read them), which deletes them.
+  const auto compacted = s4db_cli(cwd.path, with({"stat"}));
+  BOOST_TEST(compacted.out.find("in 2 files (objects the index does not name") != std::string::npos, compacted.out);
+  BOOST_TEST(lines(s4db_cli(cwd.path, with({"gc", "--grace", "0"})).out) == 2u);
   const auto stat = s4db_cli(cwd.path, with({"stat"}));
   BOOST_TEST(stat.out.find("data files        1 (0 local)") != std::string::npos, stat.out);
   temp_dir mirror;
