@@ -126,6 +126,7 @@ struct simulation {
     o.format_version = format;
     o.on_conflict = s4db::conflict_resolution::keep_local;
     o.rebase_timeout = std::chrono::milliseconds(0);  // one rebase at most: no real pauses
+    o.concurrency = 1;                                // transfers one at a time, on this thread: the seed alone decides
     o.log = [](s4db::log_level, std::string_view) {};
     return o;
   }

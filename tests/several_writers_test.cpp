@@ -348,6 +348,71 @@ void a_commit_applied_then_reported_lost_is_known_as_ours(Store store) {
   BOOST_TEST(p.published() == want);
 }
 
+// Found by the race simulation (seed 26824): a file an earlier, uncommitted upload put
+// moves to a fresh name, newer than the files written after it. A rebase replays the
+// copy's files in number order, so the moved file must not carry an entry a later write
+// superseded: here the erase of k must survive the lost race that follows.
+template <class Store>
+void a_file_moved_to_a_fresh_name_brings_back_no_superseded_entry(Store store) {
+  shared_prefix<Store> p(std::move(store));
+  faulty_store<Store> faulty(p.store);
+  auto a = p.open("a", faulty);
+  auto b = p.open("b");
+  a.put({{"k", "old"}, {"kept", "1"}});
+  faulty.set_rule(
+      [](const store_call& c) { return c.op == "put" && c.key.ends_with("index.idx") ? fault::before : fault::none; });
+  BOOST_CHECK_THROW(a.upload(), s4db::store_error);  // its data file is in the store, uncommitted
+  faulty.set_rule({});
+  a.erase("k");  // in a new file: the uploaded one is never appended to again
+  b.put("from-b", "2");
+  faulty.set_rule(commit_first<Store>([&] { b.upload(); }));
+  a.upload();  // moves the first file to a fresh name, loses the race, rebases
+  BOOST_TEST(a.rebases() == 1u);
+  BOOST_TEST((p.published() == kv{{"from-b", "2"}, {"kept", "1"}}));
+  BOOST_TEST(!a.get("k"));
+}
+
+// Found by the race simulation (seed 34658): a compaction whose index commit answers 412
+// while the read-back fails cannot tell a race lost from its own commit applied. It must
+// not act as if it lost (restoring the old index and dropping its new files, which the
+// published index may name): it keeps the compacted index, unpublished, and the next
+// upload settles it.
+template <class Store>
+void a_compaction_whose_commit_outcome_is_unknown_keeps_its_files(Store store) {
+  shared_prefix<Store> p(std::move(store));
+  faulty_store<Store> faulty(p.store);
+  auto a = p.open("a", faulty);
+  kv want;
+  for (int i = 0; i < 5; ++i) {
+    a.put("k" + std::to_string(i), "v");
+    want["k" + std::to_string(i)] = "v";
+  }
+  a.upload();
+  bool committed = false;
+  faulty.set_rule([&](const store_call& c) {
+    if (!committed && c.op == "put" && c.key.ends_with("index.idx")) {
+      committed = true;
+      return fault::after_conflict;  // applied, then 412
+    }
+    return committed && (c.op == "get" || c.op == "head") && c.key.ends_with("index.idx") ? fault::before : fault::none;
+  });
+  try {
+    a.compact();
+    BOOST_FAIL("the compaction's outcome was unknown, yet compact() returned");
+  } catch (const s4db::conflict_error& e) {
+    BOOST_FAIL(std::string("an unknown outcome reported as a lost race: ") + e.what());
+  } catch (const s4db::store_error& e) {
+    BOOST_TEST(e.may_have_applied());
+  }
+  faulty.set_rule({});
+  BOOST_TEST(p.published() == want);  // the compacted index, which names a's new file
+  BOOST_TEST(a.has_unpublished_writes());
+  a.upload();
+  a.gc(std::chrono::seconds(0));
+  BOOST_TEST(p.published() == want);
+  BOOST_TEST(p.objects().size() == 1u);  // the old file went locally once the commit was settled, then by gc
+}
+
 // Issue 18, item 2: writer a commits (rebasing onto b's compacted index) right after b's
 // compaction commit; nothing b does afterwards may make a's published write unreadable,
 // and gc, even with no grace, deletes only what no published index names.
@@ -741,6 +806,8 @@ S4DB_ON_LOCAL_STORES(refresh_adopts_what_another_writer_committed)
 S4DB_ON_LOCAL_STORES(a_commit_applied_then_reported_lost_is_known_as_ours)
 S4DB_ON_LOCAL_STORES(a_commit_right_after_a_compaction_stays_readable)
 S4DB_ON_LOCAL_STORES(a_follower_with_a_stale_local_copy_reads_the_newer_index)
+S4DB_ON_LOCAL_STORES(a_file_moved_to_a_fresh_name_brings_back_no_superseded_entry)
+S4DB_ON_LOCAL_STORES(a_compaction_whose_commit_outcome_is_unknown_keeps_its_files)
 
 // S4DB_WRITER_STEPS sets the steps per seed (200 by default; the full run used 5,000).
 BOOST_AUTO_TEST_CASE(random_interleavings_of_three_writers_match_the_model) {

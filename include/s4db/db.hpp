@@ -1215,19 +1215,27 @@ class basic_db {
     copy_.state().published_etag = published ? published->etag : std::string();
     index_dirty_ = true;
     forget_local_files();
-    // This copy's committed files that no index names any more (another writer compacted
-    // them away) are garbage here too; kept, the next upload would publish them again.
-    if (copy_.exists()) {
-      const auto referenced = referenced_files();
-      for (const auto& [n, size] : copy_.data_files())
-        if (copy_.is_own(n) && n < copy_.state().committed_file && !referenced.contains(n)) {
-          remove_local_quietly(n);
-          copy_.state().stored.erase(n);
-        }
-    }
+    drop_unnamed_committed_files();
     detail::log(opt_.log, log_level::info,
                 "applied " + std::to_string(writes.size()) + " unpublished writes on top of the store's " +
                     bucket_.index_key() + " (ETag " + describe_etag(copy_.state().published_etag) + ")");
+  }
+
+  // This copy's committed files that the index no longer names (another writer compacted
+  // them away, or a compaction of this copy whose commit was settled later) are garbage
+  // here too: kept, they would keep their objects from gc and be published again.
+  // Returns whether it dropped any.
+  bool drop_unnamed_committed_files() {
+    if (!copy_.exists()) return false;
+    const auto referenced = referenced_files();
+    bool dropped = false;
+    for (const auto& [n, size] : copy_.data_files())
+      if (copy_.is_own(n) && n < copy_.state().committed_file && !referenced.contains(n)) {
+        remove_local_quietly(n);
+        copy_.state().stored.erase(n);
+        dropped = true;
+      }
+    return dropped;
   }
 
   bool refresh_locked() {
@@ -1244,6 +1252,12 @@ class basic_db {
   void publish(bool rebase) {
     if (copy_.exists()) publisher_.push_data_files([&](file_id n, file_id to) { renumber(n, to); });
     commit_index(rebase);
+    if (!drop_unnamed_committed_files()) return;
+    try {
+      copy_.write_state();
+    } catch (const error& e) {  // the files are gone; the state names them stored until the next save
+      detail::log(opt_.log, log_level::warning, std::string("saving local.state failed: ") + e.what());
+    }
   }
 
   // Commits the index, saving it locally first; a lost race rebases when `rebase` (never
@@ -1380,14 +1394,28 @@ class basic_db {
 
   // Moves local data file n to id `to`, for the publisher: the index follows, saved
   // before the old file goes, so a crash leaves both and a replay of the new one is
-  // harmless (it holds the same entries).
+  // harmless (it holds only entries the index names, and tombstones of absent keys).
   void renumber(file_id n, file_id to) {
+    // `to` is newer than every file: a rebase or a reopen replays it after files written
+    // after n. So it holds only what still counts of n: the entries the index names there,
+    // and a tombstone for each key n erases that the index lacks. Copied whole, an entry
+    // a later write superseded would come back with it.
     copy_.close_active();
-    copy_.copy_renumbered(n, to);
+    const std::string bytes = detail::file(copy_.data_path(n), O_RDONLY).read_all();
+    std::string entries;
     std::vector<std::pair<std::string, location>> moved;
-    for (const auto& element : index_)
-      if (element.second.file == n) moved.emplace_back(element.first, element.second);
-    for (auto& [key, loc] : moved) index_.insert_or_assign(std::move(key), location{to, loc.offset, loc.length});
+    std::set<std::string, std::less<>> erased;
+    replay_file(n, 0, false, [&](std::string_view key, const location* loc) {
+      const auto it = index_.find(key);
+      if (loc && it != index_.end() && it->second == *loc) {
+        moved.emplace_back(std::string(key), location{to, format::file_header_size + entries.size(), loc->length});
+        entries.append(bytes, static_cast<std::size_t>(loc->offset), loc->length);
+      } else if (!loc && it == index_.end() && erased.emplace(key).second) {
+        format::append_entry(entries, format::flag_tombstone, key, {});
+      }
+    });
+    copy_.write_renumbered(n, to, entries);
+    for (auto& [key, loc] : moved) index_.insert_or_assign(std::move(key), loc);
     copy_.state().stored.erase(n);
     forget_local_files();
     save_local();

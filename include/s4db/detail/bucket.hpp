@@ -110,20 +110,25 @@ class bucket {
   // That covers a lost response, and a lost condition too: a store that retries a
   // conditional PUT whose first attempt took effect but timed out gets 412 for it, and a
   // writer that took that for a lost race would delete or re-apply what it had published.
-  // Otherwise rethrows (conflict_error for a race really lost), and *unknown says whether
-  // even the read-back failed.
+  // If the read-back fails too, *unknown is set and this throws a store_error that may
+  // have applied, never conflict_error. Otherwise it rethrows (conflict_error for a race
+  // really lost).
   std::string commit_index(const std::string& bytes, const put_condition& condition, bool* unknown) const {
     *unknown = false;
     try {
       return store_.put(index_key(), bytes, condition);
-    } catch (const error&) {
+    } catch (const error& e) {
       std::string etag;
       switch (published_is(digest::of(bytes), &etag)) {
         case outcome::ours:
           return etag;
         case outcome::unknown:
+          // Never a conflict_error then: a caller would take it for a race lost, though
+          // the commit may be the one published (a 412 to a retry of an applied PUT).
           *unknown = true;
-          throw;
+          throw_store("commit of " + index_key() +
+                          ": the outcome is unknown, reading it back failed (the PUT said: " + e.what() + ")",
+                      0, true, true);
         case outcome::not_ours:
           throw;
       }

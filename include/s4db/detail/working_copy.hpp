@@ -231,14 +231,12 @@ class working_copy {
     state_.created.erase(n);
   }
 
-  // Writes data file n's bytes as file `to` (its header rewritten to the new sequence),
+  // Writes `entries` as data file `to`, with data file n's format version in its header,
   // atomically; n stays until the caller removes it.
-  void copy_renumbered(file_id n, file_id to) {
-    std::string bytes = file(data_path(n), O_RDONLY).read_all();
-    const auto version = format::parse_file_header(bytes, data_path(n).string()).version;
-    const std::string header = format::file_header(sequence_of(to), version);
-    bytes.replace(0, header.size(), header);
-    write_file_atomic(data_path(to), bytes, durable());
+  void write_renumbered(file_id n, file_id to, std::string_view entries) {
+    const std::string header = file(data_path(n), O_RDONLY).read_at(0, format::file_header_size);
+    const auto version = format::parse_file_header(header, data_path(n).string()).version;
+    write_file_atomic(data_path(to), format::file_header(sequence_of(to), version) + std::string(entries), durable());
     if (is_own(to)) state_.created.insert(to);
     raise_next_past(to);
   }
