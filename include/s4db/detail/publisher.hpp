@@ -7,9 +7,10 @@
 //     version of this library, is replaced with If-Match on the ETag its upload got.)
 //   - Every file that an index commit names for this copy's new writes was created in the
 //     store by the same upload() call: one uploaded by an earlier call (whose commit
-//     failed) moves to a fresh name first. So gc(grace), which deletes only objects older
-//     than its grace that the published index does not name, cannot delete one under a
-//     commit that takes less than the grace, and a name it deleted is never written again.
+//     failed) moves to a fresh name first, keeping only the entries the index names there
+//     (the moved file is newer than files written after it, and is replayed after them). So gc(grace), which deletes
+//     only objects older than its grace that the published index does not name, cannot delete one under a commit that
+//     takes less than the grace, and a name it deleted is never written again.
 //   - A name the store holds with bytes this copy cannot vouch for is read back: our own
 //     bytes (a lost response) are adopted, a prefix of ours is replaced, anything else
 //     belongs to another writer and our file moves to a fresh number.

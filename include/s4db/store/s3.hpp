@@ -292,9 +292,9 @@ class s3_store {
     // A size the server sent (Content-Length, a listing's Size): digits that fit 64 bits,
     // else a store_error naming what came.
     std::uint64_t size_from(const std::string& request, const std::string& key, std::string_view text) const {
+      if (text.empty()) return 0;
       std::uint64_t size = 0;
       const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), size);
-      if (text.empty()) return 0;
       if (ec != std::errc() || end != text.data() + text.size())
         detail::throw_store("S3 " + request + " " + where(key) + ": the server gave the size '" +
                                 std::string(text.substr(0, 40)) + "', not a 64-bit number",

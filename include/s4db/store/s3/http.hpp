@@ -294,24 +294,20 @@ class http_client {
         stopped = stop::error_body;
         return 0;
       }
-      if (request.range && status == 200 && skipped < request.skip_on_200) {
+      const bool whole_object = request.range && status == 200;  // the server ignored Range
+      if (whole_object && skipped < request.skip_on_200) {
         const auto drop = static_cast<std::size_t>(std::min<std::uint64_t>(request.skip_on_200 - skipped, given));
         skipped += drop;
         piece.remove_prefix(drop);
       }
       const std::uint64_t room = request.max_body - std::min<std::uint64_t>(request.max_body, body.size());
-      if (piece.size() <= room) {
-        body.append(piece);
-        if (!(request.range && status == 200 && body.size() == request.max_body)) return given;
-        stopped = stop::complete;  // all of the range is here; the rest of the object is not wanted
+      if (piece.size() > room && !whole_object) {
+        stopped = stop::too_long;
         return 0;
       }
-      if (request.range && status == 200) {
-        body.append(piece.substr(0, static_cast<std::size_t>(room)));
-        stopped = stop::complete;
-      } else {
-        stopped = stop::too_long;
-      }
+      body.append(piece.substr(0, static_cast<std::size_t>(std::min<std::uint64_t>(room, piece.size()))));
+      if (!whole_object || body.size() < request.max_body) return given;
+      stopped = stop::complete;  // all of the range is here; the rest of the object is not wanted
       return 0;
     }
 
