@@ -1,0 +1,187 @@
+// Publishing and following: upload()'s push of the data files and commit of the index
+// (through detail/publisher.hpp, which does the conditional transfers and settles unknown
+// outcomes), the rebase of this copy's uncommitted writes onto a newer published index
+// (a lost race, refresh(), or open), and the renumbering of a local file whose name is
+// taken. Owns the count of rebases. Called under the db's exclusive lock.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "../detail/file.hpp"
+#include "../error.hpp"
+#include "../format/entry.hpp"
+#include "context.hpp"
+#include "mapped_files.hpp"
+#include "published_index.hpp"
+#include "replay.hpp"
+#include "writer.hpp"
+
+namespace s4db {
+inline namespace v0 {
+namespace engine {
+
+template <class Store, class Codec, published_index Published>
+class committer {
+ public:
+  committer(context<Store>& c, Published& index, writer<Store, Codec, Published>& writer, const mapped_files& files)
+      : c_(c), index_(index), writer_(writer), files_(files) {}
+
+  // How many times this db's commits lost a race and were rebased onto another writer's.
+  std::uint64_t rebases() const noexcept { return rebases_; }
+
+  // Pushes this copy's data files, then commits the index (publisher.hpp). This copy's
+  // committed files the index no longer names go locally afterwards.
+  void publish(bool rebase) {
+    if (c_.copy.exists()) c_.publisher.push_data_files([&](file_id n, file_id to) { renumber(n, to); });
+    commit_index(rebase);
+    if (!drop_unnamed_committed_files()) return;
+    try {
+      c_.copy.write_state();
+    } catch (const error& e) {  // the files are gone; the state names them stored until the next save
+      c_.log(log_level::warning, std::string("saving local.state failed: ") + e.what());
+    }
+  }
+
+  // Commits the index, saving it locally first; a lost race rebases when `rebase` (never
+  // with format 1: its single namespace cannot hold two writers' new files).
+  void commit_index(bool rebase) {
+    const int rebased =
+        c_.publisher.commit([&] { return index_.encode(c_.opt.format_version, c_.copy); },
+                            [&](const std::string&) { writer_.save_local(); },
+                            [&](const std::optional<object>& published) { rebase_for_commit(published); },
+                            rebase && c_.opt.format_version == 2 && c_.opt.fenced);
+    rebases_ += static_cast<std::uint64_t>(rebased);
+  }
+
+  // Adopts the published index if it changed since this copy loaded it (one request when
+  // it did not), with this copy's unpublished writes applied on top. Returns whether it changed.
+  bool refresh() {
+    const auto head = c_.store.head(c_.bucket.index_key());
+    if (!head || head->etag == c_.copy.state().published_etag) return false;
+    const auto published = c_.bucket.get_index(head);
+    if (!published || published->etag == c_.copy.state().published_etag) return false;
+    rebase_onto(published);
+    if (c_.copy.exists()) writer_.save_local();
+    return true;
+  }
+
+  // Adopts `published` (the store's index now; nullopt: there is none, and this copy's
+  // index stays the base) with this copy's unpublished writes applied on top: per key, the
+  // later write wins, and an erase removes the key whoever wrote it.
+  void rebase_onto(const std::optional<object>& published) {
+    const auto writes = c_.unpublished() ? uncommitted_writes() : decltype(uncommitted_writes()){};
+    if (published) index_.adopt(published->data, c_.bucket.index_key(), c_.copy);
+    for (const auto& [key, loc] : writes) {
+      if (loc)
+        index_.set(key, *loc);
+      else
+        index_.erase(key);
+    }
+    c_.copy.state().published_etag = published ? published->etag : std::string();
+    writer_.mark_changed();
+    files_.forget();
+    drop_unnamed_committed_files();
+    c_.log(log_level::info, "applied " + std::to_string(writes.size()) + " unpublished writes on top of the store's " +
+                                c_.bucket.index_key() + " (ETag " +
+                                context<Store>::describe_etag(c_.copy.state().published_etag) + ")");
+  }
+
+ private:
+  // This copy's writes since its last commit, in the order written: (key, location) for a
+  // put, (key, nullopt) for an erase. Read from its own data files past the committed
+  // position, so they survive a restart; after a rebuild, every key of the index.
+  std::vector<std::pair<std::string, std::optional<location>>> uncommitted_writes() {
+    std::vector<std::pair<std::string, std::optional<location>>> out;
+    const auto& state = c_.copy.state();
+    if (state.rebase_all) {
+      for (const auto& element : index_) out.emplace_back(element.first, element.second);
+      return out;
+    }
+    if (!c_.copy.exists()) return out;
+    for (const auto& [n, size] : c_.copy.data_files()) {
+      if (!c_.copy.is_own(n) || n < state.committed_file) continue;
+      const std::uint64_t from = n == state.committed_file ? state.committed_offset : 0;
+      replay_file(c_.copy, c_.opt.log, n, from, false, [&](std::string_view key, const location* loc) {
+        out.emplace_back(std::string(key), loc ? std::optional<location>(*loc) : std::nullopt);
+      });
+    }
+    return out;
+  }
+
+  // This copy's committed files that the index no longer names (another writer compacted
+  // them away, or a compaction of this copy whose commit was settled later) are garbage
+  // here too: kept, they would keep their objects from gc and be published again.
+  // Returns whether it dropped any.
+  bool drop_unnamed_committed_files() {
+    if (!c_.copy.exists()) return false;
+    const auto referenced = index_.referenced_files();
+    bool dropped = false;
+    for (const auto& [n, size] : c_.copy.data_files())
+      if (c_.copy.is_own(n) && n < c_.copy.state().committed_file && !referenced.contains(n)) {
+        c_.remove_local_quietly(n);
+        c_.copy.state().stored.erase(n);
+        dropped = true;
+      }
+    return dropped;
+  }
+
+  // A lost race's rebase. When the winner's index dropped files the old one named (a
+  // compaction), a file this copy was still appending to may be gone: the store gets it
+  // back before the index names it again. Otherwise no extra request.
+  void rebase_for_commit(const std::optional<object>& published) {
+    const auto before = index_.referenced_files();
+    rebase_onto(published);
+    const auto after = index_.referenced_files();
+    const bool dropped =
+        !published || std::any_of(before.begin(), before.end(), [&](file_id n) { return !after.contains(n); });
+    if (c_.copy.exists() && dropped) c_.publisher.push_data_files([&](file_id n, file_id to) { renumber(n, to); });
+  }
+
+  // Moves local data file n to id `to`, for the publisher: the index follows, saved
+  // before the old file goes, so a crash leaves both and a replay of the new one is
+  // harmless (it holds only entries the index names, and tombstones of absent keys).
+  void renumber(file_id n, file_id to) {
+    // `to` is newer than every file: a rebase or a reopen replays it after files written
+    // after n. So it holds only what still counts of n: the entries the index names there,
+    // and a tombstone for each key n erases that the index lacks. Copied whole, an entry
+    // a later write superseded would come back with it.
+    c_.copy.close_active();
+    const std::string bytes = detail::file(c_.copy.data_path(n), O_RDONLY).read_all();
+    std::string entries;
+    std::vector<std::pair<std::string, location>> moved;
+    std::set<std::string, std::less<>> erased;
+    replay_file(c_.copy, c_.opt.log, n, 0, false, [&](std::string_view key, const location* loc) {
+      const auto named = index_.find(key);
+      if (loc && named && *named == *loc) {
+        moved.emplace_back(std::string(key), location{to, format::file_header_size + entries.size(), loc->length});
+        entries.append(bytes, static_cast<std::size_t>(loc->offset), loc->length);
+      } else if (!loc && !named && erased.emplace(key).second) {
+        format::append_entry(entries, format::flag_tombstone, key, {});
+      }
+    });
+    c_.copy.write_renumbered(n, to, entries);
+    for (auto& [key, loc] : moved) index_.set(key, loc);
+    c_.copy.state().stored.erase(n);
+    files_.forget();
+    writer_.save_local();
+    c_.copy.remove_data_file(n);
+  }
+
+  context<Store>& c_;
+  Published& index_;
+  writer<Store, Codec, Published>& writer_;
+  const mapped_files& files_;
+  std::uint64_t rebases_ = 0;  // lost races this db rebased its commit after
+};
+
+}  // namespace engine
+}  // namespace v0
+}  // namespace s4db

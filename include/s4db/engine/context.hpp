@@ -1,0 +1,78 @@
+// The ground every part of basic_db stands on, owned once per db: the store, the
+// options, the bucket (the published objects under the prefix), the working copy (the
+// local directory), the publisher (object transfers and the index commit), and the db's
+// lock. Parts hold a reference to it and own only their own state (docs/architecture.md).
+//
+// Locking: `mutex` is the db's one reader-writer lock. basic_db's public calls take it:
+// shared for reads, exclusive for writes and maintenance. The reader alone takes it
+// itself, briefly, because a read drops it during its I/O.
+#pragma once
+
+#include <shared_mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "../concepts.hpp"
+#include "../detail/bucket.hpp"
+#include "../detail/log.hpp"
+#include "../detail/publisher.hpp"
+#include "../detail/working_copy.hpp"
+#include "../error.hpp"
+#include "../options.hpp"
+
+namespace s4db {
+inline namespace v0 {
+namespace engine {
+
+template <class Store>
+struct context {
+  context(Store s, options o)
+      : store(std::move(s)),
+        opt(std::move(o)),
+        bucket(store, opt.prefix),
+        copy(opt.max_file_size, opt.sync, opt.format_version, opt.log) {}
+
+  mutable Store store;
+  const options opt;
+  detail::bucket<Store> bucket;
+  detail::working_copy copy;
+  detail::publisher<Store> publisher{store, bucket, copy, opt};
+
+  mutable std::shared_mutex mutex;  // readers share it; writers and maintenance own it
+  bool closed = false;
+
+  // Whether this copy holds writes that no commit of it is known to have published.
+  bool unpublished() const { return copy.state().unpublished; }
+
+  void check_open() const {
+    if (closed) detail::throw_usage("the db is closed");
+  }
+
+  void log(log_level level, const std::string& message) const { detail::log(opt.log, level, message); }
+
+  std::string where(const location& loc) const {
+    return bucket.data_key(loc.file) + " at offset " + std::to_string(loc.offset);
+  }
+
+  // Removes a local data file nothing needs any more; a failure only leaves garbage.
+  void remove_local_quietly(file_id n) {
+    try {
+      copy.remove_data_file(n);
+    } catch (const error& e) {
+      log(log_level::warning, e.what());
+    }
+  }
+
+  static std::string describe_etag(const std::string& etag) { return etag.empty() ? "(none)" : etag; }
+
+  static std::string join(const std::vector<std::string>& names) {
+    std::string out;
+    for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+    return out;
+  }
+};
+
+}  // namespace engine
+}  // namespace v0
+}  // namespace s4db

@@ -1,0 +1,131 @@
+// What items() returns: every live (key, value) of a snapshot of the index, either read
+// lazily one by one (entries), or streamed file by file from the local data files
+// (items({.local = true})), live entries only. Reads through its Reader (engine/reader.hpp).
+#pragma once
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "../concepts.hpp"
+#include "../detail/mapped_file.hpp"
+
+namespace s4db {
+inline namespace v0 {
+namespace engine {
+
+// One data file to stream: its bytes (mapped, or read when they could not be) and a bit
+// per byte offset where a live entry of the snapshot starts.
+struct live_file {
+  file_id n = 0;
+  std::shared_ptr<const detail::mapped_file> mapped;
+  std::string read;
+  std::string_view bytes;
+  std::vector<std::uint64_t> starts;
+
+  std::optional<std::uint64_t> next_live(std::uint64_t from) const {
+    for (std::size_t w = static_cast<std::size_t>(from / 64); w < starts.size(); ++w) {
+      std::uint64_t bits = starts[w];
+      if (w == from / 64) bits &= ~std::uint64_t{0} << (from % 64);
+      if (bits) return std::uint64_t{w} * 64 + static_cast<std::uint64_t>(std::countr_zero(bits));
+    }
+    return std::nullopt;
+  }
+};
+
+template <class Reader>
+class item_range {
+ public:
+  using value_type = std::pair<std::string, std::string>;
+
+  class iterator {
+   public:
+    using value_type = item_range::value_type;
+    using difference_type = std::ptrdiff_t;
+    iterator() = default;
+    const value_type& operator*() const { return current_; }
+    const value_type* operator->() const { return &current_; }
+    iterator& operator++() {
+      advance();
+      return *this;
+    }
+    void operator++(int) { ++*this; }
+    friend bool operator==(const iterator& a, const iterator& b) {
+      return a.position_ == b.position_ && a.offset_ == b.offset_;
+    }
+
+   private:
+    friend class item_range;
+    // position_: the snapshot entry, or (streaming) the file; offset_: where in that
+    // file the search for the next live entry goes on.
+    iterator(const item_range* range, std::size_t position) : range_(range), position_(position) {
+      if (range_->streams())
+        load_streamed();
+      else
+        load();
+    }
+    void advance() {
+      if (range_->streams()) {
+        ++offset_;
+        load_streamed();
+      } else {
+        ++position_;
+        load();
+      }
+    }
+    void load() {
+      if (position_ >= range_->entries_.size()) return;
+      const auto& [key, loc] = range_->entries_[position_];
+      current_.first = key;
+      current_.second = range_->reader_->read_snapshot_value(key, loc);
+    }
+    void load_streamed() {
+      for (; position_ < range_->files_.size(); ++position_, offset_ = 0) {
+        const auto& f = range_->files_[position_];
+        const auto at = f.next_live(offset_);
+        if (!at) continue;
+        offset_ = *at;
+        range_->reader_->decode_streamed(f, offset_, current_);
+        return;
+      }
+      offset_ = 0;
+    }
+    const item_range* range_ = nullptr;
+    std::size_t position_ = 0;
+    std::uint64_t offset_ = 0;
+    value_type current_;
+  };
+
+  iterator begin() const { return iterator(this, 0); }
+  iterator end() const {
+    iterator it;
+    it.position_ = streams() ? files_.size() : entries_.size();
+    return it;
+  }
+  std::size_t size() const noexcept { return streams() ? count_ : entries_.size(); }
+
+ private:
+  friend Reader;
+
+  item_range(const Reader* reader, std::vector<std::pair<std::string, location>> entries)
+      : reader_(reader), entries_(std::move(entries)) {}
+  item_range(const Reader* reader, std::pair<std::vector<live_file>, std::size_t> files)
+      : reader_(reader), files_(std::move(files.first)), count_(files.second), streaming_(true) {}
+  bool streams() const noexcept { return streaming_; }
+
+  const Reader* reader_;
+  std::vector<std::pair<std::string, location>> entries_;
+  std::vector<live_file> files_;
+  std::size_t count_ = 0;
+  bool streaming_ = false;
+};
+
+}  // namespace engine
+}  // namespace v0
+}  // namespace s4db
