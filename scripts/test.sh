@@ -64,6 +64,9 @@ for target in entry_decode index_decode checkpoint_load api_model; do
   rm -rf "$corpus"
 done
 
+step "the README's install command, into a fresh prefix"
+./scripts/check-install.sh
+
 step "consumer projects: find_package, an impossible version, add_subdirectory, Meson subproject, pkg-config"
 prefix=$(mktemp -d)
 trap 'rm -rf "$prefix"' EXIT

@@ -7,6 +7,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -431,6 +432,74 @@ BOOST_AUTO_TEST_CASE(verify_names_the_file_and_offset_of_damage_and_exits_3) {
   const auto get = s4db_cli(db.path, {"get", "a"});
   BOOST_TEST(get.code == 3);
   BOOST_TEST(lines(get.err) == 1u);
+}
+
+// Issue 24, item 2: one flipped byte is reported once, with the one key it takes (the
+// healthy entries after it are checked, not all reported "past the last whole entry"), and
+// dump --salvage writes every other item, says how many it skipped, and exits 3.
+BOOST_AUTO_TEST_CASE(one_damaged_entry_is_reported_once_and_dump_salvage_skips_it) {
+  temp_dir db;
+  std::string input;
+  for (int i = 0; i < 50; ++i) input += "k" + std::to_string(100 + i) + "\tvalue " + std::to_string(i) + "\n";
+  BOOST_TEST(s4db_cli(db.path, {"put", "-"}, input).code == 0);
+  const auto file = db.path / data_files_in(db.path).front();
+  auto bytes = read_bytes(file);
+  const auto at = bytes.find("k110");
+  BOOST_REQUIRE(at != std::string::npos);
+  bytes[at + 6] ^= 0x10;  // inside the value of k110, the 11th entry
+  write_bytes(file, bytes);
+  const auto verified = s4db_cli(db.path, {"verify"});
+  BOOST_TEST(verified.code == 3);
+  BOOST_TEST(lines(verified.out) == 1u, verified.out);
+  BOOST_TEST(verified.out.find("CRC mismatch") != std::string::npos, verified.out);
+  BOOST_TEST(verified.out.find("key 'k110'") != std::string::npos, verified.out);
+  BOOST_TEST(s4db_cli(db.path, {"get", "k149"}).out == "value 49");
+
+  const auto stopped = s4db_cli(db.path, {"dump"});
+  BOOST_TEST(stopped.code == 3);
+  const auto salvaged = s4db_cli(db.path, {"dump", "--salvage"});
+  BOOST_TEST(salvaged.code == 3);
+  BOOST_TEST(lines(salvaged.out) == 49u);
+  BOOST_TEST(salvaged.out.find("k110") == std::string::npos);
+  BOOST_TEST(salvaged.out.find(R"({"key":"k149","value":"value 49"})") != std::string::npos);
+  BOOST_TEST(salvaged.err.find("skipped 1 damaged entry of 50") != std::string::npos, salvaged.err);
+}
+
+// Issue 24, item 4: several keys to get, load, keys --limit, dump --prefix, stat --json, and
+// argument errors said in the command's own words.
+BOOST_AUTO_TEST_CASE(get_many_load_limit_prefix_stat_json_and_argument_errors) {
+  temp_dir db;
+  BOOST_TEST(s4db_cli(db.path, {"load"}, "a\t1\nb\t2\nuser:x\t3\nuser:y\t4\n").code == 0);
+  const auto got = s4db_cli(db.path, {"get", "a", "missing", "user:x"});
+  BOOST_TEST(got.code == 1);
+  BOOST_TEST(got.out == "{\"key\":\"a\",\"value\":\"1\"}\n{\"key\":\"user:x\",\"value\":\"3\"}\n");
+  BOOST_TEST(got.err == "s4db: key not found: missing\n");
+  BOOST_TEST(s4db_cli(db.path, {"get", "a"}).out == "1");  // one key: its bytes, as before
+  BOOST_TEST(s4db_cli(db.path, {"keys", "--limit", "2"}).out == "a\nb\n");
+  BOOST_TEST(s4db_cli(db.path, {"keys", "--prefix", "user:", "--limit", "1"}).out == "user:x\n");
+  const auto dumped = s4db_cli(db.path, {"dump", "--prefix", "user:"});
+  BOOST_TEST(lines(dumped.out) == 2u);
+  BOOST_TEST(dumped.out.find("\"a\"") == std::string::npos);
+  const auto stat = s4db_cli(db.path, {"stat", "--json"});
+  BOOST_TEST(stat.code == 0);
+  const auto j = nlohmann::json::parse(stat.out);
+  BOOST_TEST(j.at("keys").get<int>() == 4);
+  BOOST_TEST(j.at("index_published").get<bool>());
+  BOOST_TEST(j.at("dead_bytes").get<int>() == 0);
+  const auto text = s4db_cli(db.path, {"stat"}).out;
+  BOOST_TEST(text.find("compact reclaims") != std::string::npos);
+  BOOST_TEST(text.find("gc reclaims") != std::string::npos);
+  const auto too_many = s4db_cli(db.path, {"put", "a", "b", "c"});
+  BOOST_TEST(too_many.code == 2);
+  BOOST_TEST(too_many.err ==
+                 "s4db: put: wrong arguments; it takes KEY VALUE, KEY (with --file or --stdin), or - (pairs on stdin) "
+                 "(s4db put --help)\n",
+             too_many.err);
+  BOOST_TEST(s4db_cli(db.path, {"get"}).err ==
+             "s4db: get: missing arguments; it takes the keys to read (s4db get --help)\n");
+  BOOST_TEST(s4db_cli(db.path, {"compact", "now"}).err == "s4db: compact: takes no arguments (s4db compact --help)\n");
+  const auto help = s4db_cli(db.path, {"put", "--help"});
+  BOOST_TEST(help.out.find("KEY VALUE, KEY (with --file or --stdin)") != std::string::npos, help.out);
 }
 
 BOOST_AUTO_TEST_CASE(rebuild_index_and_a_python_written_database) {

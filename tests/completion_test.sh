@@ -26,6 +26,9 @@ expect "--create" put --cr
 expect "rebase" --on-conflict re
 expect "" keys k  # after the command, a key is the user's to type
 expect "--from-store" rebuild-index --from
+expect "--salvage" dump --sal
+expect "--limit" keys --li
+expect "load" lo
 complete -p s4db >/dev/null
 ((failures == 0)) && echo "bash completion: all cases complete as expected"
 exit $((failures > 0))

@@ -118,4 +118,40 @@ BOOST_AUTO_TEST_CASE(every_byte_flipped_gives_the_right_value_or_an_error) {
   BOOST_TEST(counts.flips > 500u);
 }
 
+// Issue 24, item 2: one damaged entry is one problem in verify(), naming its key; the
+// entries after it are still checked; items({.salvage = true}) reads every other item,
+// streamed or lazily, and counts the one it skipped.
+BOOST_AUTO_TEST_CASE(one_damaged_entry_is_one_problem_and_salvage_skips_only_it) {
+  temp_dir bucket, local;
+  s4db::options opt;
+  opt.local_dir = local.path;
+  opt.prefix = "db/";
+  {
+    db_type db(s4db::fs_store{bucket.path}, opt);
+    for (int i = 0; i < 20; ++i) db.put("key" + std::to_string(10 + i), "value number " + std::to_string(i));
+    db.upload();
+  }
+  const auto file = local.path / data_files_in(local.path).front();
+  auto bytes = read_bytes(file);
+  const auto at = bytes.find("key15");
+  BOOST_REQUIRE(at != std::string::npos);
+  bytes[at + 8] ^= 0x01;  // inside key15's value
+  write_bytes(file, bytes);
+  db_type db(s4db::fs_store{bucket.path}, opt);
+  const auto problems = db.verify();
+  BOOST_REQUIRE(problems.size() == 1u);
+  BOOST_TEST(problems[0].what.find("key 'key15'") != std::string::npos, problems[0].what);
+  BOOST_TEST(problems[0].offset < at);
+  BOOST_CHECK_THROW(for (auto&& item : db.items())(void) item, s4db::corruption_error);
+  for (const bool local_read : {true, false}) {
+    auto items = db.items({.local = local_read, .salvage = true});
+    std::map<std::string, std::string> seen;
+    for (auto&& [k, v] : items) seen[k] = v;
+    BOOST_TEST(seen.size() == 19u);
+    BOOST_TEST(!seen.contains("key15"));
+    BOOST_TEST(seen.at("key29") == "value number 19");
+    BOOST_TEST(items.skipped() == 1u);
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -2,7 +2,8 @@
 # the exit codes (PAGE: the generated s4db.1; troff's escapes are dropped before matching).
 file(READ ${PAGE} page)
 string(REPLACE "\\" "" page "${page}")
-foreach(text "s4db 0[.]" "rebuild-index" "put KEY VALUE" "--on-conflict" "130 interrupted" "Exit codes")
+foreach(text "s4db 0[.]" "rebuild-index" "put KEY VALUE" "--on-conflict" "130 interrupted" "Exit codes" "EXAMPLES"
+             "dump --salvage" "share/doc/s4db")
   if(NOT page MATCHES "${text}")
     message(FATAL_ERROR "${PAGE} lacks ${text}")
   endif()

@@ -8,7 +8,7 @@ _s4db() {
   else
     cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]} words=("${COMP_WORDS[@]}") cword=$COMP_CWORD
   fi
-  local commands="get put del keys dump stat verify compact upload gc refresh download rebuild-index"
+  local commands="get put del keys dump stat verify compact upload gc refresh download rebuild-index load"
   local global="--dir --s3 --endpoint --endpoint-url --region --profile --timeout --retries --local-dir
     --no-upload --on-conflict --format-version --help --version"
   case $prev in
@@ -28,7 +28,7 @@ _s4db() {
       COMPREPLY=($(compgen -W "1 2" -- "$cur"))
       return
       ;;
-    --s3 | --endpoint | --endpoint-url | --region | --profile | --timeout | --retries | --grace | --prefix)
+    --s3 | --endpoint | --endpoint-url | --region | --profile | --timeout | --retries | --grace | --prefix | --limit)
       return
       ;;
   esac
@@ -43,7 +43,10 @@ _s4db() {
   case $command in
     get) own="--json" ;;
     put) own="--create --file --stdin" ;;
-    keys) own="--prefix --json" ;;
+    load) own="--create" ;;
+    keys) own="--prefix --json --limit" ;;
+    dump) own="--prefix --salvage" ;;
+    stat) own="--json" ;;
     gc) own="--grace" ;;
     download) own="--force" ;;
     rebuild-index) own="--from-store --allow-drop" ;;

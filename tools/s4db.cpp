@@ -312,7 +312,9 @@ void put_lines(Db& db, std::istream& in) {
 struct request {
   std::string command;
   std::vector<std::string> args;
-  std::string prefix;        // keys --prefix
+  std::string prefix;        // keys --prefix, dump --prefix
+  long limit = -1;           // keys --limit
+  bool salvage = false;      // dump --salvage
   bool force = false;        // download --force
   bool from_store = false;   // rebuild-index --from-store (implied without --local-dir)
   bool allow_drop = false;   // rebuild-index --allow-drop
@@ -342,26 +344,33 @@ void require_database(Store& store, const std::string& prefix, const std::string
                       bool may_create) {
   if (may_create || database_exists(store, prefix, local_dir)) return;
   throw s4db::usage_error("s4db: no database at " + r.where + " (no " + r.index_object + " and no data files there)" +
-                          (r.command == "put" ? "; s4db put --create makes a new one" : std::string()));
+                          (r.command == "put" || r.command == "load"
+                               ? "; s4db " + r.command + " --create makes a new one"
+                               : std::string()));
 }
 
 template <class Db>
 int run(Db& db, const request& r, bool publish) {
   if (r.command == "get") {
-    const auto value = db.get(r.args.at(0));
-    if (!value) {
-      std::cerr << "s4db: key not found: " << r.args[0] << '\n';
-      return not_found;
+    // One key: its bytes as they are. Several: one JSON line each (missing ones named on
+    // stderr, exit 1 if any is missing).
+    const auto values = db.get_many(r.args);
+    int code = ok;
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      if (!values[i]) {
+        std::cerr << "s4db: key not found: " << r.args[i] << '\n';
+        code = not_found;
+      } else if (r.json || r.args.size() > 1) {
+        std::cout << json_line(r.args[i], *values[i]) << '\n';
+      } else {
+        std::cout.write(values[i]->data(), static_cast<std::streamsize>(values[i]->size()));
+      }
     }
-    if (r.json)
-      std::cout << json_line(r.args[0], *value) << '\n';
-    else
-      std::cout.write(value->data(), static_cast<std::streamsize>(value->size()));
-    return ok;
+    return code;
   }
-  if (r.command == "put") {
+  if (r.command == "put" || r.command == "load") {
     const bool value_elsewhere = !r.file.empty() || r.from_stdin;
-    if (r.args.size() == 1 && r.args[0] == "-" && !value_elsewhere) {
+    if (r.command == "load" || (r.args.size() == 1 && r.args[0] == "-" && !value_elsewhere)) {
       put_lines(db, std::cin);
     } else if (r.args.size() == 1 && r.args[0] != "-" && r.file.empty() != !r.from_stdin) {
       db.put(r.args[0], r.from_stdin ? read_all(std::cin, "stdin") : read_file(r.file));
@@ -381,23 +390,48 @@ int run(Db& db, const request& r, bool publish) {
   if (r.command == "keys") {
     auto keys = db.keys();
     std::sort(keys.begin(), keys.end());
-    for (const auto& k : keys)
-      if (k.starts_with(r.prefix)) {
-        if (r.json)
-          std::cout << json_line(k) << '\n';
-        else
-          std::cout << k << '\n';
-      }
+    long shown = 0;
+    for (const auto& k : keys) {
+      if (!k.starts_with(r.prefix)) continue;
+      if (r.limit >= 0 && shown++ >= r.limit) break;
+      if (r.json)
+        std::cout << json_line(k) << '\n';
+      else
+        std::cout << k << '\n';
+    }
     return ok;
   }
   if (r.command == "dump") {
     // The data files come whole (concurrently), then every value is read from disk: on S3
     // a few GETs, not one per key.
-    for (auto&& [key, value] : db.items({.local = true})) std::cout << json_line(key, value) << '\n';
+    // With --salvage a damaged entry is skipped and counted, not the end of the dump.
+    auto items = db.items({.local = true, .salvage = r.salvage});
+    for (auto&& [key, value] : items)
+      if (key.starts_with(r.prefix)) std::cout << json_line(key, value) << '\n';
+    if (items.skipped()) {
+      std::cout.flush();
+      std::cerr << "s4db: dump --salvage skipped " << items.skipped() << " damaged entr"
+                << (items.skipped() == 1 ? "y" : "ies") << " of " << items.size() << " (s4db verify names them)\n";
+      return corrupt;
+    }
     return ok;
   }
   if (r.command == "stat") {
     const auto s = db.stats();
+    if (r.json) {
+      nlohmann::json j{{"index_published", s.index_published},
+                       {"keys", s.keys},
+                       {"files", s.files},
+                       {"local_files", s.local_files},
+                       {"file_bytes", s.file_bytes},
+                       {"live_bytes", s.live_bytes},
+                       {"dead_bytes", s.dead_bytes()},
+                       {"writers", s.writers},
+                       {"garbage_bytes", s.garbage_bytes},
+                       {"garbage_files", s.garbage_files}};
+      std::cout << j.dump() << '\n';
+      return ok;
+    }
     std::cout << "index             "
               << (s.index_published ? "published"
                   : s.files         ? "none: the data files' keys are in no index (s4db rebuild-index recovers them)"
@@ -411,9 +445,13 @@ int run(Db& db, const request& r, bool publish) {
               << "writers           " << s.writers << " (namespaces among the data files)\n"
               << "bytes garbage     " << s.garbage_bytes << " in " << s.garbage_files
               << " files (objects the index does not name" << (s.index_published ? "; gc deletes them" : "") << ")\n";
-    if (s.index_published)
+    if (s.index_published) {
       std::cout << "compact reclaims  " << s.dead_bytes() << " bytes ("
-                << (s.file_bytes ? 100 * s.dead_bytes() / s.file_bytes : 0) << "%)\n";
+                << (s.file_bytes ? 100 * s.dead_bytes() / s.file_bytes : 0)
+                << "%: overwritten and deleted entries in the files the index names)\n";
+      std::cout << "gc reclaims       " << s.garbage_bytes
+                << " bytes (the garbage, once older than its grace; compact leaves what it replaced to gc)\n";
+    }
     return ok;
   }
   if (r.command == "verify") {
@@ -467,12 +505,13 @@ int run(Db& db, const request& r, bool publish) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"s4db: look inside and maintain an s4db key-value database (docs/cli.md)", "s4db"};
+  CLI::App app{"s4db: look inside and maintain an s4db key-value database", "s4db"};
   app.require_subcommand(1);
   app.fallthrough();  // the global flags work after the command too: s4db keys --dir DIR
   app.footer(
       "Exit codes: 0 ok, 1 key not found, 2 usage (also: no database at the location), 3 corruption, 4 store "
-      "error, 130 interrupted. s4db COMMAND --help shows a command's options; docs/cli.md has the details.");
+      "error, 130 interrupted. s4db COMMAND --help shows a command's options; cli.md (installed in "
+      "share/doc/s4db, or docs/ in the source) has the details.");
   app.set_version_flag(
       "--version", "s4db " + std::to_string(s4db::version_major) + "." + std::to_string(s4db::version_minor) + "." +
                        std::to_string(s4db::version_patch) + " (writes format 2 by default; reads formats 1 and 2)");
@@ -506,24 +545,31 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({1, 2}));
 
   request r;
-  auto* get = app.add_subcommand("get", "print a key's value (exit 1 if missing)");
-  get->add_option("key", r.args)->required()->expected(1);
+  auto* get =
+      app.add_subcommand("get", "print a key's value; several keys: one JSON line each (exit 1 if any is missing)");
+  get->add_option("keys", r.args, "the keys to read")->required()->expected(1, -1);
   get->add_flag("--json", r.json, "print {\"key\": ..., \"value\": ...} (value_base64 for bytes that are not UTF-8)");
   auto* put = app.add_subcommand(
       "put", "put KEY VALUE, put KEY --file PATH or --stdin, or put - (KEY<TAB>VALUE or JSON lines on stdin)");
-  put->add_option("args", r.args)->required()->expected(1, 2);
+  put->add_option("args", r.args, "KEY VALUE, KEY (with --file or --stdin), or - (pairs on stdin)")
+      ->required()
+      ->expected(1, 2);
   put->add_flag("--create", r.create, "make a new database if there is none at the location");
   put->add_option("--file", r.file, "put KEY --file PATH: the value is the file's bytes");
   put->add_flag("--stdin", r.from_stdin, "put KEY --stdin: the value is all of stdin, bytes as given");
   auto* del = app.add_subcommand("del", "delete keys");
-  del->add_option("keys", r.args)->required()->expected(1, -1);
+  del->add_option("keys", r.args, "the keys to delete")->required()->expected(1, -1);
   auto* keys = app.add_subcommand("keys", "list keys, sorted");
   keys->add_option("--prefix", r.prefix, "only keys starting with this");
   keys->add_flag("--json", r.json, "one {\"key\": ...} per line (key_base64 for bytes that are not UTF-8)");
-  app.add_subcommand("dump", "every item as a JSON line (key_base64/value_base64 for non-UTF-8 bytes)");
-  app.add_subcommand("stat", "keys, files, live and dead bytes, what compaction reclaims");
+  keys->add_option("--limit", r.limit, "at most this many keys")->check(CLI::NonNegativeNumber);
+  auto* dump = app.add_subcommand("dump", "every item as a JSON line (key_base64/value_base64 for non-UTF-8 bytes)");
+  dump->add_option("--prefix", r.prefix, "only keys starting with this");
+  dump->add_flag("--salvage", r.salvage, "skip damaged entries and say how many (exit 3 if any), instead of stopping");
+  auto* stat = app.add_subcommand("stat", "keys, files, live, dead and garbage bytes: what compact and gc reclaim");
+  stat->add_flag("--json", r.json, "one JSON object");
   app.add_subcommand("verify", "check every CRC in every file and that the index agrees with the data");
-  app.add_subcommand("compact", "rewrite live data, publish it, delete the old files");
+  app.add_subcommand("compact", "rewrite live data into new files and publish them (gc deletes the old ones)");
   app.add_subcommand("upload", "publish local data files and the index");
   auto* gc = app.add_subcommand("gc", "delete data objects no published index names, older than --grace");
   gc->add_option("--grace", r.grace, "spare objects younger than this many seconds (default 86400)");
@@ -534,6 +580,8 @@ int main(int argc, char** argv) {
       "rebuild-index", "rebuild the index from the data files (the store's, without --local-dir or with --from-store)");
   rebuild->add_flag("--from-store", r.from_store, "with no local data files, fetch the store's first");
   rebuild->add_flag("--allow-drop", r.allow_drop, "upload even if the rebuilt index lacks keys the old one had");
+  auto* load = app.add_subcommand("load", "put pairs from stdin (KEY<TAB>VALUE or JSON lines): the same as put -");
+  load->add_flag("--create", r.create, "make a new database if there is none at the location");
 
   try {
     app.parse(argc, argv);
@@ -553,7 +601,20 @@ int main(int argc, char** argv) {
                 << "; the commands are " << commands << " (s4db --help, s4db COMMAND --help)\n";
       return usage;
     }
-    std::cerr << "s4db: " << e.what() << " (s4db --help)\n";
+    // CLI11's words ("args: At Most 2 required but received 3") said as the command's own.
+    const auto* command = app.get_subcommands().front();
+    std::string takes;
+    for (const auto* o : command->get_options())
+      if (o->get_positional()) takes = o->get_description();
+    const std::string name = command->get_name();
+    if (dynamic_cast<const CLI::ArgumentMismatch*>(&e) || dynamic_cast<const CLI::ExtrasError*>(&e))
+      std::cerr << "s4db: " << name << ": "
+                << (takes.empty() ? "takes no arguments" : "wrong arguments; it takes " + takes) << " (s4db " << name
+                << " --help)\n";
+    else if (dynamic_cast<const CLI::RequiredError*>(&e) && !takes.empty())
+      std::cerr << "s4db: " << name << ": missing arguments; it takes " << takes << " (s4db " << name << " --help)\n";
+    else
+      std::cerr << "s4db: " << name << ": " << e.what() << " (s4db " << name << " --help)\n";
     return usage;
   }
   r.command = app.get_subcommands().front()->get_name();
@@ -605,7 +666,8 @@ int main(int argc, char** argv) {
     std::error_code ec;
     const bool empty_directory = std::filesystem::is_directory(dir, ec) && std::filesystem::is_empty(dir, ec);
     s4db::fs_store store{dir};
-    require_database(store, "", local_dir, r, r.create || (r.command == "put" && empty_directory));
+    require_database(store, "", local_dir, r,
+                     r.create || ((r.command == "put" || r.command == "load") && empty_directory));
     s4db::basic_db<s4db::fs_store> db{store, opt};
     return run(db, r, !no_upload);
   };

@@ -255,12 +255,14 @@ class basic_db {
   // order as they lie on disk, live entries only (an ordered index still yields keys in
   // order, reading each value where it lies). Otherwise values are read lazily, one by one.
   // compact() or download() during the iteration may make the remaining ones unreadable
-  // (a streamed file stays readable: its mapping holds it).
+  // (a streamed file stays readable: its mapping holds it). With {.salvage = true} an entry
+  // that is damaged (its read would throw corruption_error) is skipped, and counted in the
+  // range's skipped(); a store error still throws.
   item_range items(items_options how = {}) {
     std::unique_lock lock(c_.mutex);
     c_.check_open();
     if (how.local) downloader_.fetch_for_local_reads();
-    return reader_.items(how.local);
+    return reader_.items(how);
   }
 
   // ------------------------------------------------------------------ sync and maintenance

@@ -92,6 +92,7 @@ struct options {
 // are not local, then read every value from disk.
 struct items_options {
   bool local = false;
+  bool salvage = false;  // skip damaged entries (item_range::skipped() counts them) instead of throwing
 };
 
 // For download(): with `force`, drop unpublished local writes instead of refusing.

@@ -1,6 +1,8 @@
 // What items() returns: every live (key, value) of a snapshot of the index, either read
 // lazily one by one (entries), or streamed file by file from the local data files
 // (items({.local = true})), live entries only. Reads through its Reader (engine/reader.hpp).
+// With items({.salvage = true}) a damaged entry is skipped and counted (skipped()), as
+// sqlite3's .recover and LevelDB's RepairDB keep what can be read.
 #pragma once
 
 #include <bit>
@@ -15,6 +17,7 @@
 
 #include "../concepts.hpp"
 #include "../detail/mapped_file.hpp"
+#include "../error.hpp"
 
 namespace s4db {
 inline namespace v0 {
@@ -79,20 +82,34 @@ class item_range {
         load();
       }
     }
+    // A damaged entry (corruption_error) throws, or with salvage is counted and skipped.
     void load() {
-      if (position_ >= range_->entries_.size()) return;
-      const auto& [key, loc] = range_->entries_[position_];
-      current_.first = key;
-      current_.second = range_->reader_->read_snapshot_value(key, loc);
+      for (; position_ < range_->entries_.size(); ++position_) {
+        const auto& [key, loc] = range_->entries_[position_];
+        try {
+          current_.second = range_->reader_->read_snapshot_value(key, loc);
+          current_.first = key;
+          return;
+        } catch (const corruption_error&) {
+          if (!range_->salvage_) throw;
+          ++range_->skipped_;
+        }
+      }
     }
     void load_streamed() {
       for (; position_ < range_->files_.size(); ++position_, offset_ = 0) {
         const auto& f = range_->files_[position_];
-        const auto at = f.next_live(offset_);
-        if (!at) continue;
-        offset_ = *at;
-        range_->reader_->decode_streamed(f, offset_, current_);
-        return;
+        while (const auto at = f.next_live(offset_)) {
+          offset_ = *at;
+          try {
+            range_->reader_->decode_streamed(f, offset_, current_);
+            return;
+          } catch (const corruption_error&) {
+            if (!range_->salvage_) throw;
+            ++range_->skipped_;
+            ++offset_;
+          }
+        }
       }
       offset_ = 0;
     }
@@ -108,15 +125,18 @@ class item_range {
     it.position_ = streams() ? files_.size() : entries_.size();
     return it;
   }
+  // How many live entries the snapshot holds (skipped ones included).
   std::size_t size() const noexcept { return streams() ? count_ : entries_.size(); }
+  // With items_options::salvage: how many damaged entries the iteration skipped so far.
+  std::size_t skipped() const noexcept { return skipped_; }
 
  private:
   friend Reader;
 
-  item_range(const Reader* reader, std::vector<std::pair<std::string, location>> entries)
-      : reader_(reader), entries_(std::move(entries)) {}
-  item_range(const Reader* reader, std::pair<std::vector<live_file>, std::size_t> files)
-      : reader_(reader), files_(std::move(files.first)), count_(files.second), streaming_(true) {}
+  item_range(const Reader* reader, bool salvage, std::vector<std::pair<std::string, location>> entries)
+      : reader_(reader), entries_(std::move(entries)), salvage_(salvage) {}
+  item_range(const Reader* reader, bool salvage, std::pair<std::vector<live_file>, std::size_t> files)
+      : reader_(reader), files_(std::move(files.first)), count_(files.second), streaming_(true), salvage_(salvage) {}
   bool streams() const noexcept { return streaming_; }
 
   const Reader* reader_;
@@ -124,6 +144,8 @@ class item_range {
   std::vector<live_file> files_;
   std::size_t count_ = 0;
   bool streaming_ = false;
+  bool salvage_ = false;
+  mutable std::size_t skipped_ = 0;
 };
 
 }  // namespace engine

@@ -143,13 +143,13 @@ class reader {
 
   // items()'s snapshot of the index, taken under the db's lock (held by the caller). Local
   // streams the local data files in file order (not for an ordered index: its keys come in order).
-  items_type items(bool local) const {
+  items_type items(const items_options& how) const {
     constexpr bool sorted = requires { typename Published::map_type::key_compare; };
-    if (local && !sorted && c_.copy.exists()) return items_type(this, live_files());
+    if (how.local && !sorted && c_.copy.exists()) return items_type(this, how.salvage, live_files());
     std::vector<std::pair<std::string, location>> snapshot;
     snapshot.reserve(index_.size());
     for (const auto& element : index_) snapshot.emplace_back(element.first, element.second);
-    return items_type(this, std::move(snapshot));
+    return items_type(this, how.salvage, std::move(snapshot));
   }
 
   // Calls use(bytes) with exactly the entry at loc: a view of the local mapping when it

@@ -123,15 +123,24 @@ class verifier {
     while (pos < bytes.size()) {
       const auto parsed = format::parse_entry(bytes.substr(static_cast<std::size_t>(pos)));
       const auto& [status, entry] = parsed;
-      if (status != format::parse_status::ok) {
-        const bool at_end = format::is_torn_tail(bytes, static_cast<std::size_t>(pos));
-        problems.push_back({name, pos,
-                            std::string(format::describe(status)) +
-                                (newest && at_end ? " (a torn last entry: rebuild-index drops it)" : "")});
-        break;
-      }
       for (; next < want.size() && want[next].first.offset < pos; ++next)
         problems.push_back({name, want[next].first.offset, index_entry(next) + " points inside another entry"});
+      if (status != format::parse_status::ok) {
+        // Reported once, with the live keys it takes (those whose entry starts here); the
+        // scan goes on at the next entry the index names, so damage does not hide the
+        // healthy entries after it.
+        const bool at_end = format::is_torn_tail(bytes, static_cast<std::size_t>(pos));
+        std::string what = std::string(format::describe(status)) +
+                           (newest && at_end ? " (a torn last entry: rebuild-index drops it)" : "");
+        std::string keys;
+        for (; next < want.size() && want[next].first.offset == pos; ++next)
+          keys += (keys.empty() ? "'" : ", '") + std::string(want[next].second) + "'";
+        problems.push_back(
+            {name, pos, what + (keys.empty() ? "; no live key's entry starts here" : "; it holds key " + keys)});
+        if (next == want.size()) break;
+        pos = want[next].first.offset;
+        continue;
+      }
       for (; next < want.size() && want[next].first.offset == pos; ++next) {
         const location& loc = want[next].first;
         if (entry.key != want[next].second)
