@@ -164,6 +164,39 @@ void format_1_has_no_namespaces_so_a_lost_race_is_a_conflict(Store store) {
   BOOST_TEST(b.get("y").value() == "2");
 }
 
+// Found by the race simulation (seed 50252): format 1 has one namespace, so two writers'
+// first files are both data_000001. Once the published one was compacted away and
+// collected, an upload that was going to lose the race anyway pushed its own data_000001
+// under the free name, and a reader holding the older index read another key's bytes
+// there. The upload now fails before pushing anything; refresh() applies the writes on top
+// of the published index and moves the file to a name no writer used.
+template <class Store>
+void a_format_1_writer_never_reuses_the_name_of_a_collected_file(Store store) {
+  shared_prefix<Store> p(std::move(store));
+  auto o = p.opts("a");
+  o.format_version = 1;
+  s4db::basic_db<Store> a(p.store, o);
+  o.local_dir = p.tmp.path / "b";
+  s4db::basic_db<Store> b(p.store, o);
+  a.put("x", "from a");
+  b.put("y", "from b");
+  b.upload();
+  auto ro = p.opts("");
+  ro.local_dir.reset();
+  s4db::basic_db<Store> follower(p.store, ro);  // holds the index naming b's data_000001
+  b.compact();
+  b.gc(std::chrono::seconds(0));
+  const auto before = p.objects();
+  BOOST_CHECK_THROW(a.upload(), s4db::conflict_error);
+  BOOST_TEST(p.objects() == before);  // nothing pushed
+  BOOST_TEST(follower.get("y").value() == "from b");
+  BOOST_TEST(a.refresh());
+  a.upload();
+  BOOST_TEST((p.published() == kv{{"x", "from a"}, {"y", "from b"}}));
+  BOOST_TEST(follower.get("y").value() == "from b");
+  BOOST_TEST(follower.get("x").value_or("(absent)") != "from b");
+}
+
 // Parks `parked` right before its index commit and lets `other` commit first.
 template <class Store>
 typename faulty_store<Store>::rule commit_first(std::function<void()> other) {
@@ -808,6 +841,7 @@ S4DB_ON_LOCAL_STORES(a_commit_right_after_a_compaction_stays_readable)
 S4DB_ON_LOCAL_STORES(a_follower_with_a_stale_local_copy_reads_the_newer_index)
 S4DB_ON_LOCAL_STORES(a_file_moved_to_a_fresh_name_brings_back_no_superseded_entry)
 S4DB_ON_LOCAL_STORES(a_compaction_whose_commit_outcome_is_unknown_keeps_its_files)
+S4DB_ON_LOCAL_STORES(a_format_1_writer_never_reuses_the_name_of_a_collected_file)
 
 // S4DB_WRITER_STEPS sets the steps per seed (200 by default; the full run used 5,000).
 BOOST_AUTO_TEST_CASE(random_interleavings_of_three_writers_match_the_model) {
@@ -865,6 +899,7 @@ S4DB_ON_S3(a_commit_right_after_a_compaction_stays_readable)
 S4DB_ON_S3(a_follower_with_a_stale_local_copy_reads_the_newer_index)
 S4DB_ON_S3(a_file_moved_to_a_fresh_name_brings_back_no_superseded_entry)
 S4DB_ON_S3(a_compaction_whose_commit_outcome_is_unknown_keeps_its_files)
+S4DB_ON_S3(a_format_1_writer_never_reuses_the_name_of_a_collected_file)
 
 BOOST_AUTO_TEST_CASE(random_interleavings_match_the_model_on_s3) {
   if (s3_server() == "s3rver") {

@@ -40,6 +40,7 @@ class committer {
   // Pushes this copy's data files, then commits the index (publisher.hpp). This copy's
   // committed files the index no longer names go locally afterwards.
   void publish(bool rebase) {
+    refuse_a_format_1_commit_already_lost();
     if (c_.copy.exists()) c_.publisher.push_data_files([&](file_id n, file_id to) { renumber(n, to); });
     commit_index(rebase);
     if (!drop_unnamed_committed_files()) return;
@@ -89,6 +90,7 @@ class committer {
     writer_.mark_changed();
     files_.forget();
     drop_unnamed_committed_files();
+    rename_files_another_writer_may_have_named();
     c_.log(log_level::info, "applied " + std::to_string(writes.size()) + " unpublished writes on top of the store's " +
                                 c_.bucket.index_key() + " (ETag " +
                                 context<Store>::describe_etag(c_.copy.state().published_etag) + ")");
@@ -131,6 +133,42 @@ class committer {
         dropped = true;
       }
     return dropped;
+  }
+
+  // Format 1 has one namespace for every writer, so it never rebases a commit: a copy
+  // whose loaded index is no longer the published one would lose its commit anyway. It
+  // fails before it uploads a data file: one pushed now could take a name another writer's
+  // collected file had, under which readers of an older index would find other bytes.
+  void refuse_a_format_1_commit_already_lost() {
+    if (c_.opt.format_version != 1 || !c_.opt.fenced || !c_.unpublished()) return;
+    const auto head = c_.store.head(c_.bucket.index_key());
+    const std::string now = head ? head->etag : std::string();
+    if (now == c_.copy.state().published_etag) return;
+    detail::throw_conflict("upload: another writer committed " + c_.bucket.index_key() +
+                           " since this copy loaded it, and format 1 (one namespace for every writer) cannot "
+                           "merge two writers' files: nothing was uploaded and nothing was lost (refresh() "
+                           "applies this copy's writes on top of the published index; then upload() again)");
+  }
+
+  // After adopting a newer format 1 index: this copy's files never uploaded whose names it
+  // now knows another writer used (below the index's next_file) move to fresh names, so no
+  // upload of them can take the name of another writer's file, collected since.
+  void rename_files_another_writer_may_have_named() {
+    if (!c_.copy.exists() || c_.copy.writer() != 0) return;
+    std::vector<file_id> clashing;
+    for (const auto& [n, size] : c_.copy.data_files())
+      if (c_.copy.is_own(n) && !c_.copy.state().stored.contains(n) && sequence_of(n) < index_.legacy_next())
+        clashing.push_back(n);
+    if (clashing.empty()) return;
+    c_.copy.raise_next_file(c_.bucket.highest(c_.bucket.data_objects(), 0) + 1);
+    for (const auto& [n, size] : c_.copy.data_files()) c_.copy.raise_next_past(n);
+    for (auto n : clashing) {
+      const file_id fresh = c_.copy.own(std::max(c_.copy.next_file(), index_.legacy_next()));
+      c_.log(log_level::info, "rebase: " + c_.copy.data_path(n).string() + " becomes " + format::data_file_name(fresh) +
+                                  ": another writer's file had its name");
+      renumber(n, fresh);
+      c_.copy.raise_next_past(fresh);
+    }
   }
 
   // A lost race's rebase. When the winner's index dropped files the old one named (a

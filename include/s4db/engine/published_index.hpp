@@ -40,6 +40,8 @@ concept published_index = requires(P& p, const P& cp, std::string_view key, cons
   cp.end();
   // The data files it names: gc keeps them, a compaction rewrites them.
   { cp.referenced_files() } -> std::same_as<std::set<file_id>>;
+  // Format 1's shared namespace: the first sequence no loaded index named.
+  { cp.legacy_next() } -> std::convertible_to<std::uint32_t>;
   // The published bytes, both ways, and the local checkpoint, both ways.
   { p.decode(std::string_view{}, std::string{}, copy) } -> std::same_as<typename P::map_type>;
   p.adopt(std::string_view{}, std::string{}, copy);

@@ -56,6 +56,10 @@ class whole_index {
     map_ = decode(bytes, where_from, copy);
   }
 
+  // Format 1's shared namespace (writer 0): one past every sequence an index this copy
+  // loaded has named or reserved. A name below it may have been another writer's.
+  std::uint32_t legacy_next() const noexcept { return legacy_next_; }
+
   std::set<file_id> referenced_files() const {
     std::set<file_id> out;
     for (const auto& element : map_) out.insert(element.second.file);
