@@ -44,6 +44,12 @@ struct shared_prefix {
     return s4db::basic_db<S>(std::move(s), opts(writer));
   }
   s4db::basic_db<Store> open(const std::string& writer) const { return open<Store>(writer, store); }
+  // A writer of format 1, whose single namespace all writers share.
+  s4db::basic_db<Store> open_format_1(const std::string& writer) const {
+    auto o = opts(writer);
+    o.format_version = 1;
+    return s4db::basic_db<Store>(store, o);
+  }
 
   // What a fresh reader of the published database sees.
   std::map<std::string, std::string> published() const {
@@ -151,11 +157,8 @@ void uncommitted_writes_survive_a_restart(Store store) {
 template <class Store>
 void format_1_has_no_namespaces_so_a_lost_race_is_a_conflict(Store store) {
   shared_prefix<Store> p(std::move(store));
-  auto o = p.opts("a");
-  o.format_version = 1;
-  s4db::basic_db<Store> a(p.store, o);
-  o.local_dir = p.tmp.path / "b";
-  s4db::basic_db<Store> b(p.store, o);
+  auto a = p.open_format_1("a");
+  auto b = p.open_format_1("b");
   a.put("x", "1");
   b.put("y", "2");
   a.upload();
@@ -173,11 +176,8 @@ void format_1_has_no_namespaces_so_a_lost_race_is_a_conflict(Store store) {
 template <class Store>
 void a_format_1_writer_never_reuses_the_name_of_a_collected_file(Store store) {
   shared_prefix<Store> p(std::move(store));
-  auto o = p.opts("a");
-  o.format_version = 1;
-  s4db::basic_db<Store> a(p.store, o);
-  o.local_dir = p.tmp.path / "b";
-  s4db::basic_db<Store> b(p.store, o);
+  auto a = p.open_format_1("a");
+  auto b = p.open_format_1("b");
   a.put("x", "from a");
   b.put("y", "from b");
   b.upload();
