@@ -115,6 +115,22 @@ std::size_t lines(const std::string& text) {
   return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
 }
 
+// The tool's cached working copies (cached_copy in tools/s4db.cpp) go in a directory of
+// this test run, not in the user's ~/.cache.
+struct tool_cache_of_this_run {
+  tool_cache_of_this_run() { ::setenv("S4DB_CACHE_DIR", dir.path.c_str(), 1); }
+  temp_dir dir;
+};
+BOOST_TEST_GLOBAL_FIXTURE(tool_cache_of_this_run);
+
+std::vector<fs::path> data_files_under(const fs::path& dir) {
+  std::vector<fs::path> out;
+  if (fs::exists(dir))
+    for (const auto& e : fs::recursive_directory_iterator(dir))
+      if (e.path().extension() == ".s4db") out.push_back(e.path());
+  return out;
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(command_line_tool)
@@ -502,6 +518,75 @@ BOOST_AUTO_TEST_CASE(get_many_load_limit_prefix_stat_json_and_argument_errors) {
   BOOST_TEST(help.out.find("KEY VALUE, KEY (with --file or --stdin)") != std::string::npos, help.out);
 }
 
+// Issue 24, item 3: writes without --local-dir share this user's cached working copy, so
+// one-off puts make one writer namespace, not one each; the cache keeps no data file,
+// never holds unpublished writes between runs, and never carries a deleted database's keys
+// into a new one; a second s4db at the same time writes through a temporary copy.
+BOOST_AUTO_TEST_CASE(one_off_writes_share_one_writer_namespace) {
+  temp_dir t;
+  const fs::path db = t.path / "db", cache = t.path / "cache";
+  const std::string env = "S4DB_CACHE_DIR=" + cache.string();
+  auto writers = [&] {
+    return nlohmann::json::parse(s4db_cli(db, {"stat", "--json"}, "", env).out).at("writers").get<int>();
+  };
+  fs::create_directories(db);
+  BOOST_TEST(s4db_cli(db, {"put", "k0", "v0"}, "", env).code == 0);
+  for (int i = 1; i < 10; ++i)
+    BOOST_TEST(s4db_cli(db, {"put", "k" + std::to_string(i), "v" + std::to_string(i)}, "", env).code == 0);
+  BOOST_TEST(s4db_cli(db, {"del", "k3"}, "", env).code == 0);
+  BOOST_TEST(s4db_cli(db, {"load"}, "a\t1\nb\t2\n", env).code == 0);
+  BOOST_TEST(writers() == 1);
+  BOOST_TEST(data_files_under(db).size() == 12u);  // a data object is written once
+  BOOST_TEST(data_files_under(cache).empty());     // the cache keeps the index, not the data
+  BOOST_TEST(s4db_cli(db, {"keys"}, "", env).out == "a\nb\nk0\nk1\nk2\nk4\nk5\nk6\nk7\nk8\nk9\n");
+  BOOST_TEST(s4db_cli(db, {"--no-cache", "put", "x", "1"}, "", env).code == 0);
+  BOOST_TEST(writers() == 2);
+
+  {  // Another s4db holds the cached copy (a load still reading its input): this put
+    // writes through a temporary copy, in a namespace of its own, and waits for nobody.
+    running_cli loading(db, {"load"}, {{"S4DB_CACHE_DIR", cache.string()}});
+    loading.write_stdin("slow\tload\n");
+    BOOST_REQUIRE(entries_in(cache) == 1u);
+    const fs::path lock = fs::directory_iterator(cache)->path() / "lock";
+    BOOST_TEST(eventually([&] { return !s4db::detail::file_lock::try_lock(lock); }));
+    BOOST_TEST(s4db_cli(db, {"put", "y", "2"}, "", env).code == 0);
+    loading.close_stdin();
+    BOOST_TEST(loading.interrupt_and_wait(0) == 0);
+  }
+  BOOST_TEST(writers() == 3);
+  BOOST_TEST(*s4db_cli(db, {"get", "slow"}, "", env).out.data() == 'l');
+  BOOST_TEST(s4db_cli(db, {"get", "y"}, "", env).out == "2");
+
+  // --no-upload: the writes move aside with the cached copy, and are published from there.
+  const auto local = s4db_cli(db, {"--no-upload", "put", "z", "3"}, "", env);
+  BOOST_TEST(local.code == 0);
+  const auto at = local.err.find("--local-dir ");
+  BOOST_REQUIRE_MESSAGE(at != std::string::npos, local.err);
+  const std::string kept = local.err.substr(at + 12, local.err.find(' ', at + 12) - at - 12);
+  BOOST_TEST(s4db_cli(db, {"get", "z"}, "", env).code == 1);
+  BOOST_TEST(s4db_cli(db, {"put", "after", "4"}, "", env).code == 0);  // a fresh cached copy
+  BOOST_TEST(s4db_cli(db, {"get", "z"}, "", env).code == 1);
+  BOOST_TEST(s4db_cli(db, {"--local-dir", kept, "upload"}, "", env).code == 0);
+  BOOST_TEST(s4db_cli(db, {"get", "z"}, "", env).out == "3");
+  BOOST_TEST(s4db_cli(db, {"get", "after"}, "", env).out == "4");
+
+  // A damaged cached copy moves aside too: the store is whole, so the command goes on.
+  const fs::path cached_index = fs::directory_iterator(cache)->path() / "copy" / "index.idx";
+  BOOST_REQUIRE(fs::exists(cached_index));
+  write_bytes(cached_index, "not an index");
+  const auto damaged = s4db_cli(db, {"put", "over", "5"}, "", env);
+  BOOST_TEST(damaged.code == 0, damaged.err);
+  BOOST_TEST(damaged.err.find("the cached working copy does not open") != std::string::npos, damaged.err);
+  BOOST_TEST(s4db_cli(db, {"get", "over"}, "", env).out == "5");
+  BOOST_TEST(s4db_cli(db, {"get", "after"}, "", env).out == "4");
+
+  // A database deleted and made again at the same place starts from nothing.
+  fs::remove_all(db);
+  fs::create_directories(db);
+  BOOST_TEST(s4db_cli(db, {"put", "new", "1"}, "", env).code == 0);
+  BOOST_TEST(s4db_cli(db, {"keys"}, "", env).out == "new\n");
+}
+
 BOOST_AUTO_TEST_CASE(rebuild_index_and_a_python_written_database) {
   temp_dir db;
   write_bytes(db.path / "data_000001.s4db", python_data_file());
@@ -608,10 +693,14 @@ BOOST_AUTO_TEST_CASE(two_writers_refresh_gc_and_stat) {
   BOOST_TEST(s4db_cli(db.path, {"--local-dir", a.path.string(), "--no-upload", "put", "from-a", "1"}).code == 0);
   BOOST_TEST(s4db_cli(db.path, {"--local-dir", b.path.string(), "put", "from-b", "2"}).code == 0);
   const auto refreshed = s4db_cli(db.path, {"--local-dir", a.path.string(), "refresh"});
-  BOOST_TEST(refreshed.out == "up to date\n", refreshed.err);  // opening already rebased a's writes
+  BOOST_TEST(refreshed.out == "adopted the newer published index (on opening)\n", refreshed.err);
+  BOOST_TEST(s4db_cli(db.path, {"--local-dir", a.path.string(), "refresh"}).out == "up to date\n");
   BOOST_TEST(s4db_cli(db.path, {"--local-dir", a.path.string(), "get", "from-b"}).out == "2");
   BOOST_TEST(s4db_cli(db.path, {"--local-dir", a.path.string(), "upload"}).code == 0);
   BOOST_TEST(s4db_cli(db.path, {"keys"}).out == "from-a\nfrom-b\n");
+  // b's copy, with nothing unpublished, takes a's commit when it opens.
+  BOOST_TEST(s4db_cli(db.path, {"--local-dir", b.path.string(), "refresh"}).out ==
+             "adopted the newer published index (on opening)\n");
   const auto stat = s4db_cli(db.path, {"stat"}).out;
   BOOST_TEST(stat.find("writers           2 ") != std::string::npos, stat);
   write_bytes(db.path / "data_0000dead_000001.s4db", "S4DB\x02orphan");

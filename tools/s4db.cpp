@@ -152,6 +152,7 @@ class progress_bar {
 // transfers stop (s3_config::interrupted), put - stops reading, and main() removes the
 // temporary working copy and exits 130.
 std::atomic<bool> interrupted{false};
+bool opening_adopted_newer_index = false;  // the library logged s4db::opened_onto_newer_index
 
 struct interruption : std::runtime_error {
   interruption() : std::runtime_error("s4db: interrupted") {}
@@ -193,6 +194,72 @@ class scratch_directory {
 
  private:
   std::filesystem::path path_;
+};
+
+// ------------------------------------------------------------------ the cached working copy
+
+// Without --local-dir, put, load, del and compact write through a working copy of this
+// user's own for the database (under $S4DB_CACHE_DIR, else $XDG_CACHE_HOME/s4db, else
+// ~/.cache/s4db), so one-off writes share one writer namespace instead of each making a
+// new one. It keeps no published data files (options::keep_published_files = false):
+// between runs it holds the index and the namespace only, never unpublished writes. A
+// copy holding some (a failed upload, --no-upload, a killed run) moves aside, named on
+// stderr, and is published from there with --local-dir. When the store has no index
+// (a new or deleted database) the cached copy starts afresh. A second s4db using the
+// database's cached copy at the same time writes through a temporary copy, as with
+// --no-cache.
+class cached_copy {
+ public:
+  // nullopt when there is no cache directory to use, or another s4db holds this one.
+  static std::optional<cached_copy> take(const std::string& database) {
+    std::filesystem::path root;
+    if (const char* d = std::getenv("S4DB_CACHE_DIR"); d && *d)
+      root = d;
+    else if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x)
+      root = std::filesystem::path(x) / "s4db";
+    else if (const char* h = std::getenv("HOME"); h && *h)
+      root = std::filesystem::path(h) / ".cache" / "s4db";
+    else
+      return std::nullopt;
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned length = 0;
+    EVP_Digest(database.data(), database.size(), digest, &length, EVP_sha256(), nullptr);
+    std::string name;
+    for (unsigned i = 0; i < 8; ++i)
+      name += "0123456789abcdef"[digest[i] >> 4], name += "0123456789abcdef"[digest[i] & 15];
+    const auto entry = root / name;
+    std::error_code ec;
+    std::filesystem::create_directories(entry, ec);
+    if (ec) return std::nullopt;  // an unwritable cache is no reason to fail: a temporary copy does
+    auto lock = s4db::detail::file_lock::try_lock(entry / "lock");
+    if (!lock) return std::nullopt;
+    std::ofstream(entry / "database") << database << '\n';
+    return cached_copy(entry, std::move(*lock));
+  }
+
+  std::filesystem::path dir() const { return entry_ / "copy"; }
+
+  // Forgets the copy (the store has no index: what it holds belongs to no database now).
+  void start_afresh() const {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir(), ignored);
+  }
+
+  // Moves a copy holding unpublished writes out of the way, and says where.
+  void set_aside(const std::string& why) const {
+    std::string kept = (entry_ / "kept-XXXXXX").string();
+    if (::mkdtemp(kept.data()) == nullptr)
+      throw s4db::store_error("s4db: cannot make " + kept + ": " + std::strerror(errno), errno, false);
+    std::filesystem::rename(dir(), std::filesystem::path(kept) / "copy");
+    std::cerr << "s4db: " << why << "; the copy is kept in " << kept << "/copy (s4db --local-dir " << kept
+              << "/copy upload publishes what it holds)\n";
+  }
+
+ private:
+  cached_copy(std::filesystem::path entry, s4db::detail::file_lock lock)
+      : entry_(std::move(entry)), lock_(std::move(lock)) {}
+  std::filesystem::path entry_;
+  s4db::detail::file_lock lock_;
 };
 
 // ------------------------------------------------------------------ input
@@ -479,7 +546,9 @@ int run(Db& db, const request& r, bool publish) {
     return ok;
   }
   if (r.command == "refresh") {
-    std::cout << (db.refresh() ? "adopted the newer published index\n" : "up to date\n");
+    std::cout << (db.refresh()                  ? "adopted the newer published index\n"
+                  : opening_adopted_newer_index ? "adopted the newer published index (on opening)\n"
+                                                : "up to date\n");
     return ok;
   }
   if (r.command == "upload") return db.upload(), ok;
@@ -500,6 +569,47 @@ int run(Db& db, const request& r, bool publish) {
     return ok;
   }
   throw s4db::usage_error("s4db: unknown command " + r.command);
+}
+
+// Opens the database and runs the command: through the cached copy, when there is one, which
+// is left holding no unpublished writes (cached_copy).
+template <class Db, class Store>
+int open_and_run_command(Store& store, s4db::options opt, const std::optional<cached_copy>& cache, const request& r,
+                         bool publish) {
+  if (!cache) {
+    Db db{store, opt};
+    return run(db, r, publish);
+  }
+  if (!store.head(opt.prefix + std::string(s4db::format::index_name))) cache->start_afresh();
+  opt.local_dir = cache->dir();
+  opt.keep_published_files = false;
+  std::unique_ptr<Db> db;
+  try {
+    db = std::make_unique<Db>(store, opt);
+  } catch (const s4db::corruption_error& e) {  // the cache is no reason to fail: the store is whole
+    cache->set_aside(std::string("the cached working copy does not open (") + e.what() + ")");
+    db = std::make_unique<Db>(store, opt);
+  }
+  if (db->has_unpublished_writes()) {
+    db.reset();
+    cache->set_aside("the cached working copy holds writes an earlier s4db did not publish");
+    db = std::make_unique<Db>(store, opt);
+  }
+  auto close_and_keep_what_is_unpublished = [&](const std::string& why) {
+    const bool unpublished = db->has_unpublished_writes();
+    db.reset();
+    if (unpublished) cache->set_aside(why);
+  };
+  int code = ok;
+  try {
+    code = run(*db, r, publish);
+  } catch (...) {
+    close_and_keep_what_is_unpublished("this command's writes were not published");
+    throw;
+  }
+  close_and_keep_what_is_unpublished(publish ? "this command's writes were not published"
+                                             : "--no-upload left this command's writes unpublished");
+  return code;
 }
 
 }  // namespace
@@ -535,6 +645,10 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   app.add_option("--local-dir", local_dir, "keep the working copy here (else a temporary directory)");
   app.add_flag("--no-upload", no_upload, "put, del and rebuild-index leave their writes local");
+  bool no_cache = false;
+  app.add_flag("--no-cache", no_cache,
+               "without --local-dir, write through a temporary working copy (a new writer namespace each run) "
+               "instead of this user's cached one (S4DB_CACHE_DIR, else ~/.cache/s4db)");
   std::string on_conflict = "rebase";
   app.add_option("--on-conflict", on_conflict,
                  "when --local-dir holds unpublished writes and the store's index changed: rebase (the default: "
@@ -622,6 +736,7 @@ int main(int argc, char** argv) {
 
   catch_interrupts();
   std::optional<scratch_directory> scratch;
+  std::optional<cached_copy> cache;
   progress_bar bar;
   s4db::options opt;
   opt.format_version = format_version;
@@ -632,6 +747,7 @@ int main(int argc, char** argv) {
   if (!local_dir.empty()) opt.local_dir = local_dir;
   opt.progress = [&](const s4db::progress_event& p) { bar(p); };
   opt.log = [&](s4db::log_level level, std::string_view line) {
+    if (line.starts_with(s4db::opened_onto_newer_index)) opening_adopted_newer_index = true;
     if (level < s4db::log_level::warning || interrupted) return;  // what an interruption leaves is removed
     bar.finish();
     std::cerr << "s4db: " << (level == s4db::log_level::warning ? "warning: " : "error: ") << line << '\n';
@@ -658,8 +774,7 @@ int main(int argc, char** argv) {
       r.index_object = "s3://" + cfg.bucket + "/" + opt.prefix + std::string(s4db::format::index_name);
       s4db::s3_store store{cfg};
       require_database(store, opt.prefix, local_dir, r, r.create);
-      s4db::db db{store, opt};
-      return run(db, r, !no_upload);
+      return open_and_run_command<s4db::db>(store, opt, cache, r, !no_upload);
     }
     r.where = dir;
     r.index_object = (std::filesystem::path(dir) / s4db::format::index_name).string();
@@ -668,13 +783,17 @@ int main(int argc, char** argv) {
     s4db::fs_store store{dir};
     require_database(store, "", local_dir, r,
                      r.create || ((r.command == "put" || r.command == "load") && empty_directory));
-    s4db::basic_db<s4db::fs_store> db{store, opt};
-    return run(db, r, !no_upload);
+    return open_and_run_command<s4db::basic_db<s4db::fs_store>>(store, opt, cache, r, !no_upload);
   };
   int code = ok;
   bool finished = false;  // the command ran to its end: a late Ctrl-C stopped nothing
   try {
     if (local_dir.empty()) scratch.emplace();
+    const bool writes = r.command == "put" || r.command == "load" || r.command == "del" || r.command == "compact";
+    if (local_dir.empty() && !no_cache && writes)
+      cache = cached_copy::take(s3_url.empty() ? "dir " + std::filesystem::absolute(dir).lexically_normal().string()
+                                               : "s3 " + s3_url + " endpoint " + endpoint + " region " + region +
+                                                     " profile " + profile);
     code = open_and_run();
     finished = true;
   } catch (const std::exception& e) {

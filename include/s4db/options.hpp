@@ -21,6 +21,11 @@ enum class log_level { debug, info, warning, error };
 // throw. An empty sink means: warnings and errors go to std::cerr, nothing else.
 using log_sink = std::function<void(log_level, std::string_view)>;
 
+// The start of the info line opening logs when it takes a newer published index (the
+// store's, or the copy's writes rebased onto it), followed by the index's object key: a
+// refresh() right after then has nothing left to adopt.
+inline constexpr const char* opened_onto_newer_index = "open: adopted the newer published";
+
 // How far a long operation (download, upload, compact, verify, fetch) has come, in bytes.
 struct progress_event {
   std::string_view operation;
@@ -80,6 +85,11 @@ struct options {
   // pause of up to a second) before it throws conflict_error, losing nothing. Contended
   // writers make progress: a loser retries at once on the winner's index.
   std::chrono::milliseconds rebase_timeout = std::chrono::seconds(60);
+  // false: after each upload(), this copy's data files whose bytes the store holds go
+  // from local_dir, and reads of them are range GETs (as a follower's without them): the
+  // working copy keeps its index, its writer namespace and its unpublished writes only
+  // (the s4db tool's cached copy is one). true keeps them for local reads.
+  bool keep_published_files = true;
   sync_mode sync = sync_mode::none;
   // How many transfers download(), upload(), items({.local = true}), compact() and
   // get_many() run against the store at once.

@@ -38,12 +38,15 @@ class committer {
   std::uint64_t rebases() const noexcept { return rebases_; }
 
   // Pushes this copy's data files, then commits the index (publisher.hpp). This copy's
-  // committed files the index no longer names go locally afterwards.
+  // committed files the index no longer names go locally afterwards (and, without
+  // options::keep_published_files, those the store holds).
   void publish(bool rebase) {
     refuse_a_format_1_commit_already_lost();
     if (c_.copy.exists()) c_.publisher.push_data_files([&](file_id n, file_id to) { renumber(n, to); });
     commit_index(rebase);
-    if (!drop_unnamed_committed_files()) return;
+    const bool unnamed = drop_unnamed_committed_files();
+    drop_published_files();  // changes no state: `stored` keeps them
+    if (!unnamed) return;
     try {
       c_.copy.write_state();
     } catch (const error& e) {  // the files are gone; the state names them stored until the next save
@@ -133,6 +136,27 @@ class committer {
         dropped = true;
       }
     return dropped;
+  }
+
+  // Without options::keep_published_files: this copy's own files that are committed and
+  // that the store holds byte for byte as recorded go locally; `stored` keeps them, so
+  // open() knows them as the store's, and the next write starts a new file (a data
+  // object is written once).
+  void drop_published_files() {
+    if (c_.opt.keep_published_files || !c_.copy.exists() || c_.unpublished()) return;
+    bool dropped = false;
+    for (const auto& [n, size] : c_.copy.data_files()) {
+      const auto stored = c_.copy.state().stored.find(n);
+      if (!c_.copy.is_own(n) || c_.copy.holds_uncommitted(n, size) || stored == c_.copy.state().stored.end() ||
+          stored->second.size != size)
+        continue;
+      if (!dropped) {
+        c_.copy.close_active();
+        files_.forget();
+      }
+      c_.remove_local_quietly(n);
+      dropped = true;
+    }
   }
 
   // Format 1 has one namespace for every writer, so it never rebases a commit: a copy

@@ -73,7 +73,7 @@ class downloader {
       if (!holds_published_copy(n, it->second)) fetch.push_back(n);
     }
     try {
-      fetch_files(fetch, objects, copy.staging_dir());
+      fetch_files(fetch, objects, copy.staging_dir(), published ? published->data.size() : 0);
       if (published) detail::write_file_atomic(copy.staging_dir() / format::index_name, published->data);
       detail::write_file_atomic(copy.staging_dir() / detail::staged_ready_name, ready);
     } catch (...) {
@@ -173,12 +173,15 @@ class downloader {
     }
   }
 
-  // Downloads these data files into `into`, `concurrency` at once.
-  void fetch_files(const std::vector<file_id>& numbers, const object_map& objects, const std::filesystem::path& into) {
+  // Downloads these data files into `into`, `concurrency` at once. The progress reported
+  // counts `fetched` bytes (the index download() got first) as done.
+  void fetch_files(const std::vector<file_id>& numbers, const object_map& objects, const std::filesystem::path& into,
+                   std::uint64_t fetched = 0) {
     auto size_of = [&](file_id n) { return objects.contains(n) ? objects.at(n).size : 0; };
-    std::uint64_t total = 0;
+    std::uint64_t total = fetched;
     for (auto n : numbers) total += size_of(n);
     detail::progress_meter meter(c_.opt.progress, "download", total);
+    if (fetched) meter.report(fetched);
     detail::parallel_for(numbers.size(), c_.opt.concurrency, [&](std::size_t i) {
       c_.bucket.fetch(numbers[i], into / format::data_file_name(numbers[i]));
       meter.report(size_of(numbers[i]));

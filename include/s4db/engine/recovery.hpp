@@ -175,6 +175,7 @@ class recovery {
         case conflict_resolution::rebase:
           committer_.rebase_onto(c_.bucket.get_index());
           writer_.save_local();
+          log_adopted();
           return;
         case conflict_resolution::take_store:
           c_.log(log_level::warning, "discarding unpublished local writes in " + copy.dir().string() +
@@ -191,6 +192,13 @@ class recovery {
     }
     state.unpublished = false;
     downloader_.download(false);
+    log_adopted();
+  }
+
+  // Said at info level, so a caller about to refresh() can tell "up to date because opening
+  // adopted it" from "nothing changed".
+  void log_adopted() const {
+    c_.log(log_level::info, std::string(opened_onto_newer_index) + " " + c_.bucket.index_key());
   }
 
   void open_from_store() {

@@ -50,6 +50,14 @@
 #include "s3/sigv4.hpp"
 #include "s3/xml.hpp"
 
+// Defined by the s4db::s3 CMake target, the s4db-s3 Meson dependency and pkg-config module,
+// which also link what this header needs: without them a program would stop at the link
+// with dozens of undefined curl_* references.
+#ifndef S4DB_WITH_S3
+#error \
+    "s4db/store/s3.hpp needs libcurl, libcrypto and pugixml at link time: link the s4db::s3 CMake target, the s4db-s3 Meson dependency or `pkg-config --cflags --libs s4db-s3` (linking them yourself, define S4DB_WITH_S3)"
+#endif
+
 namespace s4db {
 inline namespace v0 {
 
