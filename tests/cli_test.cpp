@@ -535,8 +535,10 @@ BOOST_AUTO_TEST_CASE(one_off_writes_share_one_writer_namespace) {
     BOOST_TEST(s4db_cli(db, {"put", "k" + std::to_string(i), "v" + std::to_string(i)}, "", env).code == 0);
   BOOST_TEST(s4db_cli(db, {"del", "k3"}, "", env).code == 0);
   BOOST_TEST(s4db_cli(db, {"load"}, "a\t1\nb\t2\n", env).code == 0);
+  fs::create_directory_symlink(db, t.path / "link");  // the same database, named otherwise
+  BOOST_TEST(s4db_cli(t.path, {"--dir", "link/", "put", "k9", "v9"}, "", env).code == 0);
   BOOST_TEST(writers() == 1);
-  BOOST_TEST(data_files_under(db).size() == 12u);  // a data object is written once
+  BOOST_TEST(data_files_under(db).size() == 13u);  // a data object is written once
   BOOST_TEST(data_files_under(cache).empty());     // the cache keeps the index, not the data
   BOOST_TEST(s4db_cli(db, {"keys"}, "", env).out == "a\nb\nk0\nk1\nk2\nk4\nk5\nk6\nk7\nk8\nk9\n");
   BOOST_TEST(s4db_cli(db, {"--no-cache", "put", "x", "1"}, "", env).code == 0);

@@ -790,10 +790,16 @@ int main(int argc, char** argv) {
   try {
     if (local_dir.empty()) scratch.emplace();
     const bool writes = r.command == "put" || r.command == "load" || r.command == "del" || r.command == "compact";
-    if (local_dir.empty() && !no_cache && writes)
-      cache = cached_copy::take(s3_url.empty() ? "dir " + std::filesystem::absolute(dir).lexically_normal().string()
-                                               : "s3 " + s3_url + " endpoint " + endpoint + " region " + region +
-                                                     " profile " + profile);
+    if (local_dir.empty() && !no_cache && writes) {
+      // One database, one entry: s3://b/p and s3://b/p/ are one prefix; ./db, db/ and a link to it one directory.
+      std::error_code ec;
+      auto folder = std::filesystem::weakly_canonical(dir, ec);  // links resolved
+      if (ec) folder = std::filesystem::absolute(dir).lexically_normal();
+      const std::string location = s3_url.empty() || s3_url.ends_with('/') ? s3_url : s3_url + "/";
+      cache = cached_copy::take(
+          s3_url.empty() ? "dir " + (folder.has_filename() ? folder : folder.parent_path()).string()
+                         : "s3 " + location + " endpoint " + endpoint + " region " + region + " profile " + profile);
+    }
     code = open_and_run();
     finished = true;
   } catch (const std::exception& e) {
