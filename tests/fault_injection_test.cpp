@@ -253,8 +253,8 @@ BOOST_AUTO_TEST_CASE(every_store_call_failing_before_or_after_it_took_effect) {
                            (failed < steps.size() ? steps[failed].name : std::string("(absorbed)")) + "'");
     }
   }
-  std::cout << "fault injection: " << calls << " store calls x 2 kinds (fails before / lost response) and "
-            << writes << " writes applied then answered 412: " << runs << " runs (" << absorbed
+  std::cout << "fault injection: " << calls << " store calls x 2 kinds (fails before / lost response) and " << writes
+            << " writes applied then answered 412: " << runs << " runs (" << absorbed
             << " faults absorbed without an error), invariants checked after each\n";
   BOOST_TEST(runs == 2 * calls + writes);
   BOOST_TEST(writes > 0u);
