@@ -541,6 +541,10 @@ BOOST_AUTO_TEST_CASE(one_off_writes_share_one_writer_namespace) {
   BOOST_TEST(data_files_under(db).size() == 13u);  // a data object is written once
   BOOST_TEST(data_files_under(cache).empty());     // the cache keeps the index, not the data
   BOOST_TEST(s4db_cli(db, {"keys"}, "", env).out == "a\nb\nk0\nk1\nk2\nk4\nk5\nk6\nk7\nk8\nk9\n");
+  BOOST_TEST(s4db_cli(db, {"compact"}, "", env).code == 0);
+  BOOST_TEST(data_files_under(cache).empty());  // the compacted file is the store's now
+  BOOST_TEST(writers() == 1);
+  BOOST_TEST(s4db_cli(db, {"get", "k7"}, "", env).out == "v7");
   BOOST_TEST(s4db_cli(db, {"--no-cache", "put", "x", "1"}, "", env).code == 0);
   BOOST_TEST(writers() == 2);
 

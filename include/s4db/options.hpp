@@ -85,7 +85,7 @@ struct options {
   // pause of up to a second) before it throws conflict_error, losing nothing. Contended
   // writers make progress: a loser retries at once on the winner's index.
   std::chrono::milliseconds rebase_timeout = std::chrono::seconds(60);
-  // false: after each upload(), this copy's data files whose bytes the store holds go
+  // false: after each upload() and compact(), this copy's data files the store holds go
   // from local_dir, and reads of them are range GETs (as a follower's without them): the
   // working copy keeps its index, its writer namespace and its unpublished writes only
   // (the s4db tool's cached copy is one). true keeps them for local reads.

@@ -99,6 +99,27 @@ class committer {
                                 context<Store>::describe_etag(c_.copy.state().published_etag) + ")");
   }
 
+  // Without options::keep_published_files: this copy's own files that are committed and
+  // that the store holds byte for byte as recorded go locally; `stored` keeps them, so
+  // open() knows them as the store's, and the next write starts a new file (a data
+  // object is written once).
+  void drop_published_files() {
+    if (c_.opt.keep_published_files || !c_.copy.exists() || c_.unpublished()) return;
+    bool dropped = false;
+    for (const auto& [n, size] : c_.copy.data_files()) {
+      const auto stored = c_.copy.state().stored.find(n);
+      if (!c_.copy.is_own(n) || c_.copy.holds_uncommitted(n, size) || stored == c_.copy.state().stored.end() ||
+          stored->second.size != size)
+        continue;
+      if (!dropped) {
+        c_.copy.close_active();
+        files_.forget();
+      }
+      c_.remove_local_quietly(n);
+      dropped = true;
+    }
+  }
+
  private:
   // This copy's writes since its last commit, in the order written: (key, location) for a
   // put, (key, nullopt) for an erase. Read from its own data files past the committed
@@ -136,27 +157,6 @@ class committer {
         dropped = true;
       }
     return dropped;
-  }
-
-  // Without options::keep_published_files: this copy's own files that are committed and
-  // that the store holds byte for byte as recorded go locally; `stored` keeps them, so
-  // open() knows them as the store's, and the next write starts a new file (a data
-  // object is written once).
-  void drop_published_files() {
-    if (c_.opt.keep_published_files || !c_.copy.exists() || c_.unpublished()) return;
-    bool dropped = false;
-    for (const auto& [n, size] : c_.copy.data_files()) {
-      const auto stored = c_.copy.state().stored.find(n);
-      if (!c_.copy.is_own(n) || c_.copy.holds_uncommitted(n, size) || stored == c_.copy.state().stored.end() ||
-          stored->second.size != size)
-        continue;
-      if (!dropped) {
-        c_.copy.close_active();
-        files_.forget();
-      }
-      c_.remove_local_quietly(n);
-      dropped = true;
-    }
   }
 
   // Format 1 has one namespace for every writer, so it never rebases a commit: a copy

@@ -127,6 +127,7 @@ class compactor {
     for (const auto& [n, size] : copy.data_files())
       if (!(copy.is_own(n) && n >= first_new)) c_.remove_local_quietly(n);
     std::erase_if(copy.state().stored, [&](const auto& e) { return !(copy.is_own(e.first) && e.first >= first_new); });
+    committer_.drop_published_files();
     try {
       copy.write_state();
     } catch (const error& e) {
