@@ -617,4 +617,36 @@ BOOST_AUTO_TEST_CASE(a_fresh_copy_never_compacts_or_gcs_over_a_lost_index) {
   BOOST_TEST(fresh.get("b").value() == "2");
 }
 
+// A format 1 writer on a format 2 database cannot publish (format 1 has no namespaces to
+// name the database's files): the upload says so before it pushes anything, and the copy
+// keeps its write for a compaction into format 1.
+BOOST_AUTO_TEST_CASE(a_format_1_upload_that_cannot_be_encoded_pushes_nothing) {
+  temp_dir tmp;
+  s4db::fs_store store{tmp.path / "bucket"};
+  s4db::options o;
+  o.log = [](s4db::log_level, std::string_view) {};
+  o.local_dir = tmp.path / "two";
+  {
+    s4db::basic_db<s4db::fs_store> writer(store, o);
+    writer.put("a", "1");
+    writer.upload();
+  }
+  const auto before = data_files_in(tmp.path / "bucket");
+  o.local_dir = tmp.path / "one";
+  o.format_version = 1;
+  s4db::basic_db<s4db::fs_store> old_format(store, o);
+  old_format.put("b", "2");
+  BOOST_CHECK_EXCEPTION(old_format.upload(), s4db::usage_error, [](const s4db::usage_error& e) {
+    return std::string(e.what()).find("nothing was uploaded") != std::string::npos;
+  });
+  BOOST_TEST(data_files_in(tmp.path / "bucket") == before);
+  BOOST_TEST(old_format.has_unpublished_writes());
+  old_format.compact();  // rewrites the database into format 1 files, b included
+  s4db::options reader;
+  reader.log = o.log;
+  s4db::basic_db<s4db::fs_store> fresh(store, reader);
+  BOOST_TEST(fresh.get("a").value() == "1");
+  BOOST_TEST(fresh.get("b").value() == "2");
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -99,6 +99,15 @@ class committer {
                                 context<Store>::describe_etag(c_.copy.state().published_etag) + ")");
   }
 
+  // With format_version 1: a data file of a writer namespace the index names (format 1
+  // cannot name it; compact() rewrites the database into format 1 files).
+  std::optional<file_id> namespaced_file_named() const {
+    if (c_.opt.format_version != 1) return std::nullopt;
+    for (const auto& element : index_)
+      if (writer_of(element.second.file) != 0) return element.second.file;
+    return std::nullopt;
+  }
+
   // Without options::keep_published_files: this copy's own files that are committed and
   // that the store holds byte for byte as recorded go locally; `stored` keeps them, so
   // open() knows them as the store's, and the next write starts a new file (a data
@@ -164,7 +173,14 @@ class committer {
   // fails before it uploads a data file: one pushed now could take a name another writer's
   // collected file had, under which readers of an older index would find other bytes.
   void refuse_a_format_1_commit_already_lost() {
-    if (c_.opt.format_version != 1 || !c_.opt.fenced || !c_.unpublished()) return;
+    if (c_.opt.format_version != 1 || !c_.unpublished()) return;
+    // The index encoder would refuse too, but only after the data files were pushed.
+    if (const auto named = namespaced_file_named())
+      detail::throw_usage("upload: format version 1 cannot name data files of writer namespaces (the index names " +
+                          c_.bucket.data_key(*named) +
+                          "); nothing was uploaded (compact() with format_version 1 rewrites the database, these "
+                          "writes included, into format 1 files)");
+    if (!c_.opt.fenced) return;
     const auto head = c_.store.head(c_.bucket.index_key());
     const std::string now = head ? head->etag : std::string();
     if (now == c_.copy.state().published_etag) return;

@@ -49,10 +49,13 @@ class compactor {
     writer_.ensure_dir();
     refuse_to_compact_nothing_over_lost_data();
     c_.publisher.begin();
-    if (c_.unpublished())
+    // Unpublished writes go first, except into format 1 from namespaced files: format 1
+    // cannot name those, so this compaction's commit publishes the writes with the rest.
+    if (!c_.unpublished()) {
+      if (c_.opt.fenced) committer_.refresh();
+    } else if (!committer_.namespaced_file_named()) {
       committer_.publish(true);
-    else if (c_.opt.fenced)
-      committer_.refresh();
+    }
     const std::set<file_id> referenced = index_.referenced_files();
     std::vector<std::string> lost;
     for (auto n : referenced)
