@@ -720,11 +720,17 @@ BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(s3_command_line_tool, *boost::unit_test::precondition(s3_server_given))
 
+// The tool's words for where the database is, and --no-fence where the server does not fence.
+std::vector<std::string> s3_location(const std::string& url, const std::string& endpoint) {
+  std::vector<std::string> where{"--s3", url, "--endpoint", endpoint};
+  if (!test_server_fencing().fences()) where.push_back("--no-fence");
+  return where;
+}
+
 BOOST_AUTO_TEST_CASE(the_tool_works_on_an_s3_database) {
   temp_dir cwd;
   const std::string url = "s3://" + test_s3_config().bucket + "/" + unique_prefix("cli");
-  std::vector<std::string> where{"--s3", url};
-  if (const char* endpoint = std::getenv("S4DB_TEST_S3_ENDPOINT")) where.insert(where.end(), {"--endpoint", endpoint});
+  const auto where = s3_location(url, test_s3_config().endpoint.value());
   auto with = [&](std::vector<std::string> args) {
     args.insert(args.begin(), where.begin(), where.end());
     return args;
@@ -749,6 +755,36 @@ BOOST_AUTO_TEST_CASE(the_tool_works_on_an_s3_database) {
   BOOST_TEST(s4db_cli(cwd.path, with({"get", "zzz"})).code == 1);
 }
 
+// Issue 23: stat says what the server's conditional writes are worth; where they are not
+// honoured, a write without --no-fence is refused before anything is written (exit 2).
+BOOST_AUTO_TEST_CASE(the_tool_says_whether_the_server_fences_and_refuses_an_unfenced_commit) {
+  temp_dir cwd;
+  const auto report = test_server_fencing();
+  const std::string url = "s3://" + test_s3_config().bucket + "/" + unique_prefix("cli-fence");
+  const std::vector<std::string> where{"--s3", url, "--endpoint", test_s3_config().endpoint.value()};
+  auto with = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), where.begin(), where.end());
+    return args;
+  };
+  const auto put = s4db_cli(cwd.path, with({"put", "--create", "k", "v"}));
+  if (report.fences()) {
+    BOOST_TEST(put.code == 0, put.err);
+  } else {
+    BOOST_TEST(put.code == 2);
+    BOOST_TEST(put.err.find("does not honour conditional writes") != std::string::npos, put.err);
+    BOOST_TEST(put.err.find("--no-fence") != std::string::npos, put.err);
+    BOOST_TEST(s4db::s3_store{test_s3_config()}.list(url.substr(url.find('/', 5) + 1)).empty());
+    BOOST_TEST(s4db_cli(cwd.path, with({"--no-fence", "put", "--create", "k", "v"})).code == 0);
+  }
+  const auto stat = s4db_cli(cwd.path, with({"stat"}));
+  BOOST_TEST(stat.out.find("conditional writes " + report.summary()) != std::string::npos, stat.out);
+  BOOST_TEST(stat.out.find(report.fences() ? "fenced commits are safe" : "use --no-fence") != std::string::npos,
+             stat.out);
+  const auto json = nlohmann::json::parse(s4db_cli(cwd.path, with({"stat", "--json"})).out);
+  BOOST_TEST(json["conditional_writes"]["fenced_commits"].get<bool>() == report.fences());
+  BOOST_TEST(json["conditional_writes"]["multipart"].get<bool>() == report.multipart);
+}
+
 BOOST_AUTO_TEST_CASE(ctrl_c_aborts_an_unfinished_multipart_upload) {
   const auto config = test_s3_config();
   s4db_test::fault_proxy proxy(config.endpoint.value());
@@ -762,10 +798,9 @@ BOOST_AUTO_TEST_CASE(ctrl_c_aborts_an_unfinished_multipart_upload) {
     std::memcpy(value.data() + i, &word, 8);
   }
   write_bytes(cwd.path / "big.bin", value);
-  running_cli put(cwd.path,
-                  {"--s3", "s3://" + config.bucket + "/" + prefix, "--endpoint", proxy.endpoint(), "put", "--create",
-                   "big", "--file", "big.bin"},
-                  {{"TMPDIR", tmpdir.path.string()}});
+  auto args = s3_location("s3://" + config.bucket + "/" + prefix, proxy.endpoint());
+  args.insert(args.end(), {"put", "--create", "big", "--file", "big.bin"});
+  running_cli put(cwd.path, args, {{"TMPDIR", tmpdir.path.string()}});
   auto requests_with = [&](const std::string& text) {
     std::size_t n = 0;
     for (const auto& request : proxy.requests()) n += request.find(text) != std::string::npos;
@@ -774,7 +809,10 @@ BOOST_AUTO_TEST_CASE(ctrl_c_aborts_an_unfinished_multipart_upload) {
   BOOST_REQUIRE(eventually([&] { return requests_with("partNumber=1&") > 0; }));
   BOOST_TEST(put.interrupt_and_wait() == 130);
   BOOST_TEST(put.err().find("s4db: interrupted") != std::string::npos, put.err());
-  BOOST_TEST(requests_with("DELETE ") == 1u);  // the multipart upload was aborted
+  std::size_t aborts = 0;  // of the multipart upload (the fencing probe aborts one of its own)
+  for (const auto& request : proxy.requests())
+    aborts += request.starts_with("DELETE ") && request.find("fencing-probe") == std::string::npos;
+  BOOST_TEST(aborts == 1u);
   BOOST_TEST(requests_with("uploadId=") >= 2u);
   BOOST_TEST(entries_in(tmpdir.path) == 0u);
   BOOST_TEST(s4db::s3_store{config}.list(prefix).empty());  // nothing published
@@ -785,7 +823,7 @@ BOOST_AUTO_TEST_CASE(dump_on_s3_fetches_files_not_one_request_per_key) {
   s4db_test::fault_proxy proxy(config.endpoint.value());
   temp_dir cwd;
   const std::string url = "s3://" + config.bucket + "/" + unique_prefix("cli-dump");
-  const std::vector<std::string> where{"--s3", url, "--endpoint", proxy.endpoint()};
+  const auto where = s3_location(url, proxy.endpoint());
   auto with = [&](std::vector<std::string> args) {
     args.insert(args.begin(), where.begin(), where.end());
     return args;

@@ -39,6 +39,68 @@ std::string what_of(const std::function<void()>& call) {
 
 bool has_header(const request& q, const std::string& name) { return q.headers.find(name) != q.headers.end(); }
 
+// Objects kept in memory with conditional writes read the way Ceph RGW 16 reads them:
+// If-Match matches the stored ETag without its quotes, If-None-Match: * is honoured on a
+// PUT, and a multipart completion ignores both and overwrites. ETags go out quoted.
+class rgw_like_objects {
+ public:
+  answer serve(const request& q) {
+    const auto path_end = q.target.find('?');
+    const std::string key = q.target.substr(8, path_end == std::string::npos ? std::string::npos : path_end - 8);
+    const std::string query = path_end == std::string::npos ? "" : q.target.substr(path_end + 1);
+    std::lock_guard lock(mutex_);
+    const auto found = objects_.find(key);
+    if (q.method == "HEAD" || q.method == "GET") {
+      if (found == objects_.end()) return scripted_s3::error(404, "NoSuchKey");
+      return {200, q.method == "GET" ? found->second : "", {{"ETag", quoted(found->second)}}};
+    }
+    if (q.method == "DELETE") {
+      if (query.empty()) objects_.erase(key);
+      return {204, "", {}};
+    }
+    if (q.method == "POST" && query == "delete") {
+      for (auto at = q.body.find("<Key>"); at != std::string::npos; at = q.body.find("<Key>", at + 5))
+        objects_.erase(q.body.substr(at + 5, q.body.find("</Key>", at) - at - 5));
+      return {200, "<DeleteResult/>", {}};
+    }
+    if (q.method == "POST" && query == "uploads")
+      return {200, "<InitiateMultipartUploadResult><UploadId>U</UploadId></InitiateMultipartUploadResult>", {}};
+    if (q.method == "PUT" && query.starts_with("partNumber=")) {
+      parts_[key] += q.body;
+      return {200, "", {{"ETag", "\"part\""}}};
+    }
+    if (q.method == "POST") {  // completion: no condition is looked at
+      objects_[key] = parts_[key];
+      parts_.erase(key);
+      return {200, "<CompleteMultipartUploadResult><ETag>" + quoted(objects_[key]) + "</ETag></CompleteMultipartUploadResult>", {}};
+    }
+    if (q.header("If-None-Match") == "*" && found != objects_.end()) return scripted_s3::error(412, "PreconditionFailed");
+    if (has_header(q, "If-Match") && (found == objects_.end() || q.header("If-Match") != etag(found->second)))
+      return scripted_s3::error(412, "PreconditionFailed");
+    objects_[key] = q.body;
+    return {200, "", {{"ETag", quoted(q.body)}}};
+  }
+
+  std::string body(const std::string& key) {
+    std::lock_guard lock(mutex_);
+    return objects_[key];
+  }
+
+  std::vector<std::string> keys() {
+    std::lock_guard lock(mutex_);
+    std::vector<std::string> out;
+    for (const auto& [key, body] : objects_) out.push_back(key);
+    return out;
+  }
+
+ private:
+  static std::string etag(const std::string& body) { return std::to_string(std::hash<std::string>{}(body)); }
+  static std::string quoted(const std::string& body) { return "\"" + etag(body) + "\""; }
+
+  std::mutex mutex_;
+  std::map<std::string, std::string> objects_, parts_;
+};
+
 // Whether SignedHeaders in the Authorization header names this (lower-case) header.
 bool signed_header(const request& q, const std::string& name) {
   const std::string auth = q.header("Authorization");
@@ -431,6 +493,93 @@ BOOST_AUTO_TEST_CASE(an_endless_body_is_cut_off_in_bounded_memory) {
   BOOST_TEST(error.size() < 20000u);
   BOOST_TEST(store.get_range("ignores-range", 100000, 5) == "xxxxx");  // read up to the range, no further
   BOOST_CHECK_THROW(store.get_range("long-range", 0, 10), s4db::store_error);
+}
+
+// Issue 23: a server that matches If-Match only against the bare ETag (Ceph RGW 16). The
+// first 412 that the object's own ETag contradicts teaches the spelling, once for the
+// endpoint: every store on it sends the bare ETag from then on, and a stale ETag is still
+// a conflict.
+BOOST_AUTO_TEST_CASE(an_if_match_the_server_reads_unquoted_is_learned_once_per_endpoint) {
+  env_guard e(clean_aws_environment);
+  rgw_like_objects objects;
+  scripted_s3 server([&](const request& q, int) { return objects.serve(q); });
+  s4db::s3_store store{scripted_config(server)};
+  const auto first = store.put("k", "1", s4db::put_condition::when_absent());
+  BOOST_TEST(first.front() == '"');
+  const auto second = store.put("k", "2", s4db::put_condition::when_matching(first));
+  BOOST_TEST(objects.body("k") == "2");
+  BOOST_CHECK_THROW(store.put("k", "3", s4db::put_condition::when_matching(first)), s4db::conflict_error);
+  BOOST_TEST(objects.body("k") == "2");
+  s4db::s3_store another{scripted_config(server)};
+  another.put("k", "4", s4db::put_condition::when_matching(second));
+  BOOST_TEST(objects.body("k") == "4");
+  std::vector<std::string> if_matches;
+  int heads = 0;
+  for (const auto& q : server.requests()) {
+    heads += q.method == "HEAD";
+    if (has_header(q, "If-Match")) if_matches.push_back(q.header("If-Match"));
+  }
+  BOOST_TEST(heads == 1);  // the one 412 that only a spelling explains
+  BOOST_REQUIRE(if_matches.size() == 4u);
+  BOOST_TEST(if_matches[0] == first);                           // quoted first, as RFC 9110 has it
+  BOOST_TEST(if_matches[1] == first.substr(1, first.size() - 2));  // then bare, and bare from then on
+  BOOST_TEST(if_matches[2].front() != '"');
+  BOOST_TEST(if_matches[3].front() != '"');
+}
+
+// The probe finds what such a server honours, and a conditional put_file above the
+// multipart threshold goes in one PUT there (its multipart completion would overwrite).
+BOOST_AUTO_TEST_CASE(the_fencing_probe_finds_an_unfenced_multipart_completion_and_uploads_avoid_it) {
+  env_guard e(clean_aws_environment);
+  rgw_like_objects objects;
+  scripted_s3 server([&](const request& q, int) { return objects.serve(q); });
+  auto c = scripted_config(server);
+  c.multipart_threshold = c.part_size = 5u << 20;
+  s4db::s3_store store{c};
+  const auto report = store.fencing("db/");
+  BOOST_TEST(report.if_absent);
+  BOOST_TEST(report.if_match);
+  BOOST_TEST(report.unquoted_etag);
+  BOOST_TEST(!report.multipart);
+  BOOST_TEST(report.fences());
+  BOOST_TEST(report.server == server.endpoint() + " bucket bucket");
+  for (const auto& q : server.requests())  // the scratch object only, deleted in the end
+    BOOST_TEST((q.target.starts_with("/bucket/db/.s4db-fencing-probe-") || q.target == "/bucket?delete"), q.target);
+  BOOST_TEST(objects.keys().empty());  // the scratch object is gone
+  const auto asked = server.requests().size();
+  BOOST_TEST(store.fencing("db/").multipart == false);
+  BOOST_TEST(server.requests().size() == asked);  // asked once per process, endpoint and bucket
+
+  temp_dir tmp;
+  write_bytes(tmp.path / "big", std::string((5u << 20) + 1000, 'b'));
+  store.put("db/index.idx", "small", {});
+  BOOST_CHECK_THROW(store.put_file("db/index.idx", tmp.path / "big", s4db::put_condition::when_absent()),
+                    s4db::conflict_error);
+  BOOST_TEST(objects.body("db/index.idx") == "small");
+  store.put_file("db/other", tmp.path / "big", s4db::put_condition::when_absent());
+  BOOST_TEST(objects.body("db/other").size() == (5u << 20) + 1000);
+  std::size_t multipart_starts = 0;
+  for (const auto& q : server.requests())
+    multipart_starts += q.method == "POST" && q.target.ends_with("?uploads") && q.target.find("probe") == std::string::npos;
+  BOOST_TEST(multipart_starts == 0u);
+  store.put_file("db/unconditional", tmp.path / "big");  // no condition: parts as usual
+  BOOST_TEST(server.requests().back().method == "POST");
+}
+
+// The probe's answer is kept in a working copy for a day, for that endpoint and bucket only.
+BOOST_AUTO_TEST_CASE(a_kept_fencing_report_is_read_back_only_for_its_server_and_for_a_day) {
+  s4db::fencing_report r{"http://127.0.0.1:9 bucket b", true, true, false, true};
+  const auto now = std::chrono::system_clock::now();
+  const auto text = s4db::s3::encode_fencing_cache(r, now);
+  const auto back = s4db::s3::decode_fencing_cache(text, r.server, now + std::chrono::hours(1));
+  BOOST_REQUIRE(back.has_value());
+  BOOST_TEST(back->multipart == false);
+  BOOST_TEST(back->unquoted_etag == true);
+  BOOST_TEST(!s4db::s3::decode_fencing_cache(text, "http://127.0.0.1:9 bucket c", now).has_value());
+  BOOST_TEST(!s4db::s3::decode_fencing_cache(text, r.server, now + std::chrono::hours(25)).has_value());
+  auto damaged = text;
+  damaged[damaged.size() - 2] = '7';
+  BOOST_TEST(!s4db::s3::decode_fencing_cache(damaged, r.server, now).has_value());
 }
 
 BOOST_AUTO_TEST_CASE(a_server_that_drips_bytes_reaches_its_deadline) {

@@ -325,6 +325,21 @@ inline std::string unique_prefix(const std::string& base = "tests") {
   return base + "/" + std::to_string(rng()) + "/";
 }
 
+// What the test server's conditional writes are worth, as the library's probe finds them
+// (once per process): s3rver honours none, so a db there commits unfenced, one writer at a
+// time; moto and Ceph RGW fence.
+inline s4db::fencing_report test_server_fencing() {
+  s4db::s3_store store{test_s3_config()};
+  return store.fencing(unique_prefix("probe"));
+}
+
+// Options for a db on the test server: fenced where the server fences.
+inline s4db::options s3_test_options() {
+  s4db::options o;
+  o.fenced = test_server_fencing().fences();
+  return o;
+}
+
 using s3_combos = boost::mpl::list<combo<s4db::s3_store, s4db::snappy_codec, s4db::compact_index>,
                                    combo<s4db::s3_store, s4db::identity_codec, s4db::ordered_index>>;
 
@@ -351,6 +366,7 @@ struct env {
   // (namespaces, several writers) has its own suite, several_writers_test.cpp.
   s4db::options opts(const std::string& local_name = "local") const {
     s4db::options o;
+    if constexpr (std::is_same_v<typename Combo::store_type, s4db::s3_store>) o = s3_test_options();
     o.format_version = 1;
     o.prefix = prefix;
     o.local_dir = local(local_name);

@@ -418,6 +418,18 @@ void require_database(Store& store, const std::string& prefix, const std::string
 
 template <class Db>
 int run(Db& db, const request& r, bool publish) {
+  // A commit the server would not fence is refused before anything is written.
+  const bool commits = r.command == "compact" || r.command == "upload" ||
+                       (publish && (r.command == "put" || r.command == "load" || r.command == "del" ||
+                                    r.command == "rebuild-index"));
+  if (commits && db.get_options().fenced) {
+    const auto fencing = db.fencing();
+    if (!fencing.fences())
+      throw s4db::usage_error("s4db: " + fencing.server + " does not honour conditional writes (" +
+                              fencing.summary() +
+                              "); nothing was written. --no-fence commits without them: then only one writer at a "
+                              "time is safe");
+  }
   if (r.command == "get") {
     // One key: its bytes as they are. Several: one JSON line each (missing ones named on
     // stderr, exit 1 if any is missing).
@@ -485,6 +497,13 @@ int run(Db& db, const request& r, bool publish) {
   }
   if (r.command == "stat") {
     const auto s = db.stats();
+    std::optional<s4db::fencing_report> fencing;
+    std::string fencing_error;
+    try {
+      fencing = db.fencing();
+    } catch (const s4db::store_error& e) {  // e.g. credentials that may read but not write
+      fencing_error = e.what();
+    }
     if (r.json) {
       nlohmann::json j{{"index_published", s.index_published},
                        {"keys", s.keys},
@@ -496,6 +515,12 @@ int run(Db& db, const request& r, bool publish) {
                        {"writers", s.writers},
                        {"garbage_bytes", s.garbage_bytes},
                        {"garbage_files", s.garbage_files}};
+      if (fencing)
+        j["conditional_writes"] = {{"server", fencing->server},       {"if_none_match", fencing->if_absent},
+                                   {"if_match", fencing->if_match},   {"multipart", fencing->multipart},
+                                   {"unquoted_etag", fencing->unquoted_etag}, {"fenced_commits", fencing->fences()}};
+      else
+        j["conditional_writes"] = {{"error", fencing_error}};
       std::cout << j.dump() << '\n';
       return ok;
     }
@@ -512,6 +537,11 @@ int run(Db& db, const request& r, bool publish) {
               << "writers           " << s.writers << " (namespaces among the data files)\n"
               << "bytes garbage     " << s.garbage_bytes << " in " << s.garbage_files
               << " files (objects the index does not name" << (s.index_published ? "; gc deletes them" : "") << ")\n";
+    std::cout << "conditional writes "
+              << (!fencing            ? "not probed: " + fencing_error
+                  : fencing->fences() ? fencing->summary() + ": fenced commits are safe"
+                                      : fencing->summary() + ": use --no-fence, one writer at a time")
+              << '\n';
     if (s.index_published) {
       std::cout << "compact reclaims  " << s.dead_bytes() << " bytes ("
                 << (s.file_bytes ? 100 * s.dead_bytes() / s.file_bytes : 0)
@@ -654,6 +684,10 @@ int main(int argc, char** argv) {
                  "when --local-dir holds unpublished writes and the store's index changed: rebase (the default: "
                  "the writes go on top of the store's index), keep-local, take-store, or fail")
       ->check(CLI::IsMember({"rebase", "keep-local", "take-store", "fail"}));
+  bool no_fence = false;
+  app.add_flag("--no-fence", no_fence,
+               "commit without conditional writes, for an S3 server that ignores them (s4db stat says): then "
+               "only one writer at a time is safe");
   int format_version = 2;
   app.add_option("--format-version", format_version, "the format written: 2 (the default) or 1 (s4db 0.5-0.8)")
       ->check(CLI::IsMember({1, 2}));
@@ -740,6 +774,7 @@ int main(int argc, char** argv) {
   progress_bar bar;
   s4db::options opt;
   opt.format_version = format_version;
+  opt.fenced = !no_fence;
   opt.on_conflict = on_conflict == "fail"         ? s4db::conflict_resolution::fail
                     : on_conflict == "keep-local" ? s4db::conflict_resolution::keep_local
                     : on_conflict == "take-store" ? s4db::conflict_resolution::take_store

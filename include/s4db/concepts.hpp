@@ -102,6 +102,36 @@ concept store =
     std::movable<S> && store_gets_objects<S> && store_gets_ranges<S> && store_gets_files<S> && store_puts_objects<S> &&
     store_puts_files<S> && store_heads_objects<S> && store_removes_objects<S> && store_lists_objects<S>;
 
+// What a store's conditional writes are worth, as a probe found them (a server may ignore
+// the headers, or read them otherwise than AWS does).
+struct fencing_report {
+  std::string server;       // the endpoint and bucket probed
+  bool if_absent = true;    // If-None-Match: * over an existing object is refused
+  bool if_match = true;     // If-Match with a wrong ETag is refused, with the right one accepted
+  bool multipart = true;    // a multipart upload's completion honours both as well
+  bool unquoted_etag = false;  // If-Match matches only the ETag without its quotes (Ceph RGW 16)
+
+  // Whether fenced commits are safe there (multipart or not: an unfenced multipart
+  // completion only keeps conditional writes to single PUTs).
+  bool fences() const noexcept { return if_absent && if_match; }
+
+  std::string summary() const {
+    auto yes = [](bool b) { return b ? "honoured" : "IGNORED"; };
+    return std::string("If-None-Match: * ") + yes(if_absent) + ", If-Match " + yes(if_match) +
+           (if_match ? unquoted_etag ? " (the ETag unquoted)" : " (the ETag quoted)" : "") +
+           ", on multipart completion " + yes(multipart);
+  }
+};
+
+// Optional. fencing(prefix, cache_file): probes, once, whether the store honours
+// conditional writes, with a scratch object under prefix; the answer is kept in memory and,
+// given a cache_file, there. Stores without it honour them by construction (fs, memory).
+template <class S>
+concept store_probes_fencing = requires(S& s, const std::string& prefix,
+                                        const std::optional<std::filesystem::path>& cache_file) {
+  { s.fencing(prefix, cache_file) } -> std::same_as<fencing_report>;
+};
+
 // ---------------------------------------------------------------------------- codec
 // How values are stored. A codec is recorded in every entry's flags byte, so a db opened
 // with the wrong codec reports corruption_error instead of returning garbage.

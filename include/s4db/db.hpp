@@ -406,6 +406,16 @@ class basic_db {
     return committer_.rebases();
   }
 
+  // What the store's conditional writes are worth, which fenced commits rely on: s3_store
+  // probes the server once (about eight requests on a scratch object under the prefix;
+  // kept in memory, and in local_dir for a day); fs_store and memory_store honour them by
+  // construction. A fenced upload() or compact() asks the same first, and refuses with
+  // usage_error where they are not honoured.
+  fencing_report fencing() const {
+    std::shared_lock lock(c_.mutex);
+    return c_.publisher.fencing();
+  }
+
   Store& store() noexcept { return c_.store; }
   const options& get_options() const noexcept { return c_.opt; }
 

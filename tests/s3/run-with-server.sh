@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs a command against a real S3-compatible server on 127.0.0.1, started here on a free
-# port and stopped afterwards:  run-with-server.sh s3rver|moto|external COMMAND...
+# port and stopped afterwards:  run-with-server.sh s3rver|moto|rgw|external COMMAND...
 #   s3rver    @20minutes/s3rver 4.0.4 from tests/s3/node_modules (scripts/setup.sh installs it)
 #   moto      moto_server, when `python3 -c 'import moto'` works
+#   rgw       Ceph's RADOS Gateway 16 (Debian's radosgw) on a throwaway one-node cluster
+#             (start-rgw.sh; S4DB_TEST_RGW=0 skips it)
 #   external  whatever S4DB_TEST_S3_BUCKET (and S4DB_TEST_S3_ENDPOINT, AWS_*) name
 # The command sees S4DB_TEST_S3_{ENDPOINT,BUCKET,SERVER} and AWS credentials. Exit 77
 # (a skip, for CTest and Meson) when the server cannot run here, saying why.
@@ -20,6 +22,7 @@ cleanup() {  # a server that has not stopped 5 s after SIGTERM is killed (s3rver
     kill -9 "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   fi
+  [[ -d $work/rgw ]] && "$here/stop-rgw.sh" "$work/rgw"
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -88,6 +91,13 @@ case $server in
     export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
     curl -s -f -X PUT "http://127.0.0.1:$port/$bucket" >/dev/null
     ;;
+  rgw)
+    if [[ ${S4DB_TEST_RGW:-1} == 0 ]]; then echo "SKIPPED LOUDLY: S4DB_TEST_RGW=0"; exit 77; fi
+    export AWS_ACCESS_KEY_ID=s4dbtestkey AWS_SECRET_ACCESS_KEY=s4dbtestsecret
+    status=0
+    port=$("$here/start-rgw.sh" "$work/rgw" "$bucket" "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY") || status=$?
+    ((status == 0)) || exit "$status"
+    ;;
   external)
     if [[ -z ${S4DB_TEST_S3_BUCKET:-} ]]; then
       echo "SKIPPED: no external S3 endpoint (set S4DB_TEST_S3_BUCKET, and S4DB_TEST_S3_ENDPOINT for MinIO)"; exit 77
@@ -96,7 +106,7 @@ case $server in
     exec "$@"
     ;;
   *)
-    echo "usage: $0 s3rver|s3rver-port80|s3rver-tls|moto|external COMMAND..."; exit 2
+    echo "usage: $0 s3rver|s3rver-port80|s3rver-tls|moto|rgw|external COMMAND..."; exit 2
     ;;
 esac
 unset AWS_SESSION_TOKEN AWS_PROFILE AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3

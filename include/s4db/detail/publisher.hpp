@@ -59,7 +59,32 @@ class publisher {
       : store_(store), bucket_(objects), copy_(copy), opt_(opt) {}
 
   // Starts an upload() or compact() call: files pushed before it are an earlier call's.
-  void begin() { pushed_now_.clear(); }
+  // Fenced, on a store that may ignore conditional writes (s3_store), the first call makes
+  // sure it honours them: one that does not is a usage_error before anything is written,
+  // never a commit that races silently.
+  void begin() {
+    pushed_now_.clear();
+    if (!opt_.fenced || fencing_checked_) return;
+    const auto report = fencing();
+    if (!report.fences())
+      throw_usage(report.server + " does not honour conditional writes (" + report.summary() +
+                  "), so a fenced commit would not be fenced there and concurrent writers could lose each other's "
+                  "commits; nothing was written. Set options::fenced = false (s4db --no-fence) if this database has "
+                  "one writer at a time, or use a server that honours them (docs/s3.md, \"Services\")");
+    fencing_checked_ = true;
+  }
+
+  // What the store's conditional writes are worth: probed once (kept in the working copy's
+  // `fencing` file for a day) where the store can ignore them, else honoured by construction.
+  fencing_report fencing() const {
+    if constexpr (store_probes_fencing<Store>) {
+      std::optional<std::filesystem::path> cache;
+      if (copy_.exists() && !copy_.is_temp()) cache = copy_.dir() / fencing_cache_name;
+      return store_.fencing(bucket_.prefix(), cache);
+    } else {
+      return {"this store (conditional writes by construction)"};
+    }
+  }
 
   // Pushes every local data file this copy wrote (its own namespace, or any file it never
   // got from the store) that the store does not hold exactly as this copy last uploaded
@@ -257,6 +282,7 @@ class publisher {
   working_copy& copy_;
   const options& opt_;
   std::set<file_id> pushed_now_;  // the files this upload() or compact() call put
+  bool fencing_checked_ = false;   // begin() found the store's conditional writes honoured
 };
 
 }  // namespace detail

@@ -44,6 +44,8 @@ namespace detail {
 inline constexpr std::string_view lock_file_name = "LOCK";
 inline constexpr std::string_view download_staging_name = "download.staging";
 inline constexpr std::string_view staged_ready_name = "READY";
+// What the store's fencing probe found (store/s3/fencing.hpp), kept for a day.
+inline constexpr std::string_view fencing_cache_name = "fencing";
 
 class working_copy {
  public:

@@ -13,8 +13,10 @@
 // in another region is followed there; an ExpiredToken answer fetches new credentials; a
 // clock the server says is off is corrected from its Date. What still fails is a
 // store_error naming the operation, bucket, key, HTTP status, the server's error code,
-// message and request id; 412/409 on a conditional put is a conflict_error. No message
-// carries a secret. Thread-safe; copies share one connection pool.
+// message and request id; 412/409 on a conditional put is a conflict_error, and so is 404
+// on If-Match. If-Match carries the ETag in the spelling the server matches, learned on
+// the first 412 that only a spelling explains (s3/fencing.hpp); fencing() probes what the
+// server honours. No message carries a secret. Thread-safe; copies share one connection pool.
 #pragma once
 
 #include <openssl/evp.h>
@@ -45,6 +47,7 @@
 #include "../error.hpp"
 #include "../fwd.hpp"
 #include "s3/config.hpp"
+#include "s3/fencing.hpp"
 #include "s3/http.hpp"
 #include "s3/retry.hpp"
 #include "s3/sigv4.hpp"
@@ -149,28 +152,52 @@ class s3_store {
 
   std::string put(const std::string& key, std::string_view data, const put_condition& condition = {}) {
     const std::string hash = sigv4::sha256_hex(data);
-    auto r = impl_->call("PUT", key, {}, [&](s3::http_request& q) {
-      q.body = data;
-      q.headers.emplace_back("x-amz-content-sha256", hash);
-      add_put_headers(q, condition);
+    auto r = impl_->conditional_write("PUT", key, condition, [&](const std::string& if_match) {
+      return impl_->call("PUT", key, {}, [&](s3::http_request& q) {
+        q.body = data;
+        q.headers.emplace_back("x-amz-content-sha256", hash);
+        add_put_headers(q, condition, if_match);
+      });
     });
-    impl_->expect_put_success("PUT", key, r);
     return r.headers["etag"];
   }
 
   std::string put_file(const std::string& key, const std::filesystem::path& path, const put_condition& condition = {}) {
     detail::file in(path, O_RDONLY);
     const std::uint64_t size = in.size();
-    if (size > impl_->settings.limits.multipart_threshold) return put_multipart(key, in, size, condition);
+    if (in_parts(key, size, condition)) return put_multipart(key, in, size, condition);
     const std::string hash = sha256_of(in, 0, size);
-    auto r = impl_->call("PUT", key, {}, [&](s3::http_request& q) {
-      q.body_file = &in;
-      q.body_length = size;
-      q.headers.emplace_back("x-amz-content-sha256", hash);
-      add_put_headers(q, condition);
+    auto r = impl_->conditional_write("PUT", key, condition, [&](const std::string& if_match) {
+      return impl_->call("PUT", key, {}, [&](s3::http_request& q) {
+        q.body_file = &in;
+        q.body_length = size;
+        q.headers.emplace_back("x-amz-content-sha256", hash);
+        add_put_headers(q, condition, if_match);
+      });
     });
-    impl_->expect_put_success("PUT", key, r);
     return r.headers["etag"];
+  }
+
+  // Whether this server honours conditional writes, probed once per process, endpoint and
+  // bucket (and kept in cache_file, when given, for a day) with a scratch object
+  // PREFIX.s4db-fencing-probe-N that it deletes after: a PUT with If-None-Match: * over it
+  // and one with a wrong If-Match must be refused, one with its ETag accepted (in the
+  // spelling the server matches, learned here), and a multipart upload completed over it
+  // with If-None-Match: * refused. About eight requests.
+  fencing_report fencing(const std::string& prefix, const std::optional<std::filesystem::path>& cache_file = {}) {
+    auto& traits = *impl_->traits;
+    std::lock_guard lock(traits.probe_mutex);
+    if (traits.report) return *traits.report;
+    const std::string server = impl_->settings.endpoint + " bucket " + impl_->settings.bucket;
+    std::optional<fencing_report> found;
+    if (cache_file) found = s3::read_fencing_cache(*cache_file, server);
+    if (!found) {
+      found = probe_fencing(prefix);
+      found->server = server;
+      if (cache_file) s3::write_fencing_cache(*cache_file, *found);
+    }
+    traits.adopt(*found);
+    return *found;
   }
 
   std::optional<object_info> head(const std::string& key) {
@@ -281,6 +308,7 @@ class s3_store {
     }
 
     const s3::settings settings;
+    const std::shared_ptr<s3::server_traits> traits = s3::traits_of(settings.endpoint + "/" + settings.bucket);
     s3::http_client http;
     s3::retry_quota quota;
     std::atomic<bool> multi_delete_unsupported{false};
@@ -479,11 +507,33 @@ class s3_store {
       if (r.status < 200 || r.status >= 300) fail(op, key, r);
     }
 
-    void expect_put_success(const std::string& op, const std::string& key, const s3::http_response& r) const {
-      if (r.status == 412 || r.status == 409)
+    static bool refused(const s3::http_response& r) { return r.status == 412 || r.status == 409; }
+
+    // A write under `condition`, sent by send(if_match) with the ETag spelled as this server
+    // matches it (s3/fencing.hpp). A 412 on If-Match while the object does carry that ETag
+    // means the server reads the other spelling: learned for this endpoint and bucket, and
+    // sent again. If-Match on a missing object is a lost condition (AWS answers 404, RGW 412).
+    template <class Send>
+    s3::http_response conditional_write(const std::string& op, const std::string& key, const put_condition& c,
+                                        Send&& send) {
+      bool unquoted = traits->unquoted_etag;
+      auto r = send(c.if_match ? s3::etag_spelled(*c.if_match, unquoted) : std::string());
+      if (r.status == 412 && c.if_match && !traits->etag_form_settled) {
+        auto now = call("HEAD", key, {}, [](auto&) {});
+        if (now.status == 200 && s3::same_etag(now.headers["etag"], *c.if_match)) {
+          traits->unquoted_etag.compare_exchange_strong(unquoted, !unquoted);
+          r = send(s3::etag_spelled(*c.if_match, traits->unquoted_etag));
+        }
+      }
+      if (r.status == 404 && c.if_match && s3::error_code(r) == "NoSuchKey")
+        detail::throw_conflict("S3 " + op + " " + where(key) + ": the condition failed: the object is gone (HTTP 404)" +
+                               request_id(r));
+      if (refused(r))
         detail::throw_conflict("S3 " + op + " " + where(key) + ": the condition failed (HTTP " +
                                std::to_string(r.status) + " " + s3::error_code(r) + ")" + request_id(r));
       expect_success(op, key, r);
+      if (c.if_match) traits->etag_form_settled = true;
+      return r;
     }
 
    private:
@@ -491,15 +541,31 @@ class s3_store {
     place where_;
   };
 
-  static void add_condition(s3::http_request& q, const put_condition& c) {
+  // The condition's headers, If-Match carrying `if_match` (its ETag as the server reads it).
+  static void add_condition(s3::http_request& q, const put_condition& c, const std::string& if_match) {
     if (c.if_absent) q.headers.emplace_back("If-None-Match", "*");
-    if (c.if_match) q.headers.emplace_back("If-Match", *c.if_match);
+    if (c.if_match) q.headers.emplace_back("If-Match", if_match);
   }
 
   // The headers every object write carries: the condition, then SSE and extra_headers.
-  void add_put_headers(s3::http_request& q, const put_condition& c) const {
-    add_condition(q, c);
+  void add_put_headers(s3::http_request& q, const put_condition& c, const std::string& if_match) const {
+    add_condition(q, c, if_match);
     for (const auto& h : impl_->settings.put_headers) q.headers.push_back(h);
+  }
+
+  // Whether put_file sends these bytes in parts: above multipart_threshold, and under a
+  // condition only where the probe saw the server fence a multipart completion (Ceph RGW 16
+  // ignores the condition there and overwrites); else one PUT, which S3 takes up to 5 GiB.
+  bool in_parts(const std::string& key, std::uint64_t size, const put_condition& condition) const {
+    if (size <= impl_->settings.limits.multipart_threshold) return false;
+    if ((!condition.if_absent && !condition.if_match) || impl_->traits->multipart_fenced) return true;
+    if (size > s3::max_part_size)
+      detail::throw_usage("S3 PUT " + impl_->where(key) + ": " + std::to_string(size) +
+                          " bytes under a condition is more than one PUT takes (5 GiB), and " +
+                          impl_->settings.endpoint +
+                          " is not known to honour conditions on a multipart upload's completion (s3_store::fencing "
+                          "probes it; docs/s3.md, \"Services\")");
+    return false;
   }
 
   static std::string sha256_of(const detail::file& f, std::uint64_t offset, std::uint64_t length) {
@@ -529,6 +595,43 @@ class s3_store {
     return std::string(reinterpret_cast<const char*>(out), static_cast<std::size_t>(len));
   }
 
+  // Starts a multipart upload of key; returns the query naming it ("uploadId=...").
+  std::string start_multipart(const std::string& key) {
+    auto start = impl_->call("POST", key, "uploads", [&](s3::http_request& q) {
+      for (const auto& h : impl_->settings.put_headers) q.headers.push_back(h);
+    });
+    impl_->expect_success("POST (start multipart upload)", key, start);
+    const std::string upload_id = s3::child_text(s3::xml_reply(start.body).root, "UploadId");
+    if (upload_id.empty())
+      detail::throw_store("S3 multipart upload of " + impl_->where(key) + ": no UploadId in the reply", 0, true);
+    return "uploadId=" + sigv4::uri_encode(upload_id, false);
+  }
+
+  // Completes it from the parts' ETags, under `condition` (If-Match carrying `if_match`).
+  s3::http_response complete_multipart(const std::string& key, const std::string& id_query,
+                                       const std::vector<std::string>& etags, const put_condition& condition,
+                                       const std::string& if_match) {
+    std::string body = "<CompleteMultipartUpload>";
+    for (std::size_t i = 0; i < etags.size(); ++i)
+      body += "<Part><PartNumber>" + std::to_string(i + 1) + "</PartNumber><ETag>" + s3::xml_escape(etags[i]) +
+              "</ETag></Part>";
+    body += "</CompleteMultipartUpload>";
+    const std::string hash = sigv4::sha256_hex(body);
+    return impl_->call("POST", key, id_query, [&](s3::http_request& q) {
+      q.body = body;
+      q.headers.emplace_back("x-amz-content-sha256", hash);
+      add_condition(q, condition, if_match);
+    });
+  }
+
+  void abort_multipart(const std::string& key, const std::string& id_query) {
+    try {
+      impl_->call(
+          "DELETE", key, id_query, [](auto&) {}, false);  // even when interrupted
+    } catch (const error&) {  // the original failure matters more than a failed abort
+    }
+  }
+
   std::string put_multipart(const std::string& key, const detail::file& in, std::uint64_t size,
                             const put_condition& condition) {
     const std::uint64_t part_size = impl_->settings.limits.part_size;
@@ -537,14 +640,7 @@ class s3_store {
       detail::throw_usage("S3 multipart upload of " + impl_->where(key) + ": " + std::to_string(size) +
                           " bytes in parts of " + std::to_string(part_size) + " is " + std::to_string(count) +
                           " parts; S3 takes at most 10,000 (raise s3_config.part_size)");
-    auto start = impl_->call("POST", key, "uploads", [&](s3::http_request& q) {
-      for (const auto& h : impl_->settings.put_headers) q.headers.push_back(h);
-    });
-    impl_->expect_success("POST (start multipart upload)", key, start);
-    const std::string upload_id = s3::child_text(s3::xml_reply(start.body).root, "UploadId");
-    if (upload_id.empty())
-      detail::throw_store("S3 multipart upload of " + impl_->where(key) + ": no UploadId in the reply", 0, true);
-    const std::string id_query = "uploadId=" + sigv4::uri_encode(upload_id, false);
+    const std::string id_query = start_multipart(key);
     try {
       std::vector<std::string> etags(static_cast<std::size_t>(count));
       detail::parallel_for(etags.size(), impl_->settings.limits.part_concurrency, [&](std::size_t i) {
@@ -560,18 +656,9 @@ class s3_store {
         impl_->expect_success("PUT (part " + number + ")", key, r);
         etags[i] = r.headers["etag"];
       });
-      std::string body = "<CompleteMultipartUpload>";
-      for (std::size_t i = 0; i < etags.size(); ++i)
-        body += "<Part><PartNumber>" + std::to_string(i + 1) + "</PartNumber><ETag>" + s3::xml_escape(etags[i]) +
-                "</ETag></Part>";
-      body += "</CompleteMultipartUpload>";
-      const std::string hash = sigv4::sha256_hex(body);
-      auto done = impl_->call("POST", key, id_query, [&](s3::http_request& q) {
-        q.body = body;
-        q.headers.emplace_back("x-amz-content-sha256", hash);
-        add_condition(q, condition);
-      });
-      impl_->expect_put_success("POST (complete multipart upload)", key, done);
+      auto done = impl_->conditional_write(
+          "POST (complete multipart upload)", key, condition,
+          [&](const std::string& if_match) { return complete_multipart(key, id_query, etags, condition, if_match); });
       s3::xml_reply reply(done.body);
       if (s3::local_name(reply.root) == "Error")  // S3 may fail a completion inside a 200 (retried first)
         detail::throw_store(
@@ -582,12 +669,72 @@ class s3_store {
       if (etag.empty()) etag = s3::child_text(reply.root, "ETag");
       return etag;
     } catch (...) {
-      try {
-        impl_->call(
-            "DELETE", key, id_query, [](auto&) {}, false);  // even when interrupted
-      } catch (const error&) {                              // the original failure matters more than a failed abort
-      }
+      abort_multipart(key, id_query);
       throw;
+    }
+  }
+
+  // fencing()'s probe, on a scratch object deleted after (a failure to delete leaves it; it
+  // is no data file, so nothing reads it and gc leaves it alone).
+  fencing_report probe_fencing(const std::string& prefix) {
+    const std::string key = prefix + ".s4db-fencing-probe-" + std::to_string(std::random_device{}()) +
+                            std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
+    auto raw_put = [&](std::string_view body, const char* header, const std::string& value) {
+      auto r = impl_->call("PUT", key, {}, [&](s3::http_request& q) {
+        q.body = body;
+        q.headers.emplace_back("x-amz-content-sha256", sigv4::sha256_hex(body));
+        q.headers.emplace_back(header, value);
+      });
+      if (!impl::refused(r)) impl_->expect_success("PUT (fencing probe)", key, r);
+      return r;
+    };
+    fencing_report report;
+    try {
+      auto first = raw_put("1", "If-None-Match", "*");
+      const bool created = !impl::refused(first);  // else it refuses If-None-Match: * on a new object too
+      std::string etag = created ? first.headers["etag"] : put(key, "1");
+      auto again = raw_put("2", "If-None-Match", "*");
+      report.if_absent = created && impl::refused(again);
+      if (!report.if_absent) etag = again.headers["etag"];
+      auto wrong = raw_put("3", "If-Match", "\"00000000000000000000000000000000\"");
+      const bool wrong_refused = impl::refused(wrong);
+      if (!wrong_refused) etag = wrong.headers["etag"];
+      bool right_accepted = true;
+      try {
+        put(key, "4", put_condition::when_matching(etag));
+      } catch (const conflict_error&) {
+        right_accepted = false;
+      }
+      report.if_match = wrong_refused && right_accepted;
+      report.unquoted_etag = impl_->traits->unquoted_etag;
+      const std::string id_query = start_multipart(key);
+      try {
+        auto part = impl_->call("PUT", key, "partNumber=1&" + id_query, [&](s3::http_request& q) {
+          q.body = "5";
+          q.headers.emplace_back("x-amz-content-sha256", sigv4::sha256_hex("5"));
+        });
+        impl_->expect_success("PUT (fencing probe, part 1)", key, part);
+        auto done = complete_multipart(key, id_query, {part.headers["etag"]}, put_condition::when_absent(), "");
+        report.multipart = impl::refused(done);
+        if (!report.multipart) impl_->expect_success("POST (fencing probe, complete multipart upload)", key, done);
+      } catch (...) {
+        abort_multipart(key, id_query);
+        throw;
+      }
+      if (report.multipart) abort_multipart(key, id_query);
+    } catch (...) {
+      remove_quietly(key);
+      throw;
+    }
+    remove_quietly(key);
+    return report;
+  }
+
+  void remove_quietly(const std::string& key) {
+    try {
+      const std::string keys[] = {key};
+      remove(keys);
+    } catch (const error&) {
     }
   }
 
