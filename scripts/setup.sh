@@ -7,7 +7,8 @@
 #   scripts/setup.sh [test]   everything: also clang, Meson, Boost.Test, the AWS CLI and Python
 #                             (interop tests), cpp-httplib (the loopback credential endpoints
 #                             and scripted S3 in tests/s3/), openssl (the test CA for the TLS
-#                             run), Node.js with the npm S3 test server in
+#                             run), Ceph's monitor, OSD and RADOS Gateway (tests/s3/start-rgw.sh
+#                             runs the S3 suites against RGW), Node.js with the npm S3 test server in
 #                             tests/s3/node_modules, and LevelDB, RocksDB and LMDB, which only
 #                             the benchmarks use (benchmarks/peers.cpp; CI builds it)
 #   scripts/setup.sh --list build|test   prints that list of Debian packages, one per line
@@ -25,6 +26,7 @@ test_packages=(
   clang libclang-rt-14-dev meson clang-format libboost-test-dev
   python3 python3-snappy awscli curl libcpp-httplib-dev openssl
   libleveldb-dev librocksdb-dev liblmdb-dev
+  ceph-mon ceph-osd radosgw ceph-common
 )
 
 list=false

@@ -798,8 +798,11 @@ BOOST_AUTO_TEST_CASE(ctrl_c_aborts_an_unfinished_multipart_upload) {
     std::memcpy(value.data() + i, &word, 8);
   }
   write_bytes(cwd.path / "big.bin", value);
-  auto args = s3_location("s3://" + config.bucket + "/" + prefix, proxy.endpoint());
-  args.insert(args.end(), {"put", "--create", "big", "--file", "big.bin"});
+  // --no-fence: a conditional upload stays one PUT on a server whose multipart completion does
+  // not fence (Ceph RGW 16); unconditional, it goes in parts everywhere.
+  const std::vector<std::string> args{"--s3",   "s3://" + config.bucket + "/" + prefix,
+                                      "--endpoint", proxy.endpoint(), "--no-fence", "put", "--create", "big",
+                                      "--file", "big.bin"};
   running_cli put(cwd.path, args, {{"TMPDIR", tmpdir.path.string()}});
   auto requests_with = [&](const std::string& text) {
     std::size_t n = 0;
@@ -809,10 +812,7 @@ BOOST_AUTO_TEST_CASE(ctrl_c_aborts_an_unfinished_multipart_upload) {
   BOOST_REQUIRE(eventually([&] { return requests_with("partNumber=1&") > 0; }));
   BOOST_TEST(put.interrupt_and_wait() == 130);
   BOOST_TEST(put.err().find("s4db: interrupted") != std::string::npos, put.err());
-  std::size_t aborts = 0;  // of the multipart upload (the fencing probe aborts one of its own)
-  for (const auto& request : proxy.requests())
-    aborts += request.starts_with("DELETE ") && request.find("fencing-probe") == std::string::npos;
-  BOOST_TEST(aborts == 1u);
+  BOOST_TEST(requests_with("DELETE ") == 1u);  // the multipart upload was aborted
   BOOST_TEST(requests_with("uploadId=") >= 2u);
   BOOST_TEST(entries_in(tmpdir.path) == 0u);
   BOOST_TEST(s4db::s3_store{config}.list(prefix).empty());  // nothing published

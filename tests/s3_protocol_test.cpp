@@ -570,11 +570,13 @@ BOOST_AUTO_TEST_CASE(the_fencing_probe_finds_an_unfenced_multipart_completion_an
 BOOST_AUTO_TEST_CASE(a_kept_fencing_report_is_read_back_only_for_its_server_and_for_a_day) {
   s4db::fencing_report r{"http://127.0.0.1:9 bucket b", true, true, false, true};
   const auto now = std::chrono::system_clock::now();
-  const auto text = s4db::s3::encode_fencing_cache(r, now);
+  const auto text = s4db::s3::encode_fencing_cache({r, now});
   const auto back = s4db::s3::decode_fencing_cache(text, r.server, now + std::chrono::hours(1));
   BOOST_REQUIRE(back.has_value());
-  BOOST_TEST(back->multipart == false);
-  BOOST_TEST(back->unquoted_etag == true);
+  BOOST_TEST(back->report.multipart == false);
+  BOOST_TEST(back->report.unquoted_etag == true);
+  BOOST_TEST(back->report.if_absent == true);
+  BOOST_TEST(std::chrono::abs(back->probed - now) < std::chrono::seconds(1));
   BOOST_TEST(!s4db::s3::decode_fencing_cache(text, "http://127.0.0.1:9 bucket c", now).has_value());
   BOOST_TEST(!s4db::s3::decode_fencing_cache(text, r.server, now + std::chrono::hours(25)).has_value());
   auto damaged = text;

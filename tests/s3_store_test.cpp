@@ -361,20 +361,21 @@ BOOST_AUTO_TEST_CASE(a_fenced_commit_needs_a_server_that_fences) {
   o.prefix = unique_prefix("fence");
   o.local_dir = tmp.path / "a";
   if (!report.fences()) {
-    s4db::db a{store, o};
-    a.put("k", "v");
-    try {
-      a.upload();
-      BOOST_FAIL("a fenced upload to a server that does not fence went through");
-    } catch (const s4db::usage_error& e) {
-      const std::string what = e.what();
-      BOOST_TEST(what.find("does not honour conditional writes") != std::string::npos, what);
-      BOOST_TEST(what.find("options::fenced = false") != std::string::npos, what);
-      BOOST_TEST(what.find(config.endpoint.value()) != std::string::npos, what);
+    {
+      s4db::db a{store, o};
+      a.put("k", "v");
+      try {
+        a.upload();
+        BOOST_FAIL("a fenced upload to a server that does not fence went through");
+      } catch (const s4db::usage_error& e) {
+        const std::string what = e.what();
+        BOOST_TEST(what.find("does not honour conditional writes") != std::string::npos, what);
+        BOOST_TEST(what.find("options::fenced = false") != std::string::npos, what);
+        BOOST_TEST(what.find(config.endpoint.value()) != std::string::npos, what);
+      }
+      BOOST_TEST(store.list(o.prefix).empty());
+      BOOST_TEST(a.has_unpublished_writes());
     }
-    BOOST_TEST(store.list(o.prefix).empty());
-    BOOST_TEST(a.has_unpublished_writes());
-    a.close();
     o.fenced = false;
     s4db::db b{store, o};
     b.upload();

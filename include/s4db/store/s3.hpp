@@ -187,17 +187,19 @@ class s3_store {
   fencing_report fencing(const std::string& prefix, const std::optional<std::filesystem::path>& cache_file = {}) {
     auto& traits = *impl_->traits;
     std::lock_guard lock(traits.probe_mutex);
-    if (traits.report) return *traits.report;
     const std::string server = impl_->settings.endpoint + " bucket " + impl_->settings.bucket;
-    std::optional<fencing_report> found;
-    if (cache_file) found = s3::read_fencing_cache(*cache_file, server);
-    if (!found) {
-      found = probe_fencing(prefix);
-      found->server = server;
-      if (cache_file) s3::write_fencing_cache(*cache_file, *found);
+    const auto kept = cache_file ? s3::read_fencing_cache(*cache_file, server) : std::nullopt;
+    if (!traits.report) {
+      if (kept) {
+        traits.adopt(*kept);
+      } else {
+        auto found = probe_fencing(prefix);
+        found.server = server;
+        traits.adopt({found, std::chrono::system_clock::now()});
+      }
     }
-    traits.adopt(*found);
-    return *found;
+    if (cache_file && !kept) s3::write_fencing_cache(*cache_file, {*traits.report, traits.probed});
+    return *traits.report;
   }
 
   std::optional<object_info> head(const std::string& key) {
@@ -732,8 +734,8 @@ class s3_store {
 
   void remove_quietly(const std::string& key) {
     try {
-      const std::string keys[] = {key};
-      remove(keys);
+      impl_->call(
+          "DELETE", key, {}, [](auto&) {}, false);  // even when interrupted
     } catch (const error&) {
     }
   }

@@ -34,15 +34,24 @@ namespace s4db {
 inline namespace v0 {
 namespace s3 {
 
+// A probe's answer and when it was made.
+struct probed_fencing {
+  fencing_report report;
+  std::chrono::system_clock::time_point probed;
+};
+
 struct server_traits {
   std::atomic<bool> unquoted_etag{false};      // send If-Match's ETag without quotes
   std::atomic<bool> etag_form_settled{false};  // the server accepted an If-Match in that form
   std::atomic<bool> multipart_fenced{false};   // a probe saw a multipart completion honour its condition
-  std::mutex probe_mutex;                      // one probe at a time; guards `report`
+  std::mutex probe_mutex;                      // one probe at a time; guards `report` and `probed`
   std::optional<fencing_report> report;
+  std::chrono::system_clock::time_point probed{};
 
-  void adopt(const fencing_report& r) {
+  void adopt(const probed_fencing& p) {
+    const fencing_report& r = p.report;
     report = r;
+    probed = p.probed;
     unquoted_etag = r.unquoted_etag;
     etag_form_settled = r.if_match;
     multipart_fenced = r.multipart && r.fences();
@@ -76,11 +85,12 @@ inline bool same_etag(std::string_view a, std::string_view b) { return bare_etag
 // the same endpoint is probed again the next day.
 inline constexpr std::chrono::hours fencing_cache_lifetime{24};
 
-inline std::string encode_fencing_cache(const fencing_report& r, std::chrono::system_clock::time_point probed) {
+inline std::string encode_fencing_cache(const probed_fencing& p) {
+  const fencing_report& r = p.report;
   std::ostringstream out;
   out << "s4db fencing probe 1\n"
       << "server " << r.server << "\n"
-      << "probed " << std::chrono::duration_cast<std::chrono::seconds>(probed.time_since_epoch()).count() << "\n"
+      << "probed " << std::chrono::duration_cast<std::chrono::seconds>(p.probed.time_since_epoch()).count() << "\n"
       << "if_absent " << r.if_absent << "\nif_match " << r.if_match << "\nmultipart " << r.multipart
       << "\nunquoted_etag " << r.unquoted_etag << "\n";
   return out.str();
@@ -88,7 +98,7 @@ inline std::string encode_fencing_cache(const fencing_report& r, std::chrono::sy
 
 // The report kept in `text` for `server`, if it is that server's, well formed and younger
 // than fencing_cache_lifetime; else nullopt (and the caller probes again).
-inline std::optional<fencing_report> decode_fencing_cache(const std::string& text, const std::string& server,
+inline std::optional<probed_fencing> decode_fencing_cache(const std::string& text, const std::string& server,
                                                           std::chrono::system_clock::time_point now) {
   std::istringstream in(text);
   std::string line;
@@ -96,8 +106,8 @@ inline std::optional<fencing_report> decode_fencing_cache(const std::string& tex
   if (!std::getline(in, line) || line != "server " + server) return std::nullopt;
   long long probed = 0;
   if (!std::getline(in, line) || std::sscanf(line.c_str(), "probed %lld", &probed) != 1) return std::nullopt;
-  const auto age = now - std::chrono::system_clock::time_point(std::chrono::seconds(probed));
-  if (age < std::chrono::seconds(0) || age > fencing_cache_lifetime) return std::nullopt;
+  const std::chrono::system_clock::time_point at{std::chrono::seconds(probed)};
+  if (now < at || now - at > fencing_cache_lifetime) return std::nullopt;
   fencing_report r;
   r.server = server;
   for (auto [name, field] : {std::pair{"if_absent", &r.if_absent}, std::pair{"if_match", &r.if_match},
@@ -106,10 +116,10 @@ inline std::optional<fencing_report> decode_fencing_cache(const std::string& tex
       return std::nullopt;
     *field = line.back() == '1';
   }
-  return r;
+  return probed_fencing{r, at};
 }
 
-inline std::optional<fencing_report> read_fencing_cache(const std::filesystem::path& path, const std::string& server) {
+inline std::optional<probed_fencing> read_fencing_cache(const std::filesystem::path& path, const std::string& server) {
   std::ifstream in(path);
   if (!in) return std::nullopt;
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -117,9 +127,9 @@ inline std::optional<fencing_report> read_fencing_cache(const std::filesystem::p
 }
 
 // Best effort: a cache that cannot be written only means probing again next time.
-inline void write_fencing_cache(const std::filesystem::path& path, const fencing_report& r) {
+inline void write_fencing_cache(const std::filesystem::path& path, const probed_fencing& p) {
   try {
-    detail::write_file_atomic(path, encode_fencing_cache(r, std::chrono::system_clock::now()), false);
+    detail::write_file_atomic(path, encode_fencing_cache(p), false);
   } catch (const error&) {
   }
 }
