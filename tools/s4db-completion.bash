@@ -10,7 +10,7 @@ _s4db() {
   fi
   local commands="get put del keys dump stat verify compact upload gc refresh download rebuild-index load"
   local global="--dir --s3 --endpoint --endpoint-url --region --profile --timeout --retries --local-dir
-    --no-cache --no-upload --on-conflict --format-version --help --version"
+    --no-cache --no-upload --no-fence --on-conflict --format-version --help --version"
   case $prev in
     --dir | --local-dir)
       COMPREPLY=($(compgen -d -- "$cur"))
