@@ -503,6 +503,9 @@ BOOST_AUTO_TEST_CASE(get_many_load_limit_prefix_stat_json_and_argument_errors) {
   BOOST_TEST(j.at("index_published").get<bool>());
   BOOST_TEST(j.at("dead_bytes").get<int>() == 0);
   const auto text = s4db_cli(db.path, {"stat"}).out;
+  BOOST_TEST(text.find("conditional writes honoured by the store itself: fenced commits are safe") != std::string::npos,
+             text);
+  BOOST_TEST(j.at("conditional_writes").at("fenced_commits").get<bool>());
   BOOST_TEST(text.find("compact reclaims") != std::string::npos);
   BOOST_TEST(text.find("gc reclaims") != std::string::npos);
   const auto too_many = s4db_cli(db.path, {"put", "a", "b", "c"});
@@ -800,9 +803,11 @@ BOOST_AUTO_TEST_CASE(ctrl_c_aborts_an_unfinished_multipart_upload) {
   write_bytes(cwd.path / "big.bin", value);
   // --no-fence: a conditional upload stays one PUT on a server whose multipart completion does
   // not fence (Ceph RGW 16); unconditional, it goes in parts everywhere.
-  const std::vector<std::string> args{"--s3",   "s3://" + config.bucket + "/" + prefix,
-                                      "--endpoint", proxy.endpoint(), "--no-fence", "put", "--create", "big",
-                                      "--file", "big.bin"};
+  const std::vector<std::string> args{"--s3",       "s3://" + config.bucket + "/" + prefix,
+                                      "--endpoint", proxy.endpoint(),
+                                      "--no-fence", "put",
+                                      "--create",   "big",
+                                      "--file",     "big.bin"};
   running_cli put(cwd.path, args, {{"TMPDIR", tmpdir.path.string()}});
   auto requests_with = [&](const std::string& text) {
     std::size_t n = 0;

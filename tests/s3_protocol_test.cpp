@@ -72,9 +72,13 @@ class rgw_like_objects {
     if (q.method == "POST") {  // completion: no condition is looked at
       objects_[key] = parts_[key];
       parts_.erase(key);
-      return {200, "<CompleteMultipartUploadResult><ETag>" + quoted(objects_[key]) + "</ETag></CompleteMultipartUploadResult>", {}};
+      return {
+          200,
+          "<CompleteMultipartUploadResult><ETag>" + quoted(objects_[key]) + "</ETag></CompleteMultipartUploadResult>",
+          {}};
     }
-    if (q.header("If-None-Match") == "*" && found != objects_.end()) return scripted_s3::error(412, "PreconditionFailed");
+    if (q.header("If-None-Match") == "*" && found != objects_.end())
+      return scripted_s3::error(412, "PreconditionFailed");
     if (has_header(q, "If-Match") && (found == objects_.end() || q.header("If-Match") != etag(found->second)))
       return scripted_s3::error(412, "PreconditionFailed");
     objects_[key] = q.body;
@@ -521,7 +525,7 @@ BOOST_AUTO_TEST_CASE(an_if_match_the_server_reads_unquoted_is_learned_once_per_e
   }
   BOOST_TEST(heads == 1);  // the one 412 that only a spelling explains
   BOOST_REQUIRE(if_matches.size() == 4u);
-  BOOST_TEST(if_matches[0] == first);                           // quoted first, as RFC 9110 has it
+  BOOST_TEST(if_matches[0] == first);                              // quoted first, as RFC 9110 has it
   BOOST_TEST(if_matches[1] == first.substr(1, first.size() - 2));  // then bare, and bare from then on
   BOOST_TEST(if_matches[2].front() != '"');
   BOOST_TEST(if_matches[3].front() != '"');
@@ -560,7 +564,8 @@ BOOST_AUTO_TEST_CASE(the_fencing_probe_finds_an_unfenced_multipart_completion_an
   BOOST_TEST(objects.body("db/other").size() == (5u << 20) + 1000);
   std::size_t multipart_starts = 0;
   for (const auto& q : server.requests())
-    multipart_starts += q.method == "POST" && q.target.ends_with("?uploads") && q.target.find("probe") == std::string::npos;
+    multipart_starts +=
+        q.method == "POST" && q.target.ends_with("?uploads") && q.target.find("probe") == std::string::npos;
   BOOST_TEST(multipart_starts == 0u);
   store.put_file("db/unconditional", tmp.path / "big");  // no condition: parts as usual
   BOOST_TEST(server.requests().back().method == "POST");

@@ -883,8 +883,8 @@ bool server_fences() {
   return report.fences();
 }
 
-#define S4DB_ON_S3(name)                                  \
-  BOOST_AUTO_TEST_CASE(name) {                            \
+#define S4DB_ON_S3(name)                                           \
+  BOOST_AUTO_TEST_CASE(name) {                                     \
     if (server_fences()) ::name(s4db::s3_store{test_s3_config()}); \
   }
 

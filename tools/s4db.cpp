@@ -419,14 +419,13 @@ void require_database(Store& store, const std::string& prefix, const std::string
 template <class Db>
 int run(Db& db, const request& r, bool publish) {
   // A commit the server would not fence is refused before anything is written.
-  const bool commits = r.command == "compact" || r.command == "upload" ||
-                       (publish && (r.command == "put" || r.command == "load" || r.command == "del" ||
-                                    r.command == "rebuild-index"));
+  const bool commits =
+      r.command == "compact" || r.command == "upload" ||
+      (publish && (r.command == "put" || r.command == "load" || r.command == "del" || r.command == "rebuild-index"));
   if (commits && db.get_options().fenced) {
     const auto fencing = db.fencing();
     if (!fencing.fences())
-      throw s4db::usage_error("s4db: " + fencing.server + " does not honour conditional writes (" +
-                              fencing.summary() +
+      throw s4db::usage_error("s4db: " + fencing.server + " does not honour conditional writes (" + fencing.summary() +
                               "); nothing was written. --no-fence commits without them: then only one writer at a "
                               "time is safe");
   }
@@ -516,9 +515,12 @@ int run(Db& db, const request& r, bool publish) {
                        {"garbage_bytes", s.garbage_bytes},
                        {"garbage_files", s.garbage_files}};
       if (fencing)
-        j["conditional_writes"] = {{"server", fencing->server},       {"if_none_match", fencing->if_absent},
-                                   {"if_match", fencing->if_match},   {"multipart", fencing->multipart},
-                                   {"unquoted_etag", fencing->unquoted_etag}, {"fenced_commits", fencing->fences()}};
+        j["conditional_writes"] = {{"server", fencing->server},
+                                   {"if_none_match", fencing->if_absent},
+                                   {"if_match", fencing->if_match},
+                                   {"multipart", fencing->multipart},
+                                   {"unquoted_etag", fencing->unquoted_etag},
+                                   {"fenced_commits", fencing->fences()}};
       else
         j["conditional_writes"] = {{"error", fencing_error}};
       std::cout << j.dump() << '\n';

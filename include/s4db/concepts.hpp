@@ -105,17 +105,19 @@ concept store =
 // What a store's conditional writes are worth, as a probe found them (a server may ignore
 // the headers, or read them otherwise than AWS does).
 struct fencing_report {
-  std::string server;       // the endpoint and bucket probed
-  bool if_absent = true;    // If-None-Match: * over an existing object is refused
-  bool if_match = true;     // If-Match with a wrong ETag is refused, with the right one accepted
-  bool multipart = true;    // a multipart upload's completion honours both as well
+  std::string server;          // the endpoint and bucket probed
+  bool if_absent = true;       // If-None-Match: * over an existing object is refused
+  bool if_match = true;        // If-Match with a wrong ETag is refused, with the right one accepted
+  bool multipart = true;       // a multipart upload's completion honours both as well
   bool unquoted_etag = false;  // If-Match matches only the ETag without its quotes (Ceph RGW 16)
+  bool probed = true;          // false: the store honours them by construction (fs, memory)
 
   // Whether fenced commits are safe there (multipart or not: an unfenced multipart
   // completion only keeps conditional writes to single PUTs).
   bool fences() const noexcept { return if_absent && if_match; }
 
   std::string summary() const {
+    if (!probed) return "honoured by the store itself";
     auto yes = [](bool b) { return b ? "honoured" : "IGNORED"; };
     return std::string("If-None-Match: * ") + yes(if_absent) + ", If-Match " + yes(if_match) +
            (if_match ? unquoted_etag ? " (the ETag unquoted)" : " (the ETag quoted)" : "") +

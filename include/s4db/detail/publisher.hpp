@@ -82,7 +82,10 @@ class publisher {
       if (copy_.exists() && !copy_.is_temp()) cache = copy_.dir() / fencing_cache_name;
       return store_.fencing(bucket_.prefix(), cache);
     } else {
-      return {"this store (conditional writes by construction)"};
+      fencing_report by_construction;
+      by_construction.server = "this store";
+      by_construction.probed = false;
+      return by_construction;
     }
   }
 
@@ -282,7 +285,7 @@ class publisher {
   working_copy& copy_;
   const options& opt_;
   std::set<file_id> pushed_now_;  // the files this upload() or compact() call put
-  bool fencing_checked_ = false;   // begin() found the store's conditional writes honoured
+  bool fencing_checked_ = false;  // begin() found the store's conditional writes honoured
 };
 
 }  // namespace detail

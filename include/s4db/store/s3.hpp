@@ -630,7 +630,7 @@ class s3_store {
     try {
       impl_->call(
           "DELETE", key, id_query, [](auto&) {}, false);  // even when interrupted
-    } catch (const error&) {  // the original failure matters more than a failed abort
+    } catch (const error&) {                              // the original failure matters more than a failed abort
     }
   }
 

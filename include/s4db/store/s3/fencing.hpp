@@ -27,8 +27,8 @@
 
 #include "../../concepts.hpp"
 #include "../../detail/file.hpp"
-#include "../../error.hpp"
 #include "../../detail/require_cxx20.hpp"  // a pre-C++20 build stops here, with one line
+#include "../../error.hpp"
 
 namespace s4db {
 inline namespace v0 {
