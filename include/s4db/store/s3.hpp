@@ -145,17 +145,17 @@ class s3_store {
     std::lock_guard lock(traits.probe_mutex);
     const std::string server = client_->settings.endpoint + " bucket " + client_->settings.bucket;
     const auto kept = cache_file ? s3::read_fencing_cache(*cache_file, server) : std::nullopt;
-    if (!traits.report) {
+    if (!traits.found) {
       if (kept) {
         traits.adopt(*kept);
       } else {
-        auto found = probe_fencing(prefix);
-        found.server = server;
-        traits.adopt({found, std::chrono::system_clock::now()});
+        auto report = probe_fencing(prefix);
+        report.server = server;
+        traits.adopt({report, std::chrono::system_clock::now()});
       }
     }
-    if (cache_file && !kept) s3::write_fencing_cache(*cache_file, {*traits.report, traits.probed});
-    return *traits.report;
+    if (cache_file && !kept) s3::write_fencing_cache(*cache_file, *traits.found);
+    return traits.found->report;
   }
 
   std::optional<object_info> head(const std::string& key) {

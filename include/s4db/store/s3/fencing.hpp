@@ -44,14 +44,12 @@ struct server_traits {
   std::atomic<bool> unquoted_etag{false};      // send If-Match's ETag without quotes
   std::atomic<bool> etag_form_settled{false};  // the server accepted an If-Match in that form
   std::atomic<bool> multipart_fenced{false};   // a probe saw a multipart completion honour its condition
-  std::mutex probe_mutex;                      // one probe at a time; guards `report` and `probed`
-  std::optional<fencing_report> report;
-  std::chrono::system_clock::time_point probed{};
+  std::mutex probe_mutex;                      // one probe at a time; guards `found`
+  std::optional<probed_fencing> found;
 
   void adopt(const probed_fencing& p) {
     const fencing_report& r = p.report;
-    report = r;
-    probed = p.probed;
+    found = p;
     unquoted_etag = r.unquoted_etag;
     etag_form_settled = r.if_match;
     multipart_fenced = r.multipart && r.fences();
