@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, then builds and tests with CMake and
 # with Meson, with g++ and with clang, under ASan+UBSan and under TSan, runs each fuzz
-# target under libFuzzer for a short smoke run (S4DB_FUZZ_SECONDS each, default 20),
+# target under libFuzzer for a short smoke run (S4DB_FUZZ_SECONDS each, default 10; longer runs: README, "Fuzzing"),
 # checks formatting, builds consumer projects against the installed package, runs the
 # README's first command, and checks that every Debian package a build used is one
 # scripts/setup.sh installs (scripts/check-packages.sh). The S3 suites run against s3rver (and moto,
@@ -52,7 +52,7 @@ CXX=clang++ cmake -S . -B build/clang -G Ninja -DCMAKE_BUILD_TYPE=Debug \
 cmake --build build/clang -j "$jobs"
 ctest --test-dir build/clang --output-on-failure -j "$jobs" -E 'compile_fail|s3\.'
 
-fuzz_seconds=${S4DB_FUZZ_SECONDS:-20}
+fuzz_seconds=${S4DB_FUZZ_SECONDS:-10}
 step "libFuzzer smoke run: ${fuzz_seconds} s per target (S4DB_FUZZ_SECONDS sets it)"
 CXX=clang++ cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DS4DB_LIBFUZZER=ON \
   -DS4DB_BUILD_EXAMPLES=OFF -DS4DB_BUILD_BENCHMARKS=OFF >/dev/null
