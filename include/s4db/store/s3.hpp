@@ -410,7 +410,7 @@ class s3_store {
       std::string etag = created ? first.headers["etag"] : put(key, "1");
       auto again = raw_put("2", "If-None-Match", "*");
       report.if_absent = created && s3::client::refused(again);
-      if (!report.if_absent) etag = again.headers["etag"];
+      if (!s3::client::refused(again)) etag = again.headers["etag"];
       auto wrong = raw_put("3", "If-Match", "\"00000000000000000000000000000000\"");
       const bool wrong_refused = s3::client::refused(wrong);
       if (!wrong_refused) etag = wrong.headers["etag"];
