@@ -8,7 +8,7 @@
 // --scaling instead prints, for s4db alone at 100K, 1M and 10M keys (or --sizes a,b,c), how
 // open, flush, memory and single-put latency grow as the database does.
 //
-//   ./build/release/benchmarks/s4db_peers [--keys N] [--rounds R] [--scaling [--sizes a,b,c]]
+//   ./build/release/benchmarks/s4db_peers [--keys N] [--rounds R] [--engines s4db,LMDB] [--scaling [--sizes a,b,c]]
 #include <leveldb/db.h>
 #include <leveldb/write_batch.h>
 #include <lmdb.h>
@@ -337,8 +337,7 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-void side_by_side(std::size_t keys, int rounds, const fs::path& scratch) {
-  const std::vector<std::string> engines = {"s4db", "LevelDB", "RocksDB", "LMDB"};
+void side_by_side(std::size_t keys, int rounds, const std::vector<std::string>& engines, const fs::path& scratch) {
   std::map<std::string, std::vector<std::vector<double>>> results;
   for (int r = 0; r < rounds; ++r)
     for (const auto& name : engines) {
@@ -351,7 +350,11 @@ void side_by_side(std::size_t keys, int rounds, const fs::path& scratch) {
       "%zu keys of 16 bytes, 100-byte values, batches of 1,000, no fsync; median of %d interleaved rounds;\n"
       "(x) is peer / s4db\n\n",
       keys, rounds);
-  std::printf("| measure | s4db | LevelDB | RocksDB | LMDB |\n| --- | --- | --- | --- | --- |\n");
+  std::printf("| measure |");
+  for (const auto& name : engines) std::printf(" %s |", name.c_str());
+  std::printf("\n| --- |");
+  for (std::size_t i = 0; i < engines.size(); ++i) std::printf(" --- |");
+  std::printf("\n");
   for (std::size_t m = 0; m < measures.size(); ++m) {
     std::vector<double> med;
     for (const auto& name : engines) {
@@ -448,6 +451,7 @@ int main(int argc, char** argv) {
   std::size_t keys = 1000000;
   int rounds = 2;
   bool scale = false;
+  std::vector<std::string> engines = {"s4db", "LevelDB", "RocksDB", "LMDB"};
   std::vector<std::size_t> sizes = {100000, 1000000, 10000000};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -455,6 +459,14 @@ int main(int argc, char** argv) {
       keys = std::stoull(argv[++i]);
     } else if (a == "--rounds" && i + 1 < argc) {
       rounds = std::stoi(argv[++i]);
+    } else if (a == "--engines" && i + 1 < argc) {
+      engines.clear();
+      std::stringstream list(argv[++i]);
+      for (std::string name; std::getline(list, name, ',');) engines.push_back(name);
+      if (engines.empty() || engines[0] != "s4db") {
+        std::fprintf(stderr, "--engines: a list that starts with s4db (the ratios are to it)\n");
+        return 2;
+      }
     } else if (a == "--scaling") {
       scale = true;
     } else if (a == "--sizes" && i + 1 < argc) {
@@ -462,7 +474,9 @@ int main(int argc, char** argv) {
       std::stringstream list(argv[++i]);
       for (std::string n; std::getline(list, n, ',');) sizes.push_back(std::stoull(n));
     } else {
-      std::fprintf(stderr, "usage: %s [--keys N] [--rounds R] [--scaling [--sizes a,b,c]]\n", argv[0]);
+      std::fprintf(stderr,
+                   "usage: %s [--keys N] [--rounds R] [--engines s4db,LevelDB,...] [--scaling [--sizes a,b,c]]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -470,6 +484,6 @@ int main(int argc, char** argv) {
   if (scale)
     scaling(sizes, scratch);
   else
-    side_by_side(keys, rounds, scratch);
+    side_by_side(keys, rounds, engines, scratch);
   fs::remove_all(scratch);
 }

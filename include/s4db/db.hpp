@@ -160,6 +160,7 @@ class basic_db {
 
  public:
   using item_range = typename reader_type::items_type;
+  using item_view_range = typename reader_type::item_views_type;
 
   // Opens the database under opt.prefix in `store` (README, "Opening"). Never creates
   // local_dir. Throws conflict_error if local unpublished writes and a newer published
@@ -263,6 +264,17 @@ class basic_db {
     c_.check_open();
     if (how.local) downloader_.fetch_for_local_reads();
     return reader_.items(how);
+  }
+
+  // As items(), but each (key, value) is a pair of string_views, valid until the loop moves
+  // on: with {.local = true} a value stored raw is viewed where it lies in the mapped data
+  // file and any other is decoded into one buffer the range reuses, so no item allocates
+  // (LevelDB's iterator gives the same promise). The fast way to read every item.
+  item_view_range item_views(items_options how = {}) {
+    std::unique_lock lock(c_.mutex);
+    c_.check_open();
+    if (how.local) downloader_.fetch_for_local_reads();
+    return reader_.template items<item_view_range>(how);
   }
 
   // ------------------------------------------------------------------ sync and maintenance

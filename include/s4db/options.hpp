@@ -70,6 +70,10 @@ struct options {
   // (a save then costs the same per byte written at any size); opening replays at most
   // that much.
   std::uint64_t index_save_interval = 16 * 1024 * 1024;
+  // With compact_index (the default), the periodic save is written by a background thread
+  // from the last one and the appends since (engine/checkpointer.hpp), so no put waits for
+  // it; false saves on the write path, as other index containers always do.
+  bool background_checkpoint = true;
   conflict_resolution on_conflict = conflict_resolution::fail;
   // The format written: 2 (Python s4db 0.9 and later: writer namespaces, an index with a
   // checksum, values stored raw when compression does not shrink them), or 1 (the 0.5-0.8

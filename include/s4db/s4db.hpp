@@ -1,5 +1,5 @@
 // Everything, for include-and-go: the engine, the local stores, both codecs and all three
-// indexes. Needs libsnappy, zlib and robin-map. The S3 store comes with store/s3.hpp.
+// indexes. Needs libsnappy, ISA-L and robin-map. The S3 store comes with store/s3.hpp.
 #pragma once
 
 #include "codec/identity.hpp"

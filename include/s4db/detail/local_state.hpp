@@ -6,8 +6,6 @@
 // writer namespace, and where its writes not yet committed begin.
 #pragma once
 
-#include <zlib.h>
-
 #include <algorithm>
 #include <bit>
 #include <cstdint>
@@ -83,10 +81,9 @@ class digest::builder {
 
  private:
   void add_step(std::string_view bytes) {
-    if (bytes.empty()) return;  // its data() may be null, which tells zlib's crc32 to start over
+    if (bytes.empty()) return;
     size_ += bytes.size();
-    crc_ = static_cast<std::uint32_t>(
-        ::crc32(crc_, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(bytes.size())));
+    crc_ = format::crc32_of(bytes, crc_);
     if (carried_ > 0) {
       const std::size_t take = std::min(bytes.size(), sizeof carry_ - carried_);
       std::memcpy(carry_ + carried_, bytes.data(), take);
@@ -111,7 +108,7 @@ class digest::builder {
   }
 
   std::uint64_t size_ = 0;
-  std::uint32_t crc_ = static_cast<std::uint32_t>(::crc32(0L, Z_NULL, 0));
+  std::uint32_t crc_ = 0;
   std::uint64_t lane_[4] = {fnv_basis, fnv_basis ^ 1, fnv_basis ^ 2, fnv_basis ^ 3};
   char carry_[32] = {};
   std::size_t carried_ = 0;

@@ -184,15 +184,37 @@ class working_copy {
     if (durable()) sync_appends();
     digest::builder bytes;
     for (auto piece : index) bytes.add(piece);
-    const local_state::saved_index fresh{bytes.done(), covered_file, covered_offset};
+    replace_index({bytes.done(), covered_file, covered_offset},
+                  [&] { write_file_atomic(*dir_ / format::index_name, index, durable()); });
+  }
+
+  // Puts `written` (a checkpoint written in full, and made durable where the copy is, by
+  // the background checkpointer) in place as index.idx, as save() does.
+  void install(const std::filesystem::path& written, const local_state::saved_index& saved) {
+    replace_index(saved, [&] {
+      rename_file(written, *dir_ / format::index_name);
+      if (durable()) sync_directory(*dir_);
+    });
+  }
+
+  // The saved index with the current open uses; the state names it before it is written (a
+  // crash between the two leaves an index the state still accepts).
+  template <class Write>
+  void replace_index(const local_state::saved_index& fresh, Write&& write) {
     std::vector<local_state::saved_index> previous = state_.indexes;
     if (previous.empty()) previous.push_back({digest::of(""), 1, 0});
     state_.indexes = previous;
     state_.indexes.push_back(fresh);
     state_.legacy = false;
     write_state();
-    write_file_atomic(*dir_ / format::index_name, index, durable());
+    write();
     state_.indexes = {fresh};
+  }
+
+  // The digest local.state holds for index.idx (nullopt: none, or a legacy state).
+  std::optional<digest> saved_digest() const {
+    if (state_.legacy || state_.indexes.size() != 1) return std::nullopt;
+    return state_.indexes.front().bytes;
   }
 
   // Rewrites local.state alone (the index on disk is unchanged).

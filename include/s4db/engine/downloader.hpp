@@ -112,6 +112,7 @@ class downloader {
         wanted.insert(n);
       }
     }
+    writer_.mark_changed();  // no background checkpoint reads the files replaced here
     copy.close_active();
     for (auto n : wanted)
       if (std::filesystem::exists(staging / format::data_file_name(n)))

@@ -1,6 +1,9 @@
-// What items() returns: every live (key, value) of a snapshot of the index, either read
-// lazily one by one (entries), or streamed file by file from the local data files
-// (items({.local = true})), live entries only. Reads through its Reader (engine/reader.hpp).
+// What items() and item_views() return: every live (key, value) of a snapshot of the index,
+// either read lazily one by one (entries), or streamed file by file from the local data
+// files ({.local = true}), live entries only. items() yields copies (std::string pairs);
+// item_views() (Views) yields string_views valid until the iteration moves on: a streamed
+// value stored raw is viewed where it lies in the mapped file, any other is decoded into
+// one buffer the range reuses, so no item allocates. Reads through its Reader (engine/reader.hpp).
 // With items({.salvage = true}) a damaged entry is skipped and counted (skipped()), as
 // sqlite3's .recover and LevelDB's RepairDB keep what can be read.
 #pragma once
@@ -12,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -42,10 +46,11 @@ struct live_file {
   }
 };
 
-template <class Reader>
+template <class Reader, bool Views = false>
 class item_range {
  public:
-  using value_type = std::pair<std::string, std::string>;
+  using value_type =
+      std::conditional_t<Views, std::pair<std::string_view, std::string_view>, std::pair<std::string, std::string>>;
 
   class iterator {
    public:
@@ -87,7 +92,12 @@ class item_range {
       for (; position_ < range_->entries_.size(); ++position_) {
         const auto& [key, loc] = range_->entries_[position_];
         try {
-          current_.second = range_->reader_->read_snapshot_value(key, loc);
+          if constexpr (Views) {
+            range_->scratch_ = range_->reader_->read_snapshot_value(key, loc);
+            current_.second = range_->scratch_;
+          } else {
+            current_.second = range_->reader_->read_snapshot_value(key, loc);
+          }
           current_.first = key;
           return;
         } catch (const corruption_error&) {
@@ -102,7 +112,7 @@ class item_range {
         while (const auto at = f.next_live(offset_)) {
           offset_ = *at;
           try {
-            range_->reader_->decode_streamed(f, offset_, current_);
+            range_->reader_->decode_streamed(f, offset_, current_, range_->scratch_);
             return;
           } catch (const corruption_error&) {
             if (!range_->salvage_) throw;
@@ -146,6 +156,7 @@ class item_range {
   bool streaming_ = false;
   bool salvage_ = false;
   mutable std::size_t skipped_ = 0;
+  mutable std::string scratch_;  // the value Views yields when it is not a view of the file
 };
 
 }  // namespace engine

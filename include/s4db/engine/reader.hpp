@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -39,6 +40,7 @@ template <class Store, class Codec, published_index Published>
 class reader {
  public:
   using items_type = item_range<reader>;
+  using item_views_type = item_range<reader, true>;
 
   reader(context<Store>& c, const Published& index, const values<Codec>& values, const mapped_files& files,
          committer<Store, Codec, Published>& committer)
@@ -143,13 +145,14 @@ class reader {
 
   // items()'s snapshot of the index, taken under the db's lock (held by the caller). Local
   // streams the local data files in file order (not for an ordered index: its keys come in order).
-  items_type items(const items_options& how) const {
+  template <class Range = items_type>
+  Range items(const items_options& how) const {
     constexpr bool sorted = requires { typename Published::map_type::key_compare; };
-    if (how.local && !sorted && c_.copy.exists()) return items_type(this, how.salvage, live_files());
+    if (how.local && !sorted && c_.copy.exists()) return Range(this, how.salvage, live_files());
     std::vector<std::pair<std::string, location>> snapshot;
     snapshot.reserve(index_.size());
     for (const auto& element : index_) snapshot.emplace_back(element.first, element.second);
-    return items_type(this, how.salvage, std::move(snapshot));
+    return Range(this, how.salvage, std::move(snapshot));
   }
 
   // Calls use(bytes) with exactly the entry at loc: a view of the local mapping when it
@@ -180,6 +183,7 @@ class reader {
 
  private:
   friend items_type;
+  friend item_views_type;
 
   std::string read_value(std::string_view key, const location& loc, const detail::mapped_file* local) const {
     return with_entry(loc, local,
@@ -238,15 +242,25 @@ class reader {
     return {std::move(out), index_.size()};
   }
 
-  // The live entry at `offset` of a streamed file, into `out` (key, value).
-  void decode_streamed(const live_file& f, std::uint64_t offset, std::pair<std::string, std::string>& out) const {
+  // The live entry at `offset` of a streamed file, into `out` (key, value): copies, or views
+  // of the file's bytes (a value that is not stored raw is decoded into `scratch`).
+  template <class Out>
+  void decode_streamed(const live_file& f, std::uint64_t offset, Out& out, std::string& scratch) const {
+    constexpr bool views = std::is_same_v<Out, std::pair<std::string_view, std::string_view>>;
     const auto [status, entry] = format::parse_entry(f.bytes.substr(static_cast<std::size_t>(offset)));
     const location loc{f.n, offset, static_cast<std::uint32_t>(entry.size)};
     if (status != format::parse_status::ok) detail::throw_corruption(c_.where(loc) + ": " + format::describe(status));
-    if (values_.decode(entry, out.second) != value_status::ok)
-      out.second =
+    value_status decoded;
+    if constexpr (views)
+      decoded = values_.decode_view(entry, scratch, out.second);
+    else
+      decoded = values_.decode(entry, out.second);
+    if (decoded != value_status::ok) {  // decode_entry says what is wrong
+      scratch =
           values_.decode_entry(entry.key, c_.where(loc), f.bytes.substr(static_cast<std::size_t>(offset), entry.size));
-    out.first.assign(entry.key);
+      out.second = scratch;
+    }
+    out.first = entry.key;
   }
 
   // items()'s read of a snapshot entry. When the data object vanished (another writer

@@ -58,6 +58,19 @@ class values {
     return codec_.decode(entry.value, out) ? value_status::ok : value_status::undecodable;
   }
 
+  // As decode(), but a value stored raw comes back where it lies (no copy); any other is
+  // decoded into `scratch`, which `out` then views.
+  value_status decode_view(const format::entry_view& entry, std::string& scratch, std::string_view& out) const {
+    if (!(entry.flags & ~(format::known_flags | Codec::flag)) &&
+        (entry.flags & ~format::flag_binary) == format::flag_raw) {
+      out = entry.value;
+      return value_status::ok;
+    }
+    const auto status = decode(entry, scratch);
+    out = scratch;
+    return status;
+  }
+
   // The value of the entry `bytes` for `key`, found at `where`; corruption_error, saying
   // what is wrong there, when it is not a whole entry of that key in this db's codec.
   std::string decode_entry(std::string_view key, const std::string& where, std::string_view bytes) const {

@@ -1,18 +1,22 @@
 // The write path: encodes put and erase batches into entries, appends them to the working
 // copy's data files and applies them to the index, and saves the local index (the
-// checkpoint open() starts its replay from). Owns the checkpoint bookkeeping: what was
-// appended since the last save, the size of that save, and whether the index on disk lags
-// the one in memory. Called under the db's exclusive lock (a batch is encoded before it).
+// checkpoint open() starts its replay from): periodically in the background where the
+// container allows (engine/checkpointer.hpp), else and on demand right away. Owns the
+// checkpoint bookkeeping: what was appended since the last save, the size of that save,
+// whether the index on disk lags the one in memory, and the background checkpointer.
+// Called under the db's exclusive lock (a batch is encoded before it).
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <filesystem>
 #include <limits>
 #include <mutex>
 #include <random>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <tuple>
 #include <unordered_set>
 #include <utility>
@@ -20,6 +24,7 @@
 
 #include "../error.hpp"
 #include "../format/entry.hpp"
+#include "checkpointer.hpp"
 #include "context.hpp"
 #include "published_index.hpp"
 #include "values.hpp"
@@ -112,15 +117,7 @@ class writer {
     c_.copy.state().unpublished = true;
     index_dirty_ = true;
     appended_since_save_ += batch.buffer.size();
-    // The write is applied: a failed periodic save must not report it as failed (the
-    // index is saved again at the next chance, and open replays the tail meanwhile).
-    if (appended_since_save_ >= checkpoint_interval()) {
-      try {
-        save_local();
-      } catch (const error& e) {
-        c_.log(log_level::warning, std::string("saving the local index failed: ") + e.what());
-      }
-    }
+    save_periodically();
     if (c_.opt.sync == sync_mode::every_write) {
       const auto ticket = c_.copy.appended();
       lock.unlock();
@@ -129,17 +126,36 @@ class writer {
   }
 
   // flush(): the data files made durable; the index saved only when the tail open would
-  // replay has grown past the checkpoint interval.
+  // replay has grown past the checkpoint interval (in the background where it can be).
   void flush() {
-    if (!c_.copy.exists() || !c_.copy.has_state() || appended_since_save_ >= checkpoint_interval())
-      save_local();
-    else if (c_.copy.durable())
-      c_.copy.sync_appends();
+    if (!c_.copy.exists() || !c_.copy.has_state()) return save_local();
+    save_periodically();
+    if (c_.copy.durable()) c_.copy.sync_appends();
   }
 
   // close(): the index saved if it changed.
   void save_if_changed() {
+    checkpointer_.cancel();
     if (index_dirty_ && c_.copy.exists()) save_local();
+  }
+
+  // The periodic save, once the appends since the last one pass the checkpoint interval: a
+  // background checkpoint started, or one finished installed; else (a container without a
+  // checkpoint image, options::background_checkpoint off, the index changed other than by
+  // appends since the last save) a save now. The write is applied already: a failed save
+  // must not report it as failed (the index is saved again at the next chance, and open
+  // replays the tail meanwhile).
+  void save_periodically() {
+    try {
+      if (background_checkpoints()) install_finished();
+      if (appended_since_save_ < checkpoint_interval()) return;
+      if (!background_checkpoints() || needs_full_save_ || saved_index_bytes_ == 0 || !c_.copy.saved_digest())
+        save_local();
+      else if (!checkpointer_.running())
+        start_checkpoint();
+    } catch (const error& e) {
+      c_.log(log_level::warning, std::string("saving the local index failed: ") + e.what());
+    }
   }
 
   // The working copy, created on first need. Its state is saved before any data file is
@@ -151,15 +167,22 @@ class writer {
 
   // Saves the index locally with the position in the data files it reflects.
   void save_local() {
+    checkpointer_.cancel();
     if (!c_.copy.exists()) c_.copy.create(c_.opt.local_dir);
     if (!c_.copy.state().has_writer) choose_writer();  // a new copy: its first save names its writer
     saved_index_bytes_ = index_.save(c_.copy, c_.opt.format_version);
     appended_since_save_ = 0;
     index_dirty_ = false;
+    needs_full_save_ = false;
   }
 
-  // The index in memory changed other than by apply() (a rebase, a replay, a compaction).
-  void mark_changed(bool changed = true) { index_dirty_ = changed; }
+  // The index in memory changed other than by apply() (a rebase, a replay, a compaction):
+  // until the next save, a checkpoint rolled forward from the last one would lack that.
+  void mark_changed(bool changed = true) {
+    index_dirty_ = changed;
+    needs_full_save_ |= changed;
+    checkpointer_.cancel();
+  }
   // open() loaded a checkpoint of this size.
   void loaded_checkpoint(std::uint64_t bytes) { saved_index_bytes_ = bytes; }
 
@@ -171,6 +194,49 @@ class writer {
   }
 
  private:
+  static constexpr bool has_checkpoint_image = requires(typename Published::map_type & m) { m.checkpoint_image(); };
+
+  bool background_checkpoints() const { return has_checkpoint_image && c_.opt.background_checkpoint; }
+
+  // Starts rolling the checkpoint on disk forward to the end of the appends so far.
+  void start_checkpoint() {
+    auto base = detail::file::open_existing(c_.copy.dir() / format::index_name);
+    if (!base) return save_local();
+    const auto [file, offset] = c_.copy.end_position();
+    const auto& covers = c_.copy.state().indexes.front();
+    checkpointer::job j{std::move(*base), *c_.copy.saved_digest(), {}, file, offset, c_.copy.dir(), c_.copy.durable()};
+    for (const auto& [n, size] : c_.copy.data_files()) {
+      if (!c_.copy.is_own(n) || n < covers.covered_file || n > file) continue;
+      j.tail.push_back({n, n == covers.covered_file ? covers.covered_offset : 0, n == file ? offset : size});
+    }
+    checkpointer_.start(std::move(j), c_.copy);
+    appended_at_start_ = appended_since_save_;
+  }
+
+  // Installs the background checkpoint if it finished: the index changed only by appends
+  // since it started (mark_changed() and save_local() cancel it), so it and the replay
+  // of the appends after it are the index in memory.
+  void install_finished() {
+    std::string failure;
+    auto done = checkpointer_.take(failure);
+    if (!failure.empty()) {
+      c_.log(log_level::warning, "the background checkpoint failed (the next save is written in full): " + failure);
+      needs_full_save_ = true;
+    }
+    if (!done) return;
+    c_.copy.state().legacy_next = index_.legacy_next();
+    try {
+      c_.copy.install(done->written, done->saved);
+    } catch (...) {
+      std::error_code ignored;
+      std::filesystem::remove(done->written, ignored);
+      throw;
+    }
+    saved_index_bytes_ = done->bytes;
+    appended_since_save_ -= appended_at_start_;
+    index_dirty_ = appended_since_save_ > 0;
+  }
+
   // How far appends may run past the saved index before it is saved again: open replays
   // them, so this bounds the replay, and as it grows with the index the saves' cost per
   // appended byte stays constant.
@@ -199,6 +265,11 @@ class writer {
   std::uint64_t appended_since_save_ = 0;
   std::uint64_t saved_index_bytes_ = 0;  // the size of the index saved last
   bool index_dirty_ = false;             // the local index on disk lags the one in memory
+  // The next periodic save is written in full: the index changed other than by appends
+  // since the last save, or a background checkpoint failed.
+  bool needs_full_save_ = false;
+  std::uint64_t appended_at_start_ = 0;  // appended_since_save_ when the checkpointer started
+  checkpointer checkpointer_;
 };
 
 }  // namespace engine

@@ -1,0 +1,189 @@
+// The local index's periodic checkpoint, written off the write path (docs/architecture.md,
+// "The checkpoint in the background"). A background thread rolls the checkpoint on disk
+// forward: it maps the last one (checking its digest), applies this copy's own entries
+// appended since up to a position P taken when it starts, and writes the result to a
+// staging file. It never reads the live index, so writes go on meanwhile; the writer
+// installs the file under the db's lock (a rename and two small writes of local.state) if
+// nothing but appends changed the index since the job started. Only for compact_index,
+// whose checkpoint is its memory image; other containers save on the write path.
+// Owns the thread and its staging file; start, take, cancel under the db's lock.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <exception>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "../concepts.hpp"
+#include "../detail/file.hpp"
+#include "../detail/local_state.hpp"
+#include "../detail/mapped_file.hpp"
+#include "../detail/working_copy.hpp"
+#include "../error.hpp"
+#include "../format/entry.hpp"
+#include "../format/names.hpp"
+#include "../index/compact.hpp"
+
+namespace s4db {
+inline namespace v0 {
+namespace engine {
+
+class checkpointer {
+ public:
+  // A stretch of one of this copy's data files to apply: [from, to).
+  struct stretch {
+    file_id n = 0;
+    std::uint64_t from = 0, to = 0;
+  };
+
+  struct job {
+    detail::file base;          // the checkpoint on disk now, opened before it can be replaced
+    detail::digest base_bytes;  // what local.state records for it
+    std::vector<stretch> tail;  // the entries appended after it, up to P
+    file_id covered_file = 1;   // P
+    std::uint64_t covered_offset = 0;
+    std::filesystem::path dir;  // the working copy
+    bool durable = false;       // fsync the data files up to P and the new checkpoint
+  };
+
+  struct result {
+    std::filesystem::path written;  // the new checkpoint, in a staging file beside index.idx
+    detail::local_state::saved_index saved;
+    std::uint64_t bytes = 0;
+  };
+
+  checkpointer() = default;
+  checkpointer(const checkpointer&) = delete;
+  checkpointer& operator=(const checkpointer&) = delete;
+  ~checkpointer() { cancel(); }
+
+  bool running() const noexcept { return thread_.joinable(); }
+
+  // Starts rolling `j.base` forward. `copy` is used only for sync_appends() (thread-safe).
+  void start(job j, detail::working_copy& copy) {
+    cancel();
+    stop_ = false;
+    done_ = false;
+    outcome_.reset();
+    error_.clear();
+    thread_ = std::thread([this, j = std::move(j), &copy]() mutable {
+      try {
+        outcome_ = roll_forward(j, copy);
+      } catch (const std::exception& e) {
+        if (!stop_) error_ = e.what();
+      } catch (...) {
+        if (!stop_) error_ = "an unknown exception";
+      }
+      done_.store(true, std::memory_order_release);
+    });
+  }
+
+  // The finished job's new checkpoint, once (nullopt while it runs, after a failure, whose
+  // reason `failure` then holds, or when there is none).
+  std::optional<result> take(std::string& failure) {
+    if (!running() || !done_.load(std::memory_order_acquire)) return std::nullopt;
+    thread_.join();
+    failure = std::exchange(error_, {});
+    return std::exchange(outcome_, std::nullopt);
+  }
+
+  // Stops the job, if one runs, and removes what it wrote.
+  void cancel() noexcept {
+    if (!running()) return;
+    stop_ = true;
+    thread_.join();
+    if (outcome_) {
+      std::error_code ignored;
+      std::filesystem::remove(outcome_->written, ignored);
+      outcome_.reset();
+    }
+  }
+
+ private:
+  using map = detail::compact_map<location>;
+
+  void check_stop() const {
+    if (stop_.load(std::memory_order_relaxed)) detail::throw_usage("the background checkpoint was cancelled");
+  }
+
+  std::optional<result> roll_forward(job& j, detail::working_copy& copy) const {
+    const std::string where = (j.dir / format::index_name).string();
+    const std::uint64_t size = j.base.size();
+    auto base = std::make_shared<const detail::mapped_file>(std::move(j.base), detail::mapped_file::mode::private_copy);
+    if (!base->covers(0, size) || size != j.base_bytes.size) detail::throw_corruption(where + ": cannot map it");
+    const std::string_view bytes = base->view(0, size);
+    if (!j.base_bytes.matches(bytes)) detail::throw_corruption(where + ": its checksum differs from local.state's");
+    auto index = map::from_checkpoint(bytes, base);
+    if (!index) detail::throw_corruption(where + ": a damaged checkpoint");
+    check_stop();
+    for (const auto& s : j.tail) apply(s, j.dir, *index);
+    if (j.durable) copy.sync_appends();  // the checkpoint never names bytes a power loss can take
+    const auto image = index->checkpoint_image();
+    const auto staging = detail::staging_path(j.dir / format::index_name);
+    try {
+      detail::file out(staging, O_WRONLY | O_CREAT | O_TRUNC);
+      detail::digest::builder digest;
+      std::uint64_t at = 0;
+      constexpr std::size_t step = 4 << 20;  // cancellable between steps
+      for (auto piece : image.pieces()) {
+        for (; !piece.empty(); piece.remove_prefix(std::min(piece.size(), step))) {
+          check_stop();
+          const auto part = piece.substr(0, std::min(piece.size(), step));
+          out.write_at(at, part);
+          digest.add(part);
+          at += part.size();
+        }
+      }
+      if (j.durable) out.sync();
+      return result{staging, {digest.done(), j.covered_file, j.covered_offset}, at};
+    } catch (...) {
+      std::error_code ignored;
+      std::filesystem::remove(staging, ignored);
+      throw;
+    }
+  }
+
+  // Applies the entries of one stretch, which were whole when the job started: any entry
+  // that does not parse fails the job (open's replay judges torn tails, not this).
+  void apply(const stretch& s, const std::filesystem::path& dir, map& index) const {
+    const auto path = dir / format::data_file_name(s.n);
+    const std::uint64_t from = std::max<std::uint64_t>(s.from, format::file_header_size);
+    if (s.to <= from) return;
+    const detail::mapped_file mapped(detail::file(path, O_RDONLY), detail::mapped_file::mode::read_ahead);
+    std::string read;  // when the file cannot be mapped
+    const std::string_view bytes = mapped.covers(from, s.to - from)
+                                       ? mapped.view(from, s.to - from)
+                                       : std::string_view(read = mapped.read_at(from, s.to - from));
+    if (bytes.size() != s.to - from) detail::throw_corruption(path.string() + ": shorter than when the job started");
+    for (std::size_t pos = 0, applied = 0; pos < bytes.size(); ++applied) {
+      if (applied % 4096 == 0) check_stop();
+      const auto [status, entry] = format::parse_entry(bytes.substr(pos));
+      if (status != format::parse_status::ok)
+        detail::throw_corruption(path.string() + " at offset " + std::to_string(from + pos) + ": " +
+                                 format::describe(status));
+      if (entry.flags == format::flag_tombstone)
+        index.erase(entry.key);
+      else
+        index.insert_or_assign(entry.key, location{s.n, from + pos, static_cast<std::uint32_t>(entry.size)});
+      pos += entry.size;
+    }
+  }
+
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> done_{false};
+  std::optional<result> outcome_;  // written by the thread before done_, read after
+  std::string error_;
+};
+
+}  // namespace engine
+}  // namespace v0
+}  // namespace s4db
