@@ -69,6 +69,19 @@ class buffer {
     std::memcpy(data() + at, p, n * sizeof(T));
   }
 
+  // n value-initialised (zero) elements. Memory big_allocator maps from the kernel is zero
+  // already, so a large array costs no writes now: its pages fault in as they are used.
+  void assign_zeros(std::size_t n) {
+    drop_view();
+    own_ = {};
+    if (n * sizeof(T) >= big_allocator<T>::huge_page) {
+      own_.reserve(n);
+      own_.resize(n);  // default-initialised: the mapping's zeros are left as they are
+    } else {
+      own_.assign(n, T{});
+    }
+  }
+
   void assign(std::size_t n, const T& value) {
     drop_view();
     own_.assign(n, value);

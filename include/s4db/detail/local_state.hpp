@@ -42,8 +42,9 @@ struct digest {
 
   static digest of(std::string_view bytes);
 
-  bool matches(std::string_view bytes) const {
-    const digest d = of(bytes);
+  // Whether `bytes` have this digest; `computed` is of(bytes), when already known.
+  bool matches(std::string_view bytes, const std::optional<digest>& computed = std::nullopt) const {
+    const digest d = computed ? *computed : of(bytes);
     return d.size == size && d.crc == crc && (d.fnv == fnv || fnv_bytes(bytes) == fnv);
   }
   friend bool operator==(const digest&, const digest&) = default;
@@ -170,9 +171,11 @@ struct local_state {
   // Version 1 states (written before the index had a checksum) accept any index.
   bool legacy = false;
 
-  const saved_index* accepts(std::string_view index) const {
+  // The saved index whose digest `index` has (`computed`: its digest, when known).
+  const saved_index* accepts(std::string_view index, const std::optional<digest>& computed = std::nullopt) const {
+    const digest d = computed ? *computed : digest::of(index);
     for (const auto& i : indexes)
-      if (legacy || i.bytes.matches(index)) return &i;
+      if (legacy || i.bytes.matches(index, d)) return &i;
     return nullptr;
   }
 

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -139,8 +140,13 @@ class working_copy {
   };
 
   // Reads local.state and the index.idx it accepts (SPEC section 6: a flipped byte in
-  // either is corruption_error, never a silently different index).
-  loaded_copy load(std::string_view codec) {
+  // either is corruption_error, never a silently different index), and calls
+  // use_index(the loaded copy) with the bytes while their digest is computed on another
+  // thread (the two passes over a large checkpoint overlap): use_index must take any
+  // bytes safely, and what it made of them is dropped when the digest then says they are
+  // damaged (load() throws, and so does the open that called it).
+  template <class UseIndex>
+  loaded_copy load(std::string_view codec, UseIndex&& use_index) {
     const auto state_path = *dir_ / local_state_name;
     state_ = local_state::decode(read_file(state_path).value_or(""), state_path.string());
     if (state_.codec != codec)
@@ -168,7 +174,21 @@ class working_copy {
       else
         out.index = *(out.read = std::make_shared<const std::string>(out.mapping->read_at(0, size)));
     }
-    const auto* accepted = state_.accepts(out.index);
+    constexpr std::size_t overlap_from = 4 << 20;
+    std::optional<digest> computed;
+    if (out.index.size() >= overlap_from && !state_.legacy) {
+      auto pending = std::async(std::launch::async, [bytes = out.index] { return digest::of(bytes); });
+      try {
+        use_index(std::as_const(out));
+      } catch (...) {
+        pending.wait();
+        throw;
+      }
+      computed = pending.get();
+    } else {
+      use_index(std::as_const(out));
+    }
+    const auto* accepted = state_.accepts(out.index, computed);
     if (!accepted) damaged();
     out.covers = *accepted;
     state_.indexes = {*accepted};

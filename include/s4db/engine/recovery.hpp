@@ -117,14 +117,16 @@ class recovery {
   // reconcile with the store's index.
   void open_working_copy() {
     auto& copy = c_.copy;
-    const auto loaded = copy.load(Codec::name);
-    if (copy.staged_ready()) {
+    const bool finishing_download = copy.staged_ready();
+    const auto loaded = copy.load(Codec::name, [&](const detail::working_copy::loaded_copy& l) {
+      if (!finishing_download && !l.index.empty())
+        writer_.loaded_checkpoint(
+            index_.load_saved(l.index, (copy.dir() / format::index_name).string(), l.read ? nullptr : l.mapping, copy));
+    });
+    if (finishing_download) {
       downloader_.finish_download();
     } else {
       copy.clear_staging();
-      if (!loaded.index.empty())
-        writer_.loaded_checkpoint(index_.load_saved(loaded.index, (copy.dir() / format::index_name).string(),
-                                                    loaded.read ? nullptr : loaded.mapping, copy));
       check_lost_bytes(loaded.covers);
       const bool replayed = replay_tail(loaded.covers.covered_file, loaded.covers.covered_offset);
       if (replayed) copy.state().unpublished = true;
@@ -225,10 +227,16 @@ class recovery {
   void check_lost_bytes(const detail::local_state::saved_index& covers) {
     auto& copy = c_.copy;
     std::map<file_id, std::uint64_t> needed;  // of this copy's own files: others' are the store's
+    std::uint64_t* end = nullptr;             // needed[file], for the run of entries in one file
+    file_id file = 0;
     for (const auto& element : index_) {
-      if (!copy.is_own(element.second.file)) continue;
-      auto& end = needed[element.second.file];
-      end = std::max(end, element.second.offset + element.second.length);
+      const location& loc = element.second;
+      if (!end || loc.file != file) {
+        if (!copy.is_own(loc.file)) continue;
+        file = loc.file;
+        end = &needed[file];
+      }
+      *end = std::max(*end, loc.offset + loc.length);
     }
     const auto local = copy.data_files();
     std::map<file_id, std::uint64_t> local_sizes(local.begin(), local.end());

@@ -4,7 +4,10 @@
 // slots (32 bits of the key's hash, the record's number) probed linearly. About 28 bytes per
 // key for a location record plus 10 to 13.3 for the table, plus the key bytes; growing never
 // hashes a key again (the slot keeps its hash). Erasing moves the last record into the hole,
-// so iteration is a walk over one array, in no particular order.
+// so iteration is a walk over one array, in no particular order. The table grows
+// incrementally (as Redis's dict does): the old one stays beside the new, each insert moves a
+// few of its slots across, and a lookup not answered by the new table asks the old one, so
+// no insert waits for every key to move (at 10M keys a whole rehash took 200 ms).
 //
 // Its checkpoint is that memory written out as it is (docs/format.md, "Checkpoint"): loading
 // one is three reads and a bounds check, no parsing and no hashing.
@@ -15,6 +18,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <iterator>
@@ -23,6 +27,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "../concepts.hpp"
@@ -75,6 +80,12 @@ class compact_map {
     std::uint32_t hash;    // the high 32 bits of the key's hash; its home slot derives from it
     std::uint32_t record;  // the record's number + 1; 0 is an empty slot (slot{} is empty)
   };
+  // In the old table while it is moved across: a slot already moved (or erased), which a
+  // probe passes over as it would an occupied one. Never in the new table or a checkpoint.
+  static constexpr std::uint32_t moved = 0xffffffff;
+  // Old slots moved across per insert: the old table has about 0.7 of the new one's slots,
+  // and the new one takes 0.25 of its size in inserts before it is full, so at least 3.
+  static constexpr std::size_t moves_per_insert = 8;
 
   // The table is grown (or sized by reserve) to fill_load, and grows past max_load; a
   // checkpoint saves it at no less than saved_load, so a reopened map is at its smallest.
@@ -135,6 +146,8 @@ class compact_map {
     records_ = {};
     arena_ = {};
     slots_ = {};
+    old_ = {};
+    moved_ = 0;
     count_ = 0;
     garbage_ = 0;
   }
@@ -148,13 +161,10 @@ class compact_map {
 
   iterator find(std::string_view key) const {
     if (count_ == 0) return end();
-    const std::uint64_t h = hash_of(key);
-    const auto tag = static_cast<std::uint32_t>(h >> 32);
-    for (std::size_t i = home(tag);; i = next(i)) {
-      const slot s = slots_[i];
-      if (s.record == 0) return end();
-      if (s.hash == tag && key_at(s.record - 1) == key) return {this, s.record - 1};
-    }
+    const auto tag = static_cast<std::uint32_t>(hash_of(key) >> 32);
+    if (const auto at = find_in(slots_, key, tag); at.second) return {this, at.second - 1};
+    if (const auto at = find_in(old_, key, tag); at.second) return {this, at.second - 1};
+    return end();
   }
 
   bool contains(std::string_view key) const { return find(key) != end(); }
@@ -167,18 +177,15 @@ class compact_map {
   }
 
   void insert_or_assign(std::string_view key, const Value& value) {
+    move_across(moves_per_insert);
     if (static_cast<double>(count_ + 1) > static_cast<double>(slots_.size()) * max_load)
-      rehash(table_size_for(count_ + 1));
-    const std::uint64_t h = hash_of(key);
-    const auto tag = static_cast<std::uint32_t>(h >> 32);
-    std::size_t i = home(tag);
-    for (;; i = next(i)) {
-      const slot s = slots_[i];
-      if (s.record == 0) break;
-      if (s.hash == tag && key_at(s.record - 1) == key) {
-        packed<Value>::store(record(s.record - 1), value);
-        return;
-      }
+      start_growth(table_size_for(count_ + 1));
+    const auto tag = static_cast<std::uint32_t>(hash_of(key) >> 32);
+    auto [i, found] = find_in(slots_, key, tag);  // i: the empty slot ending the probe when not found
+    if (!found) found = find_in(old_, key, tag).second;
+    if (found) {
+      packed<Value>::store(record(found - 1), value);
+      return;
     }
     append_record(key, value);
     slots_[i] = {tag, static_cast<std::uint32_t>(count_)};
@@ -193,9 +200,13 @@ class compact_map {
     const std::size_t victim = it.i_;
     const std::size_t last = count_ - 1;
     garbage_ += key_at(victim).size();
-    remove_slot(slot_of(victim));
+    if (auto [table, i] = slot_of(victim); table == &old_)
+      old_[i].record = moved;  // no shift in the old table: its slots after the cursor stay after it
+    else
+      remove_slot(i);
     if (victim != last) {
-      slots_[slot_of(last)].record = static_cast<std::uint32_t>(victim + 1);
+      const auto [table, i] = slot_of(last);
+      (*table)[i].record = static_cast<std::uint32_t>(victim + 1);
       std::memcpy(record(victim), record(last), record_size);
     }
     --count_;
@@ -257,6 +268,7 @@ class compact_map {
   };
 
   image checkpoint_image() {
+    move_across(old_.size());
     if (garbage_ > 0) compact_arena();
     if (const auto tight = table_size_for(count_, saved_load); slots_.size() > tight) rehash(tight);
     image out;
@@ -341,10 +353,51 @@ class compact_map {
     return v;
   }
 
-  std::size_t home(std::uint32_t tag) const {
-    return static_cast<std::size_t>((std::uint64_t{tag} * slots_.size()) >> 32);
+  static std::size_t home(std::uint32_t tag, std::size_t table_size) {
+    return static_cast<std::size_t>((std::uint64_t{tag} * table_size) >> 32);
   }
-  std::size_t next(std::size_t i) const { return i + 1 == slots_.size() ? 0 : i + 1; }
+  static std::size_t next(std::size_t i, std::size_t table_size) { return i + 1 == table_size ? 0 : i + 1; }
+  std::size_t home(std::uint32_t tag) const { return home(tag, slots_.size()); }
+  std::size_t next(std::size_t i) const { return next(i, slots_.size()); }
+
+  // Probes `table` for key: (the slot where the probe ended, the record's number + 1, or 0
+  // when the key is not there, the slot then being the empty one the probe stopped at).
+  std::pair<std::size_t, std::uint32_t> find_in(const buffer<slot>& table, std::string_view key,
+                                                std::uint32_t tag) const {
+    const std::size_t n = table.size();
+    if (n == 0) return {0, 0};
+    for (std::size_t i = home(tag, n);; i = next(i, n)) {
+      const slot s = table[i];
+      if (s.record == 0) return {i, 0};
+      if (s.record != moved && s.hash == tag && key_at(s.record - 1) == key) return {i, s.record};
+    }
+  }
+
+  // Makes a new table of `size` slots the one inserts go to; the current one becomes the old
+  // one, moved across a few slots per insert (one still being moved is finished first).
+  void start_growth(std::size_t size) {
+    move_across(old_.size());
+    old_ = std::move(slots_);
+    moved_ = 0;
+    slots_.assign_zeros(size);
+  }
+
+  // Moves up to n more slots of the old table across; frees it when all are.
+  void move_across(std::size_t n) {
+    if (old_.size() == 0) return;
+    for (const std::size_t stop = std::min(old_.size(), moved_ + n); moved_ < stop; ++moved_) {
+      slot& s = old_[moved_];
+      if (s.record == 0 || s.record == moved) continue;
+      std::size_t i = home(s.hash);
+      while (slots_[i].record != 0) i = next(i);
+      slots_[i] = s;
+      s.record = moved;
+    }
+    if (moved_ == old_.size()) {
+      old_ = {};
+      moved_ = 0;
+    }
+  }
 
   static std::size_t table_size_for(std::size_t n, double load = fill_load) {
     return std::max<std::size_t>(16, static_cast<std::size_t>(static_cast<double>(n) / load) + 1);
@@ -386,12 +439,16 @@ class compact_map {
     ++count_;
   }
 
-  // The slot that points at record i.
-  std::size_t slot_of(std::size_t i) const {
+  // The slot that points at record i: (its table, its index there).
+  std::pair<buffer<slot>*, std::size_t> slot_of(std::size_t i) {
     const auto tag = static_cast<std::uint32_t>(hash_of(key_at(i)) >> 32);
-    std::size_t s = home(tag);
-    while (slots_[s].record != i + 1) s = next(s);
-    return s;
+    for (auto* table : {&slots_, &old_}) {
+      const std::size_t n = table->size();
+      if (n == 0) continue;
+      for (std::size_t s = home(tag, n); (*table)[s].record != 0; s = next(s, n))
+        if ((*table)[s].record == i + 1) return {table, s};
+    }
+    std::abort();  // every record has a slot
   }
 
   // Empties slot i and moves later slots of the same run back (no tombstones).
@@ -411,6 +468,7 @@ class compact_map {
   }
 
   void rehash(std::size_t size) {
+    move_across(old_.size());
     buffer<slot> old = std::move(slots_);
     slots_.assign(size, slot{});
     for (const slot& s : old) {
@@ -438,6 +496,8 @@ class compact_map {
   buffer<unsigned char> records_;  // record i at i * record_size; only the first count_ are live
   buffer<char> arena_;             // the keys
   buffer<slot> slots_;
+  buffer<slot> old_;       // the table before the last growth, while its slots move across
+  std::size_t moved_ = 0;  // old_'s slots before this one have moved
   std::size_t count_ = 0;
   std::size_t garbage_ = 0;  // arena bytes of erased keys
 };
