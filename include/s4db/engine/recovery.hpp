@@ -227,16 +227,16 @@ class recovery {
   void check_lost_bytes(const detail::local_state::saved_index& covers) {
     auto& copy = c_.copy;
     std::map<file_id, std::uint64_t> needed;  // of this copy's own files: others' are the store's
-    std::uint64_t* end = nullptr;             // needed[file], for the run of entries in one file
-    file_id file = 0;
+    std::uint64_t* run_end = nullptr;         // needed[run_file], for a run of entries in one file
+    file_id run_file = 0;
     for (const auto& element : index_) {
       const location& loc = element.second;
-      if (!end || loc.file != file) {
+      if (!run_end || loc.file != run_file) {
         if (!copy.is_own(loc.file)) continue;
-        file = loc.file;
-        end = &needed[file];
+        run_file = loc.file;
+        run_end = &needed[run_file];
       }
-      *end = std::max(*end, loc.offset + loc.length);
+      *run_end = std::max(*run_end, loc.offset + loc.length);
     }
     const auto local = copy.data_files();
     std::map<file_id, std::uint64_t> local_sizes(local.begin(), local.end());
