@@ -4,12 +4,12 @@
 // own memory, copied, the first time it must grow.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstring>
 #include <memory>
 #include <type_traits>
 #include <utility>
-#include <vector>
 
 #include "big_allocator.hpp"
 #include "require_cxx20.hpp"  // a pre-C++20 build stops here, with one line
@@ -28,17 +28,22 @@ class buffer {
   buffer(T* p, std::size_t n, std::shared_ptr<const void> keep) : view_(p), view_size_(n), keep_(std::move(keep)) {}
   buffer(buffer&& other) noexcept { *this = std::move(other); }
   buffer& operator=(buffer&& other) noexcept {
-    own_ = std::move(other.own_);
+    if (this == &other) return *this;
+    release();
+    own_ = std::exchange(other.own_, nullptr);
+    own_size_ = std::exchange(other.own_size_, 0);
+    own_capacity_ = std::exchange(other.own_capacity_, 0);
     view_ = std::exchange(other.view_, nullptr);
     view_size_ = std::exchange(other.view_size_, 0);
     keep_ = std::move(other.keep_);
     return *this;
   }
+  ~buffer() { release(); }
 
-  T* data() noexcept { return view_ ? view_ : own_.data(); }
-  const T* data() const noexcept { return view_ ? view_ : own_.data(); }
-  std::size_t size() const noexcept { return view_ ? view_size_ : own_.size(); }
-  std::size_t capacity() const noexcept { return view_ ? view_size_ : own_.capacity(); }
+  T* data() noexcept { return view_ ? view_ : own_; }
+  const T* data() const noexcept { return view_ ? view_ : own_; }
+  std::size_t size() const noexcept { return view_ ? view_size_ : own_size_; }
+  std::size_t capacity() const noexcept { return view_ ? view_size_ : own_capacity_; }
   T& operator[](std::size_t i) noexcept { return data()[i]; }
   const T& operator[](std::size_t i) const noexcept { return data()[i]; }
   T* begin() noexcept { return data(); }
@@ -49,7 +54,7 @@ class buffer {
   void reserve(std::size_t n) {
     if (n <= capacity()) return;
     own(n);
-    own_.reserve(n);
+    grow(n);
   }
 
   // New elements are default-initialised (no zeros written for them).
@@ -59,7 +64,8 @@ class buffer {
       return;
     }
     own(n);
-    own_.resize(n);
+    if (n > own_capacity_) grow(std::max(n, own_capacity_ * 2));
+    own_size_ = n;
   }
 
   void append(const T* p, std::size_t n) {
@@ -72,31 +78,36 @@ class buffer {
   // n value-initialised (zero) elements. Memory big_allocator maps from the kernel is zero
   // already, so a large array costs no writes now: its pages fault in as they are used.
   void assign_zeros(std::size_t n) {
-    drop_view();
-    own_ = {};
-    if (n * sizeof(T) >= big_allocator<T>::huge_page) {
-      own_.reserve(n);
-      own_.resize(n);  // default-initialised: the mapping's zeros are left as they are
-    } else {
-      own_.assign(n, T{});
-    }
+    release();
+    grow(n);
+    own_size_ = n;
+    if (n * sizeof(T) < big_allocator<T>::huge_page && n > 0) std::memset(static_cast<void*>(own_), 0, n * sizeof(T));
   }
 
   void assign(std::size_t n, const T& value) {
-    drop_view();
-    own_.assign(n, value);
+    release();
+    grow(n);
+    own_size_ = n;
+    std::fill_n(own_, n, value);
   }
 
  private:
+  // Room for n elements of its own (by mremap where the memory is mapped: no copy).
+  void grow(std::size_t n) {
+    if (n <= own_capacity_) return;
+    own_ = big_allocator<T>().reallocate(own_, own_size_, own_capacity_, n);
+    own_capacity_ = n;
+  }
+
   // Copies a view into memory of its own, with room for `room` elements.
   void own(std::size_t room) {
     if (!view_) return;
-    std::vector<T, big_allocator<T>> copy;
-    copy.reserve(std::max(room, view_size_));
-    copy.resize(view_size_);
-    if (view_size_ > 0) std::memcpy(copy.data(), view_, view_size_ * sizeof(T));
+    T* const from = view_;
+    const std::size_t n = view_size_;
+    grow(std::max(room, n));
+    if (n > 0) std::memcpy(static_cast<void*>(own_), from, n * sizeof(T));
+    own_size_ = n;
     drop_view();
-    own_ = std::move(copy);
   }
 
   void drop_view() {
@@ -105,7 +116,16 @@ class buffer {
     keep_.reset();
   }
 
-  std::vector<T, big_allocator<T>> own_;
+  void release() noexcept {
+    if (own_) big_allocator<T>().deallocate(own_, own_capacity_);
+    own_ = nullptr;
+    own_size_ = own_capacity_ = 0;
+    drop_view();
+  }
+
+  T* own_ = nullptr;  // its own memory, from big_allocator
+  std::size_t own_size_ = 0;
+  std::size_t own_capacity_ = 0;
   T* view_ = nullptr;
   std::size_t view_size_ = 0;
   std::shared_ptr<const void> keep_;

@@ -42,11 +42,11 @@ struct digest {
 
   static digest of(std::string_view bytes);
 
-  // Whether `bytes` have this digest; `computed` is of(bytes), when already known.
-  bool matches(std::string_view bytes, const std::optional<digest>& computed = std::nullopt) const {
-    const digest d = computed ? *computed : of(bytes);
+  // Whether `bytes`, of digest `d` (of(bytes)), have this digest.
+  bool matches(std::string_view bytes, const digest& d) const {
     return d.size == size && d.crc == crc && (d.fnv == fnv || fnv_bytes(bytes) == fnv);
   }
+  bool matches(std::string_view bytes) const { return matches(bytes, of(bytes)); }
   friend bool operator==(const digest&, const digest&) = default;
 
   static constexpr std::uint64_t fnv_basis = 0xcbf29ce484222325ull;
@@ -171,13 +171,13 @@ struct local_state {
   // Version 1 states (written before the index had a checksum) accept any index.
   bool legacy = false;
 
-  // The saved index whose digest `index` has (`computed`: its digest, when known).
-  const saved_index* accepts(std::string_view index, const std::optional<digest>& computed = std::nullopt) const {
-    const digest d = computed ? *computed : digest::of(index);
+  // The saved index whose digest `index`, of digest `d`, has.
+  const saved_index* accepts(std::string_view index, const digest& d) const {
     for (const auto& i : indexes)
       if (legacy || i.bytes.matches(index, d)) return &i;
     return nullptr;
   }
+  const saved_index* accepts(std::string_view index) const { return accepts(index, digest::of(index)); }
 
   std::string encode() const {
     std::ostringstream out;

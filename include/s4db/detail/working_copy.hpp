@@ -175,7 +175,7 @@ class working_copy {
         out.index = *(out.read = std::make_shared<const std::string>(out.mapping->read_at(0, size)));
     }
     constexpr std::size_t overlap_from = 4 << 20;
-    std::optional<digest> computed;
+    digest computed;
     if (out.index.size() >= overlap_from && !state_.legacy) {
       auto pending = std::async(std::launch::async, [bytes = out.index] { return digest::of(bytes); });
       try {
@@ -187,6 +187,7 @@ class working_copy {
       computed = pending.get();
     } else {
       use_index(std::as_const(out));
+      computed = digest::of(out.index);
     }
     const auto* accepted = state_.accepts(out.index, computed);
     if (!accepted) damaged();

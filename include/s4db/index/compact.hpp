@@ -470,7 +470,7 @@ class compact_map {
   void rehash(std::size_t size) {
     move_across(old_.size());
     buffer<slot> old = std::move(slots_);
-    slots_.assign(size, slot{});
+    slots_.assign_zeros(size);
     for (const slot& s : old) {
       if (s.record == 0) continue;
       std::size_t i = home(s.hash);
