@@ -1,6 +1,6 @@
 // The local index's periodic checkpoint, written off the write path (docs/architecture.md,
 // "The checkpoint in the background"). A background thread rolls the checkpoint on disk
-// forward: it maps the last one (checking its digest), applies this copy's own entries
+// forward: it reads the last one (checking its digest), applies this copy's own entries
 // appended since up to a position P taken when it starts, and writes the result to a
 // staging file. It never reads the live index, so writes go on meanwhile; the writer
 // installs the file under the db's lock (a rename and two small writes of local.state) if
@@ -25,9 +25,9 @@
 #include "../concepts.hpp"
 #include "../detail/file.hpp"
 #include "../detail/local_state.hpp"
-#include "../detail/mapped_file.hpp"
 #include "../detail/working_copy.hpp"
 #include "../error.hpp"
+#include "../format/endian.hpp"
 #include "../format/entry.hpp"
 #include "../format/names.hpp"
 #include "../index/compact.hpp"
@@ -58,6 +58,10 @@ class checkpointer {
     std::filesystem::path written;  // the new checkpoint, in a staging file beside index.idx
     detail::local_state::saved_index saved;
     std::uint64_t bytes = 0;
+    // The checkpoint it replaces, kept open: renamed over, its last reference would go
+    // with the rename, and freeing its cached pages (tens of milliseconds) would stall the
+    // writer; retire() hands it back to be closed by the next job's thread.
+    detail::file replaced;
   };
 
   checkpointer() = default;
@@ -74,7 +78,8 @@ class checkpointer {
     done_ = false;
     outcome_.reset();
     error_.clear();
-    thread_ = std::thread([this, j = std::move(j), &copy]() mutable {
+    thread_ = std::thread([this, j = std::move(j), &copy, retired = std::move(retired_)]() mutable {
+      retired = detail::file();  // closed here, off the write path
       try {
         outcome_ = roll_forward(j, copy);
       } catch (const std::exception& e) {
@@ -94,6 +99,9 @@ class checkpointer {
     failure = std::exchange(error_, {});
     return std::exchange(outcome_, std::nullopt);
   }
+
+  // A replaced checkpoint (result::replaced), to close off the write path.
+  void retire(detail::file replaced) { retired_ = std::move(replaced); }
 
   // Stops the job, if one runs, and removes what it wrote.
   void cancel() noexcept {
@@ -116,12 +124,11 @@ class checkpointer {
 
   std::optional<result> roll_forward(job& j, detail::working_copy& copy) const {
     const std::string where = (j.dir / format::index_name).string();
-    const std::uint64_t size = j.base.size();
-    auto base = std::make_shared<const detail::mapped_file>(std::move(j.base), detail::mapped_file::mode::private_copy);
-    if (!base->covers(0, size) || size != j.base_bytes.size) detail::throw_corruption(where + ": cannot map it");
-    const std::string_view bytes = base->view(0, size);
-    if (!j.base_bytes.matches(bytes)) detail::throw_corruption(where + ": its checksum differs from local.state's");
-    auto index = map::from_checkpoint(bytes, base);
+    // Read, not mapped: mapping (and unmapping) tens of megabytes holds the process's
+    // memory map lock all along, and every page fault of the writing thread would wait.
+    auto bytes = std::make_shared<std::string>(j.base.read_all());
+    if (!j.base_bytes.matches(*bytes)) detail::throw_corruption(where + ": its checksum differs from local.state's");
+    auto index = map::from_checkpoint(*bytes, bytes);  // its arrays used where they lie, in `bytes`
     if (!index) detail::throw_corruption(where + ": a damaged checkpoint");
     check_stop();
     for (const auto& s : j.tail) apply(s, j.dir, *index);
@@ -143,7 +150,7 @@ class checkpointer {
         }
       }
       if (j.durable) out.sync();
-      return result{staging, {digest.done(), j.covered_file, j.covered_offset}, at};
+      return result{staging, {digest.done(), j.covered_file, j.covered_offset}, at, std::move(j.base)};
     } catch (...) {
       std::error_code ignored;
       std::filesystem::remove(staging, ignored);
@@ -151,29 +158,38 @@ class checkpointer {
     }
   }
 
-  // Applies the entries of one stretch, which were whole when the job started: any entry
-  // that does not parse fails the job (open's replay judges torn tails, not this).
+  // Applies the entries of one stretch, which were whole when the job started, read in
+  // steps of a few megabytes: any entry that does not parse fails the job (open's replay
+  // judges torn tails, not this).
   void apply(const stretch& s, const std::filesystem::path& dir, map& index) const {
     const auto path = dir / format::data_file_name(s.n);
-    const std::uint64_t from = std::max<std::uint64_t>(s.from, format::file_header_size);
-    if (s.to <= from) return;
-    const detail::mapped_file mapped(detail::file(path, O_RDONLY), detail::mapped_file::mode::read_ahead);
-    std::string read;  // when the file cannot be mapped
-    const std::string_view bytes = mapped.covers(from, s.to - from)
-                                       ? mapped.view(from, s.to - from)
-                                       : std::string_view(read = mapped.read_at(from, s.to - from));
-    if (bytes.size() != s.to - from) detail::throw_corruption(path.string() + ": shorter than when the job started");
-    for (std::size_t pos = 0, applied = 0; pos < bytes.size(); ++applied) {
-      if (applied % 4096 == 0) check_stop();
-      const auto [status, entry] = format::parse_entry(bytes.substr(pos));
-      if (status != format::parse_status::ok)
-        detail::throw_corruption(path.string() + " at offset " + std::to_string(from + pos) + ": " +
-                                 format::describe(status));
-      if (entry.flags == format::flag_tombstone)
-        index.erase(entry.key);
-      else
-        index.insert_or_assign(entry.key, location{s.n, from + pos, static_cast<std::uint32_t>(entry.size)});
-      pos += entry.size;
+    const detail::file f(path, O_RDONLY);
+    constexpr std::size_t step = 4 << 20;
+    std::uint64_t at = std::max<std::uint64_t>(s.from, format::file_header_size);  // the next entry
+    while (at < s.to) {
+      check_stop();
+      const std::string bytes = f.read_at(at, static_cast<std::size_t>(std::min<std::uint64_t>(step, s.to - at)));
+      std::size_t pos = 0;
+      while (pos < bytes.size()) {
+        auto parsed = format::parse_entry(std::string_view(bytes).substr(pos));
+        std::string whole;  // an entry longer than what this step read
+        if (parsed.status == format::parse_status::truncated && pos == 0 && bytes.size() >= format::entry_overhead) {
+          const std::uint64_t size = format::entry_overhead + format::load_be<std::uint32_t>(bytes.data() + 1) +
+                                     std::uint64_t{format::load_be<std::uint32_t>(bytes.data() + 5)};
+          if (size <= s.to - at) parsed = format::parse_entry(whole = f.read_at(at, static_cast<std::size_t>(size)));
+        }
+        if (parsed.status == format::parse_status::truncated && pos > 0) break;  // read again from it
+        if (parsed.status != format::parse_status::ok)
+          detail::throw_corruption(path.string() + " at offset " + std::to_string(at + pos) + ": " +
+                                   format::describe(parsed.status));
+        const auto& entry = parsed.entry;
+        if (entry.flags == format::flag_tombstone)
+          index.erase(entry.key);
+        else
+          index.insert_or_assign(entry.key, location{s.n, at + pos, static_cast<std::uint32_t>(entry.size)});
+        pos += entry.size;
+      }
+      at += pos;
     }
   }
 
@@ -182,6 +198,7 @@ class checkpointer {
   std::atomic<bool> done_{false};
   std::optional<result> outcome_;  // written by the thread before done_, read after
   std::string error_;
+  detail::file retired_;
 };
 
 }  // namespace engine

@@ -232,6 +232,7 @@ class writer {
       std::filesystem::remove(done->written, ignored);
       throw;
     }
+    checkpointer_.retire(std::move(done->replaced));
     saved_index_bytes_ = done->bytes;
     appended_since_save_ -= appended_at_start_;
     index_dirty_ = appended_since_save_ > 0;
