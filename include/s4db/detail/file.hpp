@@ -106,6 +106,15 @@ class file {
     if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) throw_errno("ftruncate", path_);
   }
 
+  // Writes the file's dirty pages out and waits for them, without fsync's journal commit
+  // (so without its durability): a file about to be renamed over another then has nothing
+  // left for the rename to write (ext4 writes out such a file during the rename).
+  void write_out() const {
+    if (::sync_file_range(fd_, 0, 0,
+                          SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER) != 0)
+      throw_errno("sync_file_range", path_);
+  }
+
   void sync() const {
     if (::fsync(fd_) != 0) throw_errno("fsync", path_);
     if (auto probe = sync_probe.load()) probe(path_, static_cast<std::int64_t>(status().st_size));
