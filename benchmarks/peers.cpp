@@ -102,7 +102,7 @@ struct s4db_engine : engine {
   std::size_t get(const std::string& key) override { return db->get(key).value_or("").size(); }
   std::size_t iterate() override {
     std::size_t n = 0, bytes = 0;
-    for (const auto& [k, v] : db->items({.local = true})) ++n, bytes += v.size();
+    for (const auto& [k, v] : db->item_views({.local = true})) ++n, bytes += v.size();  // views, as the others give
     return bytes ? n : 0;
   }
   double flush_ms() override {
@@ -218,7 +218,8 @@ std::unique_ptr<engine> make_engine(const std::string& name) {
   if (name == "s4db") return std::make_unique<s4db_engine>();
   if (name == "LevelDB") return std::make_unique<lsm_engine<leveldb_api>>();
   if (name == "RocksDB") return std::make_unique<lsm_engine<rocksdb_api>>();
-  return std::make_unique<lmdb_engine>();
+  if (name == "LMDB") return std::make_unique<lmdb_engine>();
+  throw std::invalid_argument("no engine " + name + " (s4db, LevelDB, RocksDB, LMDB)");
 }
 
 // ---------------------------------------------------------------------------- one run
@@ -463,8 +464,12 @@ int main(int argc, char** argv) {
       engines.clear();
       std::stringstream list(argv[++i]);
       for (std::string name; std::getline(list, name, ',');) engines.push_back(name);
-      if (engines.empty() || engines[0] != "s4db") {
-        std::fprintf(stderr, "--engines: a list that starts with s4db (the ratios are to it)\n");
+      const std::vector<std::string> known = {"s4db", "LevelDB", "RocksDB", "LMDB"};
+      if (engines.empty() || engines[0] != "s4db" || std::any_of(engines.begin(), engines.end(), [&](const auto& name) {
+            return std::find(known.begin(), known.end(), name) == known.end();
+          })) {
+        std::fprintf(
+            stderr, "--engines: a list of s4db, LevelDB, RocksDB, LMDB that starts with s4db (the ratios are to it)\n");
         return 2;
       }
     } else if (a == "--scaling") {

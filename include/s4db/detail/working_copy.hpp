@@ -381,7 +381,10 @@ class working_copy {
 
   // fsyncs every data file appended to since the last call, and the directory when a
   // file was created. Safe to call without the engine's lock.
+  // Calls run one at a time: one that found the set already taken by another must not
+  // return before that one's fsyncs are done (the background checkpointer calls it too).
   void sync_appends() {
+    std::lock_guard serial(sync_mutex_);
     std::set<file_id> files;
     bool dir = false;
     {
@@ -475,6 +478,7 @@ class working_copy {
   std::optional<file_id> poisoned_;  // a file a failed rollback left with a bad tail
   bool failed_rollback_ = false;
 
+  std::mutex sync_mutex_;  // one sync_appends() at a time
   std::mutex dirty_mutex_;
   std::set<file_id> dirty_;  // appended to since the last sync_appends()
   bool dir_dirty_ = false;
