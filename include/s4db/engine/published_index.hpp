@@ -47,9 +47,10 @@ concept published_index = requires(P& p, const P& cp, std::string_view key, cons
   p.adopt(std::string_view{}, std::string{}, copy);
   { cp.encode(format_version, ccopy) } -> std::same_as<std::string>;
   { p.save(copy, format_version) } -> std::same_as<std::uint64_t>;
+  // (the checkpoint's size, and the end of the last entry named in each data file)
   {
     p.load_saved(std::string_view{}, std::string{}, std::shared_ptr<const void>{}, copy)
-    } -> std::same_as<std::uint64_t>;
+    } -> std::same_as<typename P::saved_load>;
   // A compaction's or a rebuild's index put in place of the old one.
   { p.replace(typename P::map_type{}) } -> std::same_as<typename P::map_type>;
 };

@@ -118,16 +118,18 @@ class recovery {
   void open_working_copy() {
     auto& copy = c_.copy;
     const bool finishing_download = copy.staged_ready();
+    typename Published::saved_load saved;
     const auto loaded = copy.load(Codec::name, [&](const detail::working_copy::loaded_copy& l) {
       if (!finishing_download && !l.index.empty())
-        writer_.loaded_checkpoint(
-            index_.load_saved(l.index, (copy.dir() / format::index_name).string(), l.read ? nullptr : l.mapping, copy));
+        saved =
+            index_.load_saved(l.index, (copy.dir() / format::index_name).string(), l.read ? nullptr : l.mapping, copy);
     });
     if (finishing_download) {
       downloader_.finish_download();
     } else {
+      writer_.loaded_checkpoint(saved.checkpoint_bytes);
       copy.clear_staging();
-      check_lost_bytes(loaded.covers);
+      check_lost_bytes(loaded.covers, saved.file_ends);
       const bool replayed = replay_tail(loaded.covers.covered_file, loaded.covers.covered_offset);
       if (replayed) copy.state().unpublished = true;
       writer_.mark_changed(replayed);
@@ -224,20 +226,12 @@ class recovery {
   // A power loss can leave one of this copy's data files shorter than the index (or the
   // saved position) says. Such a file is fetched again when the store holds the bytes this
   // copy uploaded; else opening fails: appending there would write over bytes the index names.
-  void check_lost_bytes(const detail::local_state::saved_index& covers) {
+  void check_lost_bytes(const detail::local_state::saved_index& covers,
+                        const std::map<file_id, std::uint64_t>& file_ends) {
     auto& copy = c_.copy;
     std::map<file_id, std::uint64_t> needed;  // of this copy's own files: others' are the store's
-    std::uint64_t* run_end = nullptr;         // needed[run_file], for a run of entries in one file
-    file_id run_file = 0;
-    for (const auto& element : index_) {
-      const location& loc = element.second;
-      if (!run_end || loc.file != run_file) {
-        if (!copy.is_own(loc.file)) continue;
-        run_file = loc.file;
-        run_end = &needed[run_file];
-      }
-      *run_end = std::max(*run_end, loc.offset + loc.length);
-    }
+    for (const auto& [n, end] : file_ends)
+      if (copy.is_own(n)) needed.emplace(n, end);
     const auto local = copy.data_files();
     std::map<file_id, std::uint64_t> local_sizes(local.begin(), local.end());
     bool unaccounted = false;  // a file the index names is not local, nor known to be stored

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -142,41 +143,72 @@ class whole_index {
     return saved;
   }
 
+  // What load_saved() found: the checkpoint's size (0 for an index in the published
+  // format), and the end of the last entry the index names in each data file.
+  struct saved_load {
+    std::uint64_t checkpoint_bytes = 0;
+    std::map<file_id, std::uint64_t> file_ends;
+  };
+
   // Loads the working copy's saved index: a checkpoint (written by compact_index; another
   // container takes its elements one by one), or an index in the published format.
-  // Returns the checkpoint's size (0 for an index in the published format).
-  std::uint64_t load_saved(std::string_view bytes, const std::string& where_from,
-                           std::shared_ptr<const void> writable_owner, detail::working_copy& copy) {
+  saved_load load_saved(std::string_view bytes, const std::string& where_from,
+                        std::shared_ptr<const void> writable_owner, detail::working_copy& copy) {
     using checkpoint_map = detail::compact_map<location>;
     if (!checkpoint_map::is_checkpoint(bytes)) {
       adopt(bytes, where_from, copy);
-      return 0;
+      return {0, file_ends()};
     }
-    auto loaded = std::is_same_v<map_type, checkpoint_map>
-                      ? checkpoint_map::from_checkpoint(bytes, std::move(writable_owner))
-                      : checkpoint_map::from_checkpoint(bytes);
-    if (!loaded)
+    saved_load out{bytes.size(), {}};
+    file_ends_builder ends(out.file_ends);  // in the pass that checks the checkpoint's keys
+    auto checkpoint = std::is_same_v<map_type, checkpoint_map>
+                          ? checkpoint_map::from_checkpoint(bytes, std::move(writable_owner), ends)
+                          : checkpoint_map::from_checkpoint(bytes, nullptr, ends);
+    if (!checkpoint)
       detail::throw_corruption(where_from +
                                ": a damaged index checkpoint (sizes or references out of bounds); move local.state "
                                "and index.idx aside, open, and rebuild_index() recovers the index from the data files");
     if constexpr (std::is_same_v<map_type, checkpoint_map>) {
-      map_ = std::move(*loaded);
+      map_ = std::move(*checkpoint);
     } else {
       map_.clear();
-      for (const auto& element : *loaded) assign(map_, element.first, element.second);
+      for (const auto& element : *checkpoint) assign(map_, element.first, element.second);
     }
     std::uint32_t legacy_highest = 0;
-    for (const auto& element : map_) {
-      if (writer_of(element.second.file) == 0)
-        legacy_highest = std::max(legacy_highest, sequence_of(element.second.file));
-      copy.raise_next_past(element.second.file);
+    for (const auto& [n, end] : out.file_ends) {
+      if (writer_of(n) == 0) legacy_highest = std::max(legacy_highest, sequence_of(n));
+      copy.raise_next_past(n);
     }
     legacy_next_ = std::max({legacy_next_, copy.state().legacy_next, legacy_highest + 1});
     if (copy.writer() == 0) copy.raise_next_file(legacy_next_);
-    return bytes.size();
+    return out;
+  }
+
+  // The end of the last entry the index names in each data file.
+  std::map<file_id, std::uint64_t> file_ends() const {
+    std::map<file_id, std::uint64_t> out;
+    file_ends_builder ends(out);
+    for (const auto& element : map_) ends(element.second);
+    return out;
   }
 
  private:
+  // Takes the end of each location into `ends` (elements next to each other mostly name one
+  // file: a map lookup per run of them, not per key).
+  class file_ends_builder {
+   public:
+    explicit file_ends_builder(std::map<file_id, std::uint64_t>& ends) : ends_(ends) {}
+    void operator()(const location& loc) {
+      if (!run_end_ || loc.file != run_file_) run_end_ = &ends_[run_file_ = loc.file];
+      *run_end_ = std::max(*run_end_, loc.offset + loc.length);
+    }
+
+   private:
+    std::map<file_id, std::uint64_t>& ends_;
+    std::uint64_t* run_end_ = nullptr;
+    file_id run_file_ = 0;
+  };
+
   map_type map_;
   std::uint32_t legacy_next_ = 1;  // the index header's next_file: one past every writer-0 file named
 };

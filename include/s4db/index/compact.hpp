@@ -297,8 +297,11 @@ class compact_map {
   // slot or by two). With `writable`, the
   // bytes are memory the map may keep and write (a private mapping that `writable` keeps
   // alive): the arrays are used in place, not copied.
-  static std::optional<compact_map> from_checkpoint(std::string_view bytes,
-                                                    std::shared_ptr<const void> writable = nullptr) {
+  // `visit(value)` sees each element's value in the pass that checks its key (a caller
+  // needing one pass over the values has it for free).
+  template <class Visit = void (*)(const Value&)>
+  static std::optional<compact_map> from_checkpoint(
+      std::string_view bytes, std::shared_ptr<const void> writable = nullptr, Visit&& visit = [](const Value&) {}) {
     if (!is_checkpoint(bytes) || bytes.size() < checkpoint_header_size) return std::nullopt;
     const std::uint64_t count = header_field(bytes, 0);
     const std::uint64_t table = header_field(bytes, 1);
@@ -335,6 +338,7 @@ class compact_map {
     for (std::size_t i = 0; i < count; ++i) {
       const std::uint64_t ref = m.key_ref(i);
       if ((ref >> 16) + (ref & 0xffff) > arena) return std::nullopt;
+      visit(packed<Value>::load(m.record(i)));
     }
     return m;
   }
