@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <exception>
 #include <filesystem>
 #include <limits>
 #include <mutex>
@@ -153,7 +154,7 @@ class writer {
         save_local();
       else if (!checkpointer_.running())
         start_checkpoint();
-    } catch (const error& e) {
+    } catch (const std::exception& e) {  // an s4db error, or no thread to be had
       c_.log(log_level::warning, std::string("saving the local index failed: ") + e.what());
     }
   }
