@@ -153,19 +153,32 @@ class committer {
 
   // This copy's committed files that the index no longer names (another writer compacted
   // them away, or a compaction of this copy whose commit was settled later) are garbage
-  // here too: kept, they would keep their objects from gc and be published again.
+  // here too: kept, they would keep their objects from gc and be published again. But not
+  // one that holds a tombstone: an older file may still hold the put it erased, and
+  // rebuild_index(), replaying what is left, would bring the key back (a compaction,
+  // which rewrites every live entry and drops every older file, collects it).
   // Returns whether it dropped any.
   bool drop_unnamed_committed_files() {
     if (!c_.copy.exists()) return false;
     const auto referenced = index_.referenced_files();
     bool dropped = false;
     for (const auto& [n, size] : c_.copy.data_files())
-      if (c_.copy.is_own(n) && n < c_.copy.state().committed_file && !referenced.contains(n)) {
+      if (c_.copy.is_own(n) && n < c_.copy.state().committed_file && !referenced.contains(n) && !holds_tombstone(n)) {
         c_.remove_local_quietly(n);
         c_.copy.state().stored.erase(n);
         dropped = true;
       }
     return dropped;
+  }
+
+  bool holds_tombstone(file_id n) {
+    bool found = false;
+    try {
+      replay_file(c_.copy, c_.opt.log, n, 0, false, [&](std::string_view, const location* loc) { found |= !loc; });
+    } catch (const error&) {
+      return true;  // unreadable: kept, as if it did
+    }
+    return found;
   }
 
   // Format 1 has one namespace for every writer, so it never rebases a commit: a copy

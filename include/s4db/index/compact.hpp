@@ -443,16 +443,22 @@ class compact_map {
     ++count_;
   }
 
-  // The slot that points at record i: (its table, its index there).
+  // The slot that points at record i: (its table, its index there). Found along the key's
+  // probe; a checkpoint from elsewhere may hold a slot off it (its hash not its key's, which
+  // from_checkpoint cannot tell without hashing every key), so then by a walk of both tables.
   std::pair<buffer<slot>*, std::size_t> slot_of(std::size_t i) {
     const auto tag = static_cast<std::uint32_t>(hash_of(key_at(i)) >> 32);
+    const auto record = static_cast<std::uint32_t>(i + 1);
     for (auto* table : {&slots_, &old_}) {
       const std::size_t n = table->size();
       if (n == 0) continue;
       for (std::size_t s = home(tag, n); (*table)[s].record != 0; s = next(s, n))
-        if ((*table)[s].record == i + 1) return {table, s};
+        if ((*table)[s].record == record) return {table, s};
     }
-    std::abort();  // every record has a slot
+    for (auto* table : {&slots_, &old_})
+      for (std::size_t s = 0; s < table->size(); ++s)
+        if ((*table)[s].record == record) return {table, s};
+    std::abort();  // every record has a slot (from_checkpoint checks it, and every change keeps it)
   }
 
   // Empties slot i and moves later slots of the same run back (no tombstones).
