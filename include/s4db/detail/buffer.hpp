@@ -84,13 +84,6 @@ class buffer {
     if (n * sizeof(T) < big_allocator<T>::huge_page && n > 0) std::memset(static_cast<void*>(own_), 0, n * sizeof(T));
   }
 
-  void assign(std::size_t n, const T& value) {
-    release();
-    grow(n);
-    own_size_ = n;
-    std::fill_n(own_, n, value);
-  }
-
  private:
   // Room for n elements of its own (by mremap where the memory is mapped: no copy).
   void grow(std::size_t n) {
