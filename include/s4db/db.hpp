@@ -161,6 +161,7 @@ class basic_db {
  public:
   using item_range = typename reader_type::items_type;
   using item_view_range = typename reader_type::item_views_type;
+  using snapshot_type = typename reader_type::snapshot_type;
 
   // Opens the database under opt.prefix in `store` (README, "Opening"). Never creates
   // local_dir. Throws conflict_error if local unpublished writes and a newer published
@@ -210,6 +211,21 @@ class basic_db {
     const auto list = detail::key_list::of(keys);
     erase_views(list.views);
   }
+
+  // Erases every key in [from, to) that this db holds, as one write (one batch of
+  // tombstones: with sync_mode every_write, one fsync). Returns how many. A key another
+  // writer commits into the range meanwhile is not erased (a tombstone names one key).
+  // Throws usage_error, erasing nothing, when `to` is below `from`.
+  std::size_t erase_range(std::string_view from, std::string_view to) {
+    if (to < from)
+      detail::throw_usage("erase_range: the end (" + std::string(to) + ") is below the start (" + std::string(from) +
+                          "); nothing was erased");
+    return erase_span({.from = std::string(from), .to = std::string(to)});
+  }
+
+  // Erases every key that starts with `prefix`, as one write; returns how many. An empty
+  // prefix erases every key.
+  std::size_t erase_prefix(std::string_view prefix) { return erase_span({.prefix = std::string(prefix)}); }
 
   // ------------------------------------------------------------------ reads
 
@@ -275,6 +291,29 @@ class basic_db {
     c_.check_open();
     if (how.local) downloader_.fetch_for_local_reads();
     return reader_.template items<item_view_range>(how);
+  }
+
+  // The keys in [how.from, how.to) that start with how.prefix, in unsigned byte order
+  // (largest first with how.reverse), each with its value, read as the loop reaches it.
+  // The keys are those of the moment of the call; a value is the one the key had then
+  // (unless compact() or download() meanwhile removed its file: then the key is read as
+  // get() reads it). Memory: the matching (key, location) pairs, taken under the lock; an
+  // index container that is not sorted (the default, a hash) is walked whole and the
+  // matching keys sorted, O(keys); ordered_index walks only the span.
+  item_range scan(const scan_options& how = {}) const {
+    std::shared_lock lock(c_.mutex);
+    c_.check_open();
+    return reader_.scan(how);
+  }
+
+  // A consistent read view (get, get_many, contains, size, scan) of the db as it is now,
+  // unchanged by later writes, commits, refreshes, downloads and compactions; this db's
+  // gc() spares what it reads. Formats 1 and 2 copy the index for it: O(keys) time and
+  // about 48 bytes per key (engine/snapshot.hpp says what holds and what it costs).
+  snapshot_type snapshot() const {
+    std::shared_lock lock(c_.mutex);
+    c_.check_open();
+    return reader_.take_snapshot(c_.pins);
   }
 
   // ------------------------------------------------------------------ sync and maintenance
@@ -448,6 +487,19 @@ class basic_db {
     const auto entries = writer_.encode_erases(keys);
     if (entries.empty()) return;
     writer_.apply(entries, lock);
+  }
+
+  std::size_t erase_span(const scan_options& span) {
+    std::unique_lock lock(c_.mutex);
+    c_.check_open();
+    const auto entries = index_.entries_in(engine::key_span::of(span));
+    std::vector<std::string_view> keys;
+    keys.reserve(entries.size());
+    for (const auto& e : entries) keys.emplace_back(e.first);
+    const auto batch = writer_.encode_erases(keys);
+    if (batch.empty()) return 0;
+    writer_.apply(batch, lock);
+    return batch.spans.size();
   }
 
   // The parts, in the order they are built (each is given the ones it uses).

@@ -109,6 +109,15 @@ struct items_options {
   bool salvage = false;  // skip damaged entries (item_range::skipped() counts them) instead of throwing
 };
 
+// For scan(): the keys in [from, to) that start with prefix, in unsigned byte order
+// (largest first with reverse). An empty range (to at or below from) yields nothing.
+struct scan_options {
+  std::string from{};               // first key, inclusive ("" = from the smallest)
+  std::optional<std::string> to{};  // end, exclusive (nullopt = to the largest)
+  std::string prefix{};             // only keys starting with it
+  bool reverse = false;             // largest key first
+};
+
 // For download(): with `force`, drop unpublished local writes instead of refusing.
 struct download_options {
   bool force = false;

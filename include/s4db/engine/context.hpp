@@ -1,13 +1,14 @@
 // The ground every part of basic_db stands on, owned once per db: the store, the
 // options, the bucket (the published objects under the prefix), the working copy (the
-// local directory), the publisher (object transfers and the index commit), and the db's
-// lock. Parts hold a reference to it and own only their own state (docs/architecture.md).
+// local directory), the publisher (object transfers and the index commit), the files its
+// snapshots pin, and the db's lock. Parts hold a reference to it and own only their own state (docs/architecture.md).
 //
 // Locking: `mutex` is the db's one reader-writer lock. basic_db's public calls take it:
 // shared for reads, exclusive for writes and maintenance. The reader alone takes it
 // itself, briefly, because a read drops it during its I/O.
 #pragma once
 
+#include <memory>
 #include <shared_mutex>
 #include <string>
 #include <utility>
@@ -20,6 +21,7 @@
 #include "../detail/working_copy.hpp"
 #include "../error.hpp"
 #include "../options.hpp"
+#include "pins.hpp"
 
 namespace s4db {
 inline namespace v0 {
@@ -38,6 +40,9 @@ struct context {
   detail::bucket<Store> bucket;
   detail::working_copy copy;
   detail::publisher<Store> publisher{store, bucket, copy, opt};
+
+  // The data files this db's snapshots read: gc() spares them (engine/snapshot.hpp).
+  std::shared_ptr<pin_registry> pins = std::make_shared<pin_registry>();
 
   mutable std::shared_mutex mutex;  // readers share it; writers and maintenance own it
   bool closed = false;

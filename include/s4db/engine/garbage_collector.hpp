@@ -1,5 +1,5 @@
 // gc(grace): deletes the data objects under the prefix that neither the published index,
-// this copy's index nor this copy's local files name, once they are older than the grace
+// this copy's index, this copy's local files nor a live snapshot of this db name, once they are older than the grace
 // (another writer's upload in flight is younger). The only part that deletes objects.
 // Stateless. Called under the db's exclusive lock.
 #pragma once
@@ -38,6 +38,7 @@ class garbage_collector {
       for (const auto& element : index_.decode(published->data, c_.bucket.index_key(), c_.copy))
         keep.insert(element.second.file);
     for (const auto& [n, size] : c_.copy.data_files()) keep.insert(n);
+    keep.merge(c_.pins->pinned());
     const auto now = std::chrono::system_clock::now();
     std::vector<std::string> gone;
     for (const auto& [n, info] : objects)

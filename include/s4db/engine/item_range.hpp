@@ -1,11 +1,14 @@
-// What items() and item_views() return: every live (key, value) of a snapshot of the index,
-// either read lazily one by one (entries), or streamed file by file from the local data
+// What items(), item_views() and scan() return: every (key, value) of a list of (key,
+// location) taken from the index, either read lazily one by one (a shared list, walked
+// forward or backward over a span of it), or streamed file by file from the local data
 // files ({.local = true}), live entries only. items() yields copies (std::string pairs);
 // item_views() (Views) yields string_views valid until the iteration moves on: a streamed
 // value stored raw is viewed where it lies in the mapped file, any other is decoded into
-// one buffer the range reuses, so no item allocates. Reads through its Reader (engine/reader.hpp).
-// With items({.salvage = true}) a damaged entry is skipped and counted (skipped()), as
-// sqlite3's .recover and LevelDB's RepairDB keep what can be read.
+// one buffer the range reuses, so no item allocates. Reads through its Reader
+// (engine/reader.hpp); a snapshot's ranges read through its pinned files (engine/pins.hpp)
+// and never fall back to the db's newer index. With items({.salvage = true}) a damaged
+// entry is skipped and counted (skipped()), as sqlite3's .recover and LevelDB's RepairDB
+// keep what can be read.
 #pragma once
 
 #include <bit>
@@ -22,6 +25,8 @@
 #include "../concepts.hpp"
 #include "../detail/mapped_file.hpp"
 #include "../error.hpp"
+#include "key_span.hpp"
+#include "pins.hpp"
 
 namespace s4db {
 inline namespace v0 {
@@ -89,14 +94,14 @@ class item_range {
     }
     // A damaged entry (corruption_error) throws, or with salvage is counted and skipped.
     void load() {
-      for (; position_ < range_->entries_.size(); ++position_) {
-        const auto& [key, loc] = range_->entries_[position_];
+      for (; position_ < range_->count_; ++position_) {
+        const auto& [key, loc] = range_->entry(position_);
         try {
           if constexpr (Views) {
-            range_->scratch_ = range_->reader_->read_snapshot_value(key, loc);
+            range_->scratch_ = range_->read(key, loc);
             current_.second = range_->scratch_;
           } else {
-            current_.second = range_->reader_->read_snapshot_value(key, loc);
+            current_.second = range_->read(key, loc);
           }
           current_.first = key;
           return;
@@ -132,27 +137,49 @@ class item_range {
   iterator begin() const { return iterator(this, 0); }
   iterator end() const {
     iterator it;
-    it.position_ = streams() ? files_.size() : entries_.size();
+    it.position_ = streams() ? files_.size() : count_;
     return it;
   }
-  // How many live entries the snapshot holds (skipped ones included).
-  std::size_t size() const noexcept { return streams() ? count_ : entries_.size(); }
+  // How many items the range holds (skipped ones included).
+  std::size_t size() const noexcept { return count_; }
   // With items_options::salvage: how many damaged entries the iteration skipped so far.
   std::size_t skipped() const noexcept { return skipped_; }
 
  private:
   friend Reader;
 
-  item_range(const Reader* reader, bool salvage, std::vector<std::pair<std::string, location>> entries)
-      : reader_(reader), entries_(std::move(entries)), salvage_(salvage) {}
+  // Entries [first, first + count) of `entries`, backward when `reverse`; read through
+  // `pins` when they are a snapshot's.
+  item_range(const Reader* reader, bool salvage, std::shared_ptr<const entry_list> entries, std::size_t first,
+             std::size_t count, bool reverse = false, std::shared_ptr<const pinned_files> pins = nullptr)
+      : reader_(reader),
+        entries_(std::move(entries)),
+        first_(first),
+        count_(count),
+        reverse_(reverse),
+        pins_(std::move(pins)),
+        salvage_(salvage) {}
+  item_range(const Reader* reader, bool salvage, entry_list entries)
+      : reader_(reader), count_(entries.size()), salvage_(salvage) {
+    entries_ = std::make_shared<const entry_list>(std::move(entries));
+  }
   item_range(const Reader* reader, bool salvage, std::pair<std::vector<live_file>, std::size_t> files)
       : reader_(reader), files_(std::move(files.first)), count_(files.second), streaming_(true), salvage_(salvage) {}
   bool streams() const noexcept { return streaming_; }
+  const std::pair<std::string, location>& entry(std::size_t i) const {
+    return (*entries_)[reverse_ ? first_ + count_ - 1 - i : first_ + i];
+  }
+  std::string read(const std::string& key, const location& loc) const {
+    return pins_ ? reader_->read_pinned(key, loc, *pins_) : reader_->read_snapshot_value(key, loc);
+  }
 
   const Reader* reader_;
-  std::vector<std::pair<std::string, location>> entries_;
+  std::shared_ptr<const entry_list> entries_;
+  std::size_t first_ = 0;
   std::vector<live_file> files_;
   std::size_t count_ = 0;
+  bool reverse_ = false;
+  std::shared_ptr<const pinned_files> pins_;
   bool streaming_ = false;
   bool salvage_ = false;
   mutable std::size_t skipped_ = 0;

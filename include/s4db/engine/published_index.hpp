@@ -19,6 +19,7 @@
 
 #include "../concepts.hpp"
 #include "../detail/working_copy.hpp"
+#include "key_span.hpp"
 
 namespace s4db {
 inline namespace v0 {
@@ -26,7 +27,8 @@ namespace engine {
 
 template <class P>
 concept published_index = requires(P& p, const P& cp, std::string_view key, const location& loc,
-                                   detail::working_copy& copy, const detail::working_copy& ccopy, int format_version) {
+                                   detail::working_copy& copy, const detail::working_copy& ccopy, int format_version,
+                                   const key_span& span) {
   typename P::map_type;
   // Lookups and the changes of writes, rebases and recovery.
   { cp.find(key) } -> std::same_as<std::optional<location>>;
@@ -35,9 +37,11 @@ concept published_index = requires(P& p, const P& cp, std::string_view key, cons
   p.set(key, loc);
   p.erase(key);
   p.clear();
-  // Every (key, location), for scans, compaction, verify and the snapshot of items().
+  // Every (key, location), for compaction, verify and the snapshot of items().
   cp.begin();
   cp.end();
+  // The (key, location) of the keys in a span, in key order: scan(), erase_range(), snapshot().
+  { cp.entries_in(span) } -> std::same_as<entry_list>;
   // The data files it names: gc keeps them, a compaction rewrites them.
   { cp.referenced_files() } -> std::same_as<std::set<file_id>>;
   // Format 1's shared namespace: the first sequence no loaded index named.

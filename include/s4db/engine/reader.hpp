@@ -12,11 +12,13 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <tuple>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -29,7 +31,9 @@
 #include "context.hpp"
 #include "item_range.hpp"
 #include "mapped_files.hpp"
+#include "pins.hpp"
 #include "published_index.hpp"
+#include "snapshot.hpp"
 #include "values.hpp"
 
 namespace s4db {
@@ -41,6 +45,7 @@ class reader {
  public:
   using items_type = item_range<reader>;
   using item_views_type = item_range<reader, true>;
+  using snapshot_type = snapshot<reader>;
 
   reader(context<Store>& c, const Published& index, const values<Codec>& values, const mapped_files& files,
          committer<Store, Codec, Published>& committer)
@@ -153,6 +158,56 @@ class reader {
     snapshot.reserve(index_.size());
     for (const auto& element : index_) snapshot.emplace_back(element.first, element.second);
     return Range(this, how.salvage, std::move(snapshot));
+  }
+
+  // scan()'s list: the keys in the span, in order, values read lazily as items()'s are.
+  // Under the db's lock (held by the caller).
+  items_type scan(const scan_options& how) const {
+    auto entries = index_.entries_in(key_span::of(how));
+    const std::size_t n = entries.size();
+    return items_type(this, false, std::make_shared<const entry_list>(std::move(entries)), 0, n, how.reverse);
+  }
+
+  // snapshot(): every (key, location) in key order, the local files they lie in mapped,
+  // and every file they name registered against this db's gc. Under the db's lock.
+  snapshot_type take_snapshot(const std::shared_ptr<pin_registry>& registry) const {
+    auto entries = std::make_shared<const entry_list>(index_.entries_in(key_span{}));
+    std::map<file_id, location> furthest;  // per file, the entry that ends last
+    for (const auto& [key, loc] : *entries) {
+      auto [it, fresh] = furthest.try_emplace(loc.file, loc);
+      if (!fresh && loc.offset + loc.length > it->second.offset + it->second.length) it->second = loc;
+    }
+    std::set<file_id> named;
+    std::unordered_map<file_id, std::shared_ptr<const detail::mapped_file>> mapped;
+    for (const auto& [n, loc] : furthest) {
+      named.insert(n);
+      if (auto local = files_.holding(loc)) mapped.emplace(n, std::move(local));
+    }
+    return snapshot_type(this, std::move(entries),
+                         std::make_shared<const pinned_files>(registry, std::move(named), std::move(mapped)));
+  }
+
+  items_type snapshot_range(std::shared_ptr<const entry_list> entries, std::size_t first, std::size_t count,
+                            bool reverse, std::shared_ptr<const pinned_files> pins) const {
+    return items_type(this, false, std::move(entries), first, count, reverse, std::move(pins));
+  }
+
+  // A snapshot's read: through the files it pinned, else from the store; never from a
+  // newer index (an object gone from the store is an error, not a reason to read another value).
+  std::string read_pinned(std::string_view key, const location& loc, const pinned_files& pins) const {
+    {
+      std::shared_lock lock(c_.mutex);
+      c_.check_open();
+    }
+    try {
+      return read_value(key, loc, pins.local(loc.file));
+    } catch (const store_error& e) {
+      if (!e.not_found()) throw;
+      detail::throw_store(c_.where(loc) + ": a snapshot's data object is gone from the store (deleted by the gc of "
+                                          "another db; this db's gc() spares what its snapshots read): " +
+                              e.what(),
+                          404, false);
+    }
   }
 
   // Calls use(bytes) with exactly the entry at loc: a view of the local mapping when it

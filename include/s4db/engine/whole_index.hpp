@@ -24,6 +24,7 @@
 #include "../format/endian.hpp"
 #include "../format/index_file.hpp"
 #include "../index/compact.hpp"
+#include "key_span.hpp"
 
 namespace s4db {
 inline namespace v0 {
@@ -60,6 +61,22 @@ class whole_index {
   // Format 1's shared namespace (writer 0): one past every sequence an index this copy
   // loaded has named or reserved. A name below it may have been another writer's.
   std::uint32_t legacy_next() const noexcept { return legacy_next_; }
+
+  // The (key, location) of every key in `span`, in key order: walked from the span's start
+  // in a sorted container, else gathered from all and sorted.
+  entry_list entries_in(const key_span& span) const {
+    entry_list out;
+    if (span.empty()) return out;
+    if constexpr (requires { map_.lower_bound(span.low); }) {
+      for (auto it = map_.lower_bound(span.low); it != map_.end() && span.below_end(it->first); ++it)
+        out.emplace_back(it->first, it->second);
+    } else {
+      for (const auto& element : map_)
+        if (span.contains(element.first)) out.emplace_back(element.first, element.second);
+      std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    }
+    return out;
+  }
 
   std::set<file_id> referenced_files() const {
     std::set<file_id> out;
