@@ -152,6 +152,30 @@ BOOST_AUTO_TEST_CASE(put_get_del_and_keys_on_the_default_local_directory) {
   BOOST_TEST(missing.err == "s4db: key not found: hello\n");
 }
 
+// keys, dump and del over a span of keys (db.scan(), erase_range(), erase_prefix()).
+BOOST_AUTO_TEST_CASE(keys_dump_and_del_take_a_span_of_keys) {
+  temp_dir db;
+  BOOST_TEST(s4db_cli(db.path, {"put", "--create", "-"}, "a\t1\nb\t2\nc\t3\ntmp/x\t4\ntmp/y\t5\nu\t6\n").code == 0);
+  BOOST_TEST(s4db_cli(db.path, {"keys", "--reverse"}).out == "u\ntmp/y\ntmp/x\nc\nb\na\n");
+  BOOST_TEST(s4db_cli(db.path, {"keys", "--from", "b", "--to", "tmp/y"}).out == "b\nc\ntmp/x\n");
+  BOOST_TEST(s4db_cli(db.path, {"keys", "--prefix", "tmp/", "--reverse", "--limit", "1"}).out == "tmp/y\n");
+  BOOST_TEST(s4db_cli(db.path, {"dump", "--from", "c", "--to", "u", "--reverse"}).out ==
+             "{\"key\":\"tmp/y\",\"value\":\"5\"}\n{\"key\":\"tmp/x\",\"value\":\"4\"}\n{\"key\":\"c\",\"value\":\"3\"}\n");
+  const auto prefix = s4db_cli(db.path, {"del", "--prefix", "tmp/"});
+  BOOST_TEST(prefix.code == 0);
+  BOOST_TEST(prefix.err == "s4db: erased 2 keys\n");
+  BOOST_TEST(s4db_cli(db.path, {"del", "--from", "b", "--to", "c"}).err == "s4db: erased 1 key\n");
+  BOOST_TEST(s4db_cli(db.path, {"keys"}).out == "a\nc\nu\n");  // published: a new process reads it
+  const auto backwards = s4db_cli(db.path, {"del", "--from", "z", "--to", "a"});
+  BOOST_TEST(backwards.code == 2);
+  BOOST_TEST(backwards.err.find("below the start") != std::string::npos, backwards.err);
+  BOOST_TEST(s4db_cli(db.path, {"del"}).code == 2);
+  BOOST_TEST(s4db_cli(db.path, {"del", "a", "--prefix", "c"}).code == 2);
+  BOOST_TEST(s4db_cli(db.path, {"dump", "--from", "a", "--salvage"}).code == 2);
+  BOOST_TEST(s4db_cli(db.path, {"del", "--from", "c"}).err == "s4db: erased 2 keys\n");
+  BOOST_TEST(s4db_cli(db.path, {"keys"}).out == "a\n");
+}
+
 BOOST_AUTO_TEST_CASE(usage_errors_exit_2_with_one_line) {
   temp_dir db;
   for (const auto& args : std::vector<std::vector<std::string>>{{},

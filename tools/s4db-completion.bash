@@ -28,7 +28,7 @@ _s4db() {
       COMPREPLY=($(compgen -W "1 2" -- "$cur"))
       return
       ;;
-    --s3 | --endpoint | --endpoint-url | --region | --profile | --timeout | --retries | --grace | --prefix | --limit)
+    --s3 | --endpoint | --endpoint-url | --region | --profile | --timeout | --retries | --grace | --prefix | --from | --to | --limit)
       return
       ;;
   esac
@@ -44,8 +44,9 @@ _s4db() {
     get) own="--json" ;;
     put) own="--create --file --stdin" ;;
     load) own="--create" ;;
-    keys) own="--prefix --json --limit" ;;
-    dump) own="--prefix --salvage" ;;
+    del) own="--prefix --from --to" ;;
+    keys) own="--prefix --from --to --reverse --json --limit" ;;
+    dump) own="--prefix --from --to --reverse --salvage" ;;
     stat) own="--json" ;;
     gc) own="--grace" ;;
     download) own="--force" ;;

@@ -379,7 +379,10 @@ void put_lines(Db& db, std::istream& in) {
 struct request {
   std::string command;
   std::vector<std::string> args;
-  std::string prefix;        // keys --prefix, dump --prefix
+  std::string prefix;        // keys, dump and del --prefix
+  std::string from;          // keys, dump and del --from
+  std::optional<std::string> to;  // keys, dump and del --to
+  bool reverse = false;      // keys and dump --reverse
   long limit = -1;           // keys --limit
   bool salvage = false;      // dump --salvage
   bool force = false;        // download --force
@@ -461,16 +464,28 @@ int run(Db& db, const request& r, bool publish) {
     return ok;
   }
   if (r.command == "del") {
-    db.erase(r.args);
+    const bool span = !r.prefix.empty() || !r.from.empty() || r.to;
+    if (span == !r.args.empty())
+      throw s4db::usage_error("s4db: del takes KEY..., or --prefix P and/or --from A --to B (every key in [A, B))");
+    if (!span) {
+      db.erase(r.args);
+    } else {
+      const std::size_t erased = db.erase_range({.from = r.from, .to = r.to, .prefix = r.prefix});
+      std::cerr << "s4db: erased " << erased << (erased == 1 ? " key\n" : " keys\n");
+    }
     if (publish) db.upload();
     return ok;
   }
   if (r.command == "keys") {
-    auto keys = db.keys();
+    const auto span = s4db::engine::key_span::of({.from = r.from, .to = r.to, .prefix = r.prefix});
+    if (r.to && *r.to < r.from) throw s4db::usage_error("s4db: --to is below --from");
+    std::vector<std::string> keys;
+    for (auto& k : db.keys())
+      if (span.contains(k)) keys.push_back(std::move(k));
     std::sort(keys.begin(), keys.end());
+    if (r.reverse) std::reverse(keys.begin(), keys.end());
     long shown = 0;
     for (const auto& k : keys) {
-      if (!k.starts_with(r.prefix)) continue;
       if (r.limit >= 0 && shown++ >= r.limit) break;
       if (r.json)
         std::cout << json_line(k) << '\n';
@@ -480,6 +495,13 @@ int run(Db& db, const request& r, bool publish) {
     return ok;
   }
   if (r.command == "dump") {
+    // --from, --to or --reverse: in key order, each value read as it comes (db.scan()).
+    if (!r.from.empty() || r.to || r.reverse) {
+      if (r.salvage) throw s4db::usage_error("s4db: dump --salvage reads whole files; it takes no --from, --to or --reverse");
+      for (auto&& [key, value] : db.scan({.from = r.from, .to = r.to, .prefix = r.prefix, .reverse = r.reverse}))
+        std::cout << json_line(key, value) << '\n';
+      return ok;
+    }
     // The data files come whole (concurrently), then every value is read from disk: on S3
     // a few GETs, not one per key.
     // With --salvage a damaged entry is skipped and counted, not the end of the dump.
@@ -707,14 +729,22 @@ int main(int argc, char** argv) {
   put->add_flag("--create", r.create, "make a new database if there is none at the location");
   put->add_option("--file", r.file, "put KEY --file PATH: the value is the file's bytes");
   put->add_flag("--stdin", r.from_stdin, "put KEY --stdin: the value is all of stdin, bytes as given");
-  auto* del = app.add_subcommand("del", "delete keys");
-  del->add_option("keys", r.args, "the keys to delete")->required()->expected(1, -1);
+  auto add_span = [&](CLI::App* command, const std::string& what) {
+    command->add_option("--prefix", r.prefix, what + " starting with this");
+    command->add_option("--from", r.from, what + " from this one on (inclusive)");
+    command->add_option("--to", r.to, what + " below this one (exclusive)");
+  };
+  auto* del = app.add_subcommand("del", "delete keys: the ones named, or every key in a span (--prefix, --from, --to)");
+  del->add_option("keys", r.args, "the keys to delete")->expected(0, -1);
+  add_span(del, "every key");
   auto* keys = app.add_subcommand("keys", "list keys, sorted");
-  keys->add_option("--prefix", r.prefix, "only keys starting with this");
+  add_span(keys, "only keys");
+  keys->add_flag("--reverse", r.reverse, "largest key first");
   keys->add_flag("--json", r.json, "one {\"key\": ...} per line (key_base64 for bytes that are not UTF-8)");
   keys->add_option("--limit", r.limit, "at most this many keys")->check(CLI::NonNegativeNumber);
   auto* dump = app.add_subcommand("dump", "every item as a JSON line (key_base64/value_base64 for non-UTF-8 bytes)");
-  dump->add_option("--prefix", r.prefix, "only keys starting with this");
+  add_span(dump, "only keys");
+  dump->add_flag("--reverse", r.reverse, "in key order, largest first (--from, --to and --reverse dump in key order)");
   dump->add_flag("--salvage", r.salvage, "skip damaged entries and say how many (exit 3 if any), instead of stopping");
   auto* stat = app.add_subcommand("stat", "keys, files, live, dead and garbage bytes: what compact and gc reclaim");
   stat->add_flag("--json", r.json, "one JSON object");

@@ -217,15 +217,30 @@ class basic_db {
   // writer commits into the range meanwhile is not erased (a tombstone names one key).
   // Throws usage_error, erasing nothing, when `to` is below `from`.
   std::size_t erase_range(std::string_view from, std::string_view to) {
-    if (to < from)
-      detail::throw_usage("erase_range: the end (" + std::string(to) + ") is below the start (" + std::string(from) +
-                          "); nothing was erased");
-    return erase_span({.from = std::string(from), .to = std::string(to)});
+    return erase_range({.from = std::string(from), .to = std::string(to)});
   }
 
   // Erases every key that starts with `prefix`, as one write; returns how many. An empty
   // prefix erases every key.
-  std::size_t erase_prefix(std::string_view prefix) { return erase_span({.prefix = std::string(prefix)}); }
+  std::size_t erase_prefix(std::string_view prefix) { return erase_range({.prefix = std::string(prefix)}); }
+
+  // Erases every key scan(span) would yield (span.reverse aside), as one write; returns
+  // how many. Throws usage_error, erasing nothing, when span.to is below span.from.
+  std::size_t erase_range(const scan_options& span) {
+    if (span.to && *span.to < span.from)
+      detail::throw_usage("erase_range: the end (" + *span.to + ") is below the start (" + span.from +
+                          "); nothing was erased");
+    std::unique_lock lock(c_.mutex);
+    c_.check_open();
+    const auto entries = index_.entries_in(engine::key_span::of(span));
+    std::vector<std::string_view> keys;
+    keys.reserve(entries.size());
+    for (const auto& e : entries) keys.emplace_back(e.first);
+    const auto batch = writer_.encode_erases(keys);
+    if (batch.empty()) return 0;
+    writer_.apply(batch, lock);
+    return batch.spans.size();
+  }
 
   // ------------------------------------------------------------------ reads
 
@@ -487,19 +502,6 @@ class basic_db {
     const auto entries = writer_.encode_erases(keys);
     if (entries.empty()) return;
     writer_.apply(entries, lock);
-  }
-
-  std::size_t erase_span(const scan_options& span) {
-    std::unique_lock lock(c_.mutex);
-    c_.check_open();
-    const auto entries = index_.entries_in(engine::key_span::of(span));
-    std::vector<std::string_view> keys;
-    keys.reserve(entries.size());
-    for (const auto& e : entries) keys.emplace_back(e.first);
-    const auto batch = writer_.encode_erases(keys);
-    if (batch.empty()) return 0;
-    writer_.apply(batch, lock);
-    return batch.spans.size();
   }
 
   // The parts, in the order they are built (each is given the ones it uses).
