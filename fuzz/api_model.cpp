@@ -1,12 +1,14 @@
 // Fuzz target: the whole API on memory_store, behind the fault-injecting store of the
 // tests, against a std::map model. Each input is a program of operations (put, batch put,
-// erase, get, flush, upload, compact, rebuild, reopen, download) and of faults (the n-th
+// erase, erase_range, erase_prefix, get, scan, snapshot, flush, upload, compact, rebuild,
+// reopen, download) and of faults (the n-th
 // store call from now fails before taking effect, or takes effect and loses its response).
 // After every step the db must agree with the model (an operation a fault broke changes
 // no acknowledged data), and a fresh reader of the store must read, for every key it
 // lists, a value that was once written for that key.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -16,6 +18,7 @@
 #include <s4db/s4db.hpp>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "faulty_store.hpp"
 
@@ -74,8 +77,30 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     store.set_rule({});
   };
+  // A snapshot and what the model held when it was taken: it must read that ever after.
+  std::optional<db_type::snapshot_type> snapshot;
+  std::map<std::string, std::string> at_snapshot;
+  auto scanned = [](const auto& range) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (auto&& [k, v] : range) out.emplace_back(k, v);
+    return out;
+  };
+  auto expected = [](const std::map<std::string, std::string>& m, const s4db::scan_options& how) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& [k, v] : m)
+      if (k >= how.from && (!how.to || k < *how.to) && k.starts_with(how.prefix)) out.emplace_back(k, v);
+    if (how.reverse) std::reverse(out.begin(), out.end());
+    return out;
+  };
+  auto span = [&] {
+    s4db::scan_options how{.from = in.byte() & 1 ? in.key() : std::string()};
+    if (in.byte() & 1) how.to = in.key();
+    if (in.byte() & 1) how.prefix = in.key().substr(0, 2);
+    how.reverse = in.byte() & 1;
+    return how;
+  };
   while (in.more()) {
-    switch (in.byte() % 12) {
+    switch (in.byte() % 16) {
       case 0:
       case 1: {
         auto k = in.key();
@@ -117,6 +142,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         db->rebuild_index();
         break;
       case 9:
+        snapshot.reset();  // a snapshot must not outlive its db
         db.reset();
         db = open();
         store.set_rule({});
@@ -135,6 +161,49 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         fresh.log = opt.log;
         db_type published(store, fresh);
         for (auto&& [k, v] : published.items()) check(written[k].contains(v));
+        break;
+      }
+      case 12: {
+        auto how = span();
+        if (how.to && *how.to < how.from) {
+          bool refused = false;
+          try {
+            db->erase_range(how);
+          } catch (const s4db::usage_error&) {
+            refused = true;
+          }
+          check(refused);
+          break;
+        }
+        const auto gone = expected(model, how);
+        check(db->erase_range(how) == gone.size());
+        for (const auto& [k, v] : gone) model.erase(k);
+        break;
+      }
+      case 13: {
+        const auto how = span();
+        check(scanned(db->scan(how)) == expected(model, how));
+        break;
+      }
+      case 14: {
+        const std::string prefix = in.key().substr(0, 2);
+        check(db->erase_prefix(prefix) == expected(model, {.prefix = prefix}).size());
+        std::erase_if(model, [&](const auto& kv) { return kv.first.starts_with(prefix); });
+        break;
+      }
+      case 15: {
+        if (!snapshot || in.byte() % 4 == 0) {
+          snapshot.emplace(db->snapshot());
+          at_snapshot = model;
+          break;
+        }
+        store.set_rule({});  // its reads are checked, not faulted
+        const auto how = span();
+        check(scanned(snapshot->scan(how)) == expected(at_snapshot, how));
+        const auto k = in.key();
+        const auto it = at_snapshot.find(k);
+        check(snapshot->get(k) == (it == at_snapshot.end() ? std::nullopt : std::optional<std::string>(it->second)));
+        check(snapshot->size() == at_snapshot.size());
         break;
       }
     }
