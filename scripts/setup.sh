@@ -18,7 +18,7 @@ set -euo pipefail
 
 build_packages=(
   g++ cmake ninja-build pkg-config
-  libisal-dev libsnappy-dev robin-map-dev libcurl4-openssl-dev libssl-dev libpugixml-dev
+  libisal-dev libxxhash-dev libsnappy-dev robin-map-dev libcurl4-openssl-dev libssl-dev libpugixml-dev
   nlohmann-json3-dev libcli11-dev help2man
 )
 test_packages=(
