@@ -56,8 +56,9 @@ fuzz_seconds=${S4DB_FUZZ_SECONDS:-10}
 step "libFuzzer smoke run: ${fuzz_seconds} s per target (S4DB_FUZZ_SECONDS sets it)"
 CXX=clang++ cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DS4DB_LIBFUZZER=ON \
   -DS4DB_BUILD_EXAMPLES=OFF -DS4DB_BUILD_BENCHMARKS=OFF >/dev/null
-cmake --build build/fuzz -j "$jobs" --target fuzz_entry_decode fuzz_index_decode fuzz_checkpoint_load fuzz_api_model
-for target in entry_decode index_decode checkpoint_load api_model; do
+cmake --build build/fuzz -j "$jobs" --target fuzz_entry_decode fuzz_index_decode fuzz_checkpoint_load fuzz_api_model \
+  fuzz_segment_decode fuzz_manifest_decode
+for target in entry_decode index_decode checkpoint_load api_model segment_decode manifest_decode; do
   corpus=$(mktemp -d)  # new inputs go here, not into the checked-in corpus
   ./build/fuzz/fuzz/fuzz_$target -max_total_time="$fuzz_seconds" -print_final_stats=1 \
     "$corpus" fuzz/corpus/$target 2>&1 | grep -E '^(stat::number_of_executed_units|stat::new_units_added|==.*ERROR)' \

@@ -1,5 +1,11 @@
 // The on-disk format against the golden vectors the Python original produced
 // (docs/format.md): encoding gives exactly those bytes, decoding them gives the values.
+#include <map>
+#include <random>
+#include <s4db/format/manifest.hpp>
+#include <s4db/format/segment.hpp>
+#include <tuple>
+
 #include "support.hpp"
 
 using namespace s4db_test;
@@ -219,6 +225,256 @@ BOOST_AUTO_TEST_CASE(unknown_flag_bits_are_corruption) {
   store.put(name, bytes, {});
   s4db::basic_db<s4db::memory_store> reader{store, {.prefix = "p/"}};
   BOOST_CHECK_THROW(reader.get("k"), s4db::corruption_error);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// Format 3's index segments and manifests (docs/format.md, "Format 3"): the golden vectors
+// there, both ways, and every damaged byte caught.
+BOOST_AUTO_TEST_SUITE(format_3_golden)
+
+// The data file entry of "b" -> "hi" (format 2, stored raw), inlined in the segment below.
+const char* const inline_entry = "02 00000001 00000002 62 6869 2354b7f8";
+constexpr s4db::file_id golden_file = s4db::make_file_id(0x1a2b3c4d, 1);
+
+const char* const golden_segment =
+    // block: 3 entries
+    "00000003"
+    "0000 0001 61 00 1a2b3c4d00000001 0000000000000009 00000014"                  // a: put
+    "0001 0001 62 01"                                                             // ab: tombstone
+    "0000 0001 62 02 1a2b3c4d00000001 000000000000001d 00000010"                  // b: inline put
+    "0200000001000000026268692354b7f8"                                           //    its entry
+    "064b2ab2"                                                                    // block CRC
+    // filter: k 6, 64 bits, 8 bytes, CRC
+    "06 00000040 1020419000200c8a 4e920fe4"
+    // block index: 1 block at 0, 82 bytes, last key "b", CRC
+    "00000001 0000000000000000 00000052 0001 62 afc3aee2"
+    // trailer: version 3, 3 entries, filter at 82 (17 bytes), index at 99 (23 bytes), CRC, magic
+    "03000000 0000000000000003 0000000000000052 00000011 0000000000000063 00000017 9140e433"
+    "7334646273656733";
+
+std::vector<format::segment_entry> golden_segment_entries(const std::string& entry) {
+  return {{"a", format::segment_kind::put, {golden_file, 9, 20}, {}},
+          {"ab", format::segment_kind::tombstone, {}, {}},
+          {"b", format::segment_kind::inline_put, {golden_file, 29, 16}, entry}};
+}
+
+BOOST_AUTO_TEST_CASE(a_segment_encodes_and_decodes_as_documented) {
+  const auto entry = unhex(inline_entry);
+  format::segment_builder builder;
+  for (const auto& e : golden_segment_entries(entry)) builder.add(e);
+  BOOST_TEST(builder.finish() == unhex(golden_segment));
+
+  const auto bytes = unhex(golden_segment);
+  const auto segment = format::segment_view::open(bytes, "seg");
+  BOOST_TEST(segment.entries() == 3u);
+  std::vector<std::tuple<std::string, format::segment_kind, s4db::location, std::string>> got, want;
+  segment.for_each([&](const format::segment_entry& e) {
+    got.emplace_back(std::string(e.key), e.kind, e.loc, std::string(e.inline_entry));
+  });
+  for (const auto& e : golden_segment_entries(entry))
+    want.emplace_back(std::string(e.key), e.kind, e.loc, std::string(e.inline_entry));
+  BOOST_TEST((got == want));
+  bool found = segment.find("ab", [](const format::segment_entry& e) {
+    BOOST_TEST((e.kind == format::segment_kind::tombstone));
+  });
+  BOOST_TEST(found);
+  BOOST_TEST(!segment.find("aa", [](const format::segment_entry&) { BOOST_FAIL("aa is not there"); }));
+  BOOST_TEST(!segment.find("c", [](const format::segment_entry&) { BOOST_FAIL("c is not there"); }));
+}
+
+BOOST_AUTO_TEST_CASE(an_empty_segment_has_no_blocks) {
+  const auto bytes = format::segment_builder().finish();
+  const auto segment = format::segment_view::open(bytes, "seg");
+  BOOST_TEST(segment.entries() == 0u);
+  BOOST_TEST(segment.blocks().empty());
+  BOOST_TEST(!segment.find("", [](const format::segment_entry&) { BOOST_FAIL("empty"); }));
+}
+
+// Every byte is under a CRC or checked against the others: a flip anywhere is
+// corruption_error when the segment is opened or read, never a changed entry.
+BOOST_AUTO_TEST_CASE(every_damaged_byte_of_a_segment_is_corruption) {
+  const auto good = unhex(golden_segment);
+  for (std::size_t i = 0; i < good.size(); ++i)
+    for (const int flip : {0x01, 0x80, 0xff}) {
+      auto bad = good;
+      bad[i] = static_cast<char>(bad[i] ^ flip);
+      BOOST_CHECK_THROW(
+          {
+            const auto segment = format::segment_view::open(bad, "seg");
+            segment.for_each([](const format::segment_entry&) {});
+          },
+          s4db::corruption_error);
+    }
+  for (std::size_t n = 0; n < good.size(); ++n)  // every truncation
+    BOOST_CHECK_THROW(format::segment_view::open(std::string_view(good).substr(0, n), "seg"), s4db::corruption_error);
+}
+
+// Hostile segments whose CRCs are right: each structural lie is caught.
+BOOST_AUTO_TEST_CASE(a_segment_with_valid_checksums_that_lies_is_corruption) {
+  // Built by hand with a builder that does not check order: keys "b" then "a".
+  std::string block;
+  format::append_be(block, std::uint32_t{2});
+  for (const char* k : {"b", "a"}) {
+    format::append_be(block, std::uint16_t{0});
+    format::append_be(block, std::uint16_t{1});
+    block += k;
+    block.push_back(1);  // tombstone
+  }
+  format::append_be(block, format::crc32_of(block));
+  auto assemble = [](const std::string& blocks, std::uint64_t block_offset, std::uint32_t block_length,
+                     const std::string& last_key, std::uint64_t entries) {
+    std::string out = blocks;
+    format::bloom_builder bloom(1);
+    const std::string filter = bloom.finish();
+    const std::uint64_t filter_offset = out.size();
+    out += filter;
+    format::append_be(out, format::crc32_of(filter));
+    const std::uint64_t index_offset = out.size();
+    std::string index;
+    format::append_be(index, std::uint32_t{1});
+    format::append_be(index, block_offset);
+    format::append_be(index, block_length);
+    format::append_be(index, static_cast<std::uint16_t>(last_key.size()));
+    index += last_key;
+    format::append_be(index, format::crc32_of(index));
+    out += index;
+    std::string trailer;
+    trailer.push_back(3);
+    trailer.append(3, '\0');
+    format::append_be(trailer, entries);
+    format::append_be(trailer, filter_offset);
+    format::append_be(trailer, static_cast<std::uint32_t>(filter.size() + 4));
+    format::append_be(trailer, index_offset);
+    format::append_be(trailer, static_cast<std::uint32_t>(index.size()));
+    format::append_be(trailer, format::crc32_of(trailer));
+    return out + trailer + std::string(format::segment_magic);
+  };
+  auto read_all = [](const std::string& bytes) {
+    format::segment_view::open(bytes, "seg").for_each([](const format::segment_entry&) {});
+  };
+  const auto block_length = static_cast<std::uint32_t>(block.size());
+  BOOST_CHECK_THROW(read_all(assemble(block, 0, block_length, "a", 2)), s4db::corruption_error);  // unsorted keys
+  BOOST_CHECK_THROW(read_all(assemble(block, 0, block_length + 9, "a", 2)), s4db::corruption_error);  // past the blocks
+  BOOST_CHECK_THROW(read_all(assemble(block, 4, block_length, "a", 2)), s4db::corruption_error);  // not at 0
+  BOOST_CHECK_THROW(read_all(assemble(block, 0, block_length, "a", 1u << 30)), s4db::corruption_error);  // count
+  // Sorted, but the index names another last key, or the trailer another count.
+  std::string sorted;
+  format::append_be(sorted, std::uint32_t{1});
+  format::append_be(sorted, std::uint16_t{0});
+  format::append_be(sorted, std::uint16_t{1});
+  sorted += "a";
+  sorted.push_back(1);
+  format::append_be(sorted, format::crc32_of(sorted));
+  const auto sorted_length = static_cast<std::uint32_t>(sorted.size());
+  BOOST_CHECK_NO_THROW(read_all(assemble(sorted, 0, sorted_length, "a", 1)));
+  BOOST_CHECK_THROW(read_all(assemble(sorted, 0, sorted_length, "b", 1)), s4db::corruption_error);
+  BOOST_CHECK_THROW(read_all(assemble(sorted, 0, sorted_length, "a", 2)), s4db::corruption_error);
+}
+
+BOOST_AUTO_TEST_CASE(keys_out_of_order_are_refused_by_the_builder) {
+  format::segment_builder builder;
+  builder.add({"b", format::segment_kind::tombstone, {}, {}});
+  BOOST_CHECK_THROW(builder.add({"b", format::segment_kind::tombstone, {}, {}}), s4db::usage_error);
+  BOOST_CHECK_THROW(builder.add({"a", format::segment_kind::tombstone, {}, {}}), s4db::usage_error);
+}
+
+// Many keys through many blocks: every one found, and the filter's false positives near
+// the 0.8% that 10 bits per key and 6 probes give.
+BOOST_AUTO_TEST_CASE(a_large_segment_finds_every_key_and_few_absent_ones_pass_its_filter) {
+  std::map<std::string, s4db::location> keys;
+  std::mt19937_64 rng(3);
+  while (keys.size() < 50000)
+    keys.emplace("user/" + std::to_string(rng() % 10000000), s4db::location{rng(), rng(), static_cast<std::uint32_t>(rng())});
+  format::segment_builder builder;
+  for (const auto& [k, loc] : keys) builder.add({k, format::segment_kind::put, loc, {}});
+  const auto bytes = builder.finish();
+  const auto segment = format::segment_view::open(bytes, "seg");
+  BOOST_TEST(segment.blocks().size() > 100u);
+  for (const auto& [k, loc] : keys)
+    BOOST_TEST(segment.find(k, [&](const format::segment_entry& e) { BOOST_TEST((e.loc == loc)); }));
+  std::size_t passed = 0;
+  const std::size_t absent = 100000;
+  format::bloom_builder check(keys.size());
+  for (const auto& [k, loc] : keys) check.add(format::key_hash(k));
+  const auto bloom = check.finish();
+  const auto view = format::bloom_view::of(bloom, "bloom");
+  for (std::size_t i = 0; i < absent; ++i) passed += view.may_contain(format::key_hash("absent/" + std::to_string(i)));
+  BOOST_TEST(passed < absent / 50, passed << " of " << absent << " absent keys passed the filter");
+  BOOST_TEST(passed > 0u);  // a filter that passes nothing is not a Bloom filter of these keys
+}
+
+const char* const golden_manifest =
+    "733464626d616e33"  // "s4dbman3"
+    "0000000000000002"  // number 2
+    "0000019af61bac00"  // written 2025-12-07T00:00:00Z, in ms
+    "00000001"          // 1 segment: writer, sequence 1, level 0, 170 bytes, 3 entries, "a" to "b"
+    "1a2b3c4d 0000000000000001 00 00000000000000aa 0000000000000003 0001 61 0001 62"
+    "00000001"  // 1 data file: id, 45 bytes, 36 live
+    "1a2b3c4d00000001 000000000000002d 0000000000000024"
+    "00000001"  // 1 writer, its newest segment 1
+    "1a2b3c4d 0000000000000001"
+    "00000001"  // 1 pin: "nightly" at manifest 2
+    "0007 6e696768746c79 0000000000000002"
+    "6fb12a68";  // CRC
+
+format::manifest golden_manifest_value() {
+  format::manifest m;
+  m.number = 2;
+  m.written_ms = 1765065600000;
+  m.segments = {{0x1a2b3c4d, 1, 0, 170, 3, "a", "b"}};
+  m.files = {{golden_file, 45, 36}};
+  m.writers = {{0x1a2b3c4d, 1}};
+  m.pins = {{"nightly", 2}};
+  return m;
+}
+
+BOOST_AUTO_TEST_CASE(a_manifest_encodes_and_decodes_as_documented) {
+  BOOST_TEST(format::encode_manifest(golden_manifest_value()) == unhex(golden_manifest));
+  BOOST_TEST((format::decode_manifest(unhex(golden_manifest), "m") == golden_manifest_value()));
+  BOOST_TEST(format::manifest_name(2) == "manifest_00000000000000000002.s4m");
+  BOOST_TEST(*format::parse_manifest_name("manifest_00000000000000000002.s4m") == 2u);
+  BOOST_TEST(!format::parse_manifest_name("manifest_2.s4m"));
+  BOOST_TEST(!format::parse_manifest_name("manifest_0000000000000000000x.s4m"));
+  BOOST_TEST(format::segment_name(0x1a2b3c4d, 1) == "segment_1a2b3c4d_000001.s4s");
+}
+
+BOOST_AUTO_TEST_CASE(every_damaged_byte_of_a_manifest_is_corruption) {
+  const auto good = unhex(golden_manifest);
+  for (std::size_t i = 0; i < good.size(); ++i) {
+    auto bad = good;
+    bad[i] = static_cast<char>(bad[i] ^ 0x01);
+    BOOST_CHECK_THROW(format::decode_manifest(bad, "m"), s4db::corruption_error);
+  }
+  for (std::size_t n = 0; n < good.size(); ++n)
+    BOOST_CHECK_THROW(format::decode_manifest(std::string_view(good).substr(0, n), "m"), s4db::corruption_error);
+}
+
+// Checksums right, content wrong: each lie is caught.
+BOOST_AUTO_TEST_CASE(a_manifest_with_a_valid_checksum_that_lies_is_corruption) {
+  auto lie = [](auto&& change) {
+    auto m = golden_manifest_value();
+    change(m);
+    return format::encode_manifest(m);
+  };
+  BOOST_CHECK_THROW(format::decode_manifest(lie([](auto& m) { m.segments[0].first_key = "c"; }), "m"),
+                    s4db::corruption_error);
+  BOOST_CHECK_THROW(format::decode_manifest(lie([](auto& m) { m.segments.push_back(m.segments[0]); }), "m"),
+                    s4db::corruption_error);
+  BOOST_CHECK_THROW(format::decode_manifest(lie([](auto& m) { m.files.push_back(m.files[0]); }), "m"),
+                    s4db::corruption_error);
+  BOOST_CHECK_THROW(format::decode_manifest(lie([](auto& m) { m.files[0].live_bytes = 46; }), "m"),
+                    s4db::corruption_error);
+  BOOST_CHECK_THROW(format::decode_manifest(lie([](auto& m) { m.writers.push_back({1, 0}); }), "m"),
+                    s4db::corruption_error);
+  BOOST_CHECK_THROW(format::decode_manifest(lie([](auto& m) { m.pins[0].manifest = 3; }), "m"),
+                    s4db::corruption_error);
+  // A count past the end, its CRC made right.
+  auto bytes = format::encode_manifest(golden_manifest_value());
+  bytes.replace(24, 4, std::string("\x7f\xff\xff\xff", 4));
+  bytes.resize(bytes.size() - 4);
+  format::append_be(bytes, format::crc32_of(bytes));
+  BOOST_CHECK_THROW(format::decode_manifest(bytes, "m"), s4db::corruption_error);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

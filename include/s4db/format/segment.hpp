@@ -11,7 +11,8 @@
 //               kind 1 tombstone:  nothing
 //               kind 2 inline put: u64 file_id | u64 offset | u32 length | the data file's
 //                                  entry at that place, `length` bytes (its own CRC)
-//   filter   := format/bloom.hpp's bytes
+//   filter   := format/bloom.hpp's bytes | u32 crc32(them) (a flipped bit there would hide
+//               a key: a false negative is a wrong read, not a slower one)
 //   index    := u32 blocks | per block: u64 offset | u32 length | u16 n | its last key (n)
 //               | u32 crc32(the index's bytes before it)
 //   trailer  := u8 version (3) | 3 zero bytes | u64 entries | u64 filter offset | u32 filter
@@ -119,7 +120,9 @@ class segment_builder {
     t.filter_offset = out_.size();
     bloom_builder filter(hashes_.size());
     for (const auto h : hashes_) filter.add(h);
-    out_ += filter.finish();
+    const std::string bloom = filter.finish();
+    out_ += bloom;
+    append_be(out_, crc32_of(bloom));
     t.filter_length = static_cast<std::uint32_t>(out_.size() - t.filter_offset);
     t.index_offset = out_.size();
     append_be(out_, static_cast<std::uint32_t>(blocks_.size()));
@@ -236,6 +239,15 @@ inline std::vector<block_handle> decode_block_index(std::string_view bytes, cons
   return out;
 }
 
+// The filter, from its bytes (the trailer's filter_length bytes at filter_offset), its CRC checked.
+inline bloom_view decode_segment_filter(std::string_view bytes, const std::string& where) {
+  if (bytes.size() < 4) detail::throw_corruption(where + ": segment filter shorter than its checksum");
+  const std::string_view bloom = bytes.substr(0, bytes.size() - 4);
+  if (crc32_of(bloom) != load_be<std::uint32_t>(bytes.data() + bloom.size()))
+    detail::throw_corruption(where + ": segment filter checksum mismatch");
+  return bloom_view::of(bloom, where);
+}
+
 // Calls on_entry(const segment_entry&) for each entry of one block, in order, after
 // checking its CRC. The entry's key and inline bytes are valid during the call. Keys must
 // ascend, all above `after` (the last key of the block before; nullptr for the first) and
@@ -264,7 +276,7 @@ void decode_segment_block(std::string_view block, const std::string* after, std:
     need(unshared + 1);
     const std::string_view suffix = body.substr(pos, unshared);
     // Above the key before: past their shared bytes, the suffix is above the rest of it.
-    const bool ascends = i > 0 ? suffix > std::string_view(key).substr(shared) : !after || suffix > *after;
+    const bool ascends = i > 0 ? suffix > std::string_view(key).substr(shared) : !after || suffix > std::string_view(*after);
     if (!ascends) detail::throw_corruption(where + ": segment keys out of order");
     key.resize(shared);
     key.append(suffix);
@@ -301,8 +313,8 @@ class segment_view {
     v.where_ = std::move(where);
     v.trailer_ = decode_segment_trailer(bytes.substr(bytes.size() - std::min(bytes.size(), segment_trailer_size)),
                                         bytes.size(), v.where_);
-    v.filter_ = bloom_view::of(bytes.substr(static_cast<std::size_t>(v.trailer_.filter_offset), v.trailer_.filter_length),
-                               v.where_);
+    v.filter_ = decode_segment_filter(
+        bytes.substr(static_cast<std::size_t>(v.trailer_.filter_offset), v.trailer_.filter_length), v.where_);
     v.blocks_ = decode_block_index(
         bytes.substr(static_cast<std::size_t>(v.trailer_.index_offset), v.trailer_.index_length), v.trailer_, v.where_);
     if (v.blocks_.empty() != (v.trailer_.entries == 0))
@@ -336,7 +348,7 @@ class segment_view {
   bool find(std::string_view key, Found&& found) const {
     if (!filter_.may_contain(key_hash(key))) return false;
     const auto it = std::lower_bound(blocks_.begin(), blocks_.end(), key,
-                                     [](const block_handle& b, std::string_view k) { return b.last_key < k; });
+                                     [](const block_handle& b, std::string_view k) { return std::string_view(b.last_key) < k; });
     if (it == blocks_.end()) return false;
     const auto i = static_cast<std::size_t>(it - blocks_.begin());
     bool hit = false;
