@@ -28,8 +28,7 @@ struct meter {
     std::uint64_t requests, writes, bytes_down, bytes_up;
   };
   figures take() const {
-    return {reads + ranged_reads + writes + heads + lists + removes, writes.load(), bytes_down.load(),
-            bytes_up.load()};
+    return {reads + ranged_reads + writes + heads + lists + removes, writes.load(), bytes_down.load(), bytes_up.load()};
   }
 };
 
@@ -175,7 +174,9 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  std::printf("| format | keys | operation | requests | bytes up | bytes down | ms |\n| --- | --- | --- | --- | --- | --- | --- |\n");
+  std::printf(
+      "| format | keys | operation | requests | bytes up | bytes down | ms |\n| --- | --- | --- | --- | --- | --- | "
+      "--- |\n");
   for (const std::size_t keys : sizes)
     for (const int format : formats) run(dir, format, keys);
   fs::remove_all(dir);

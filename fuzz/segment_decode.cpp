@@ -19,7 +19,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       segment_entry e;
     };
     std::vector<copy> entries;
-    segment.for_each([&](const segment_entry& e) { entries.push_back({std::string(e.key), std::string(e.inline_entry), e}); });
+    segment.for_each([&](const segment_entry& e) {
+      entries.push_back({std::string(e.key), std::string(e.inline_entry), e});
+    });
     // The builder closes a block once it passes its size: rebuild with each block's size as
     // the input has it only when all blocks but the last are one size; else just find keys.
     for (const auto& c : entries)

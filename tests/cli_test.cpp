@@ -159,8 +159,9 @@ BOOST_AUTO_TEST_CASE(keys_dump_and_del_take_a_span_of_keys) {
   BOOST_TEST(s4db_cli(db.path, {"keys", "--reverse"}).out == "u\ntmp/y\ntmp/x\nc\nb\na\n");
   BOOST_TEST(s4db_cli(db.path, {"keys", "--from", "b", "--to", "tmp/y"}).out == "b\nc\ntmp/x\n");
   BOOST_TEST(s4db_cli(db.path, {"keys", "--prefix", "tmp/", "--reverse", "--limit", "1"}).out == "tmp/y\n");
-  BOOST_TEST(s4db_cli(db.path, {"dump", "--from", "c", "--to", "u", "--reverse"}).out ==
-             "{\"key\":\"tmp/y\",\"value\":\"5\"}\n{\"key\":\"tmp/x\",\"value\":\"4\"}\n{\"key\":\"c\",\"value\":\"3\"}\n");
+  BOOST_TEST(
+      s4db_cli(db.path, {"dump", "--from", "c", "--to", "u", "--reverse"}).out ==
+      "{\"key\":\"tmp/y\",\"value\":\"5\"}\n{\"key\":\"tmp/x\",\"value\":\"4\"}\n{\"key\":\"c\",\"value\":\"3\"}\n");
   const auto prefix = s4db_cli(db.path, {"del", "--prefix", "tmp/"});
   BOOST_TEST(prefix.code == 0);
   BOOST_TEST(prefix.err == "s4db: erased 2 keys\n");

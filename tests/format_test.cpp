@@ -240,11 +240,11 @@ constexpr s4db::file_id golden_file = s4db::make_file_id(0x1a2b3c4d, 1);
 const char* const golden_segment =
     // block: 3 entries
     "00000003"
-    "0000 0001 61 00 1a2b3c4d00000001 0000000000000009 00000014"                  // a: put
-    "0001 0001 62 01"                                                             // ab: tombstone
-    "0000 0001 62 02 1a2b3c4d00000001 000000000000001d 00000010"                  // b: inline put
-    "0200000001000000026268692354b7f8"                                           //    its entry
-    "064b2ab2"                                                                    // block CRC
+    "0000 0001 61 00 1a2b3c4d00000001 0000000000000009 00000014"  // a: put
+    "0001 0001 62 01"                                             // ab: tombstone
+    "0000 0001 62 02 1a2b3c4d00000001 000000000000001d 00000010"  // b: inline put
+    "0200000001000000026268692354b7f8"                            //    its entry
+    "064b2ab2"                                                    // block CRC
     // filter: k 6, 64 bits, 8 bytes, CRC
     "06 00000040 1020419000200c8a 4e920fe4"
     // block index: 1 block at 0, 82 bytes, last key "b", CRC
@@ -275,9 +275,8 @@ BOOST_AUTO_TEST_CASE(a_segment_encodes_and_decodes_as_documented) {
   for (const auto& e : golden_segment_entries(entry))
     want.emplace_back(std::string(e.key), e.kind, e.loc, std::string(e.inline_entry));
   BOOST_TEST((got == want));
-  bool found = segment.find("ab", [](const format::segment_entry& e) {
-    BOOST_TEST((e.kind == format::segment_kind::tombstone));
-  });
+  bool found = segment.find(
+      "ab", [](const format::segment_entry& e) { BOOST_TEST((e.kind == format::segment_kind::tombstone)); });
   BOOST_TEST(found);
   BOOST_TEST(!segment.find("aa", [](const format::segment_entry&) { BOOST_FAIL("aa is not there"); }));
   BOOST_TEST(!segment.find("c", [](const format::segment_entry&) { BOOST_FAIL("c is not there"); }));
@@ -354,9 +353,9 @@ BOOST_AUTO_TEST_CASE(a_segment_with_valid_checksums_that_lies_is_corruption) {
     format::segment_view::open(bytes, "seg").for_each([](const format::segment_entry&) {});
   };
   const auto block_length = static_cast<std::uint32_t>(block.size());
-  BOOST_CHECK_THROW(read_all(assemble(block, 0, block_length, "a", 2)), s4db::corruption_error);  // unsorted keys
+  BOOST_CHECK_THROW(read_all(assemble(block, 0, block_length, "a", 2)), s4db::corruption_error);      // unsorted keys
   BOOST_CHECK_THROW(read_all(assemble(block, 0, block_length + 9, "a", 2)), s4db::corruption_error);  // past the blocks
-  BOOST_CHECK_THROW(read_all(assemble(block, 4, block_length, "a", 2)), s4db::corruption_error);  // not at 0
+  BOOST_CHECK_THROW(read_all(assemble(block, 4, block_length, "a", 2)), s4db::corruption_error);      // not at 0
   BOOST_CHECK_THROW(read_all(assemble(block, 0, block_length, "a", 1u << 30)), s4db::corruption_error);  // count
   // Sorted, but the index names another last key, or the trailer another count.
   std::string sorted;
@@ -385,7 +384,8 @@ BOOST_AUTO_TEST_CASE(a_large_segment_finds_every_key_and_few_absent_ones_pass_it
   std::map<std::string, s4db::location> keys;
   std::mt19937_64 rng(3);
   while (keys.size() < 50000)
-    keys.emplace("user/" + std::to_string(rng() % 10000000), s4db::location{rng(), rng(), static_cast<std::uint32_t>(rng())});
+    keys.emplace("user/" + std::to_string(rng() % 10000000),
+                 s4db::location{rng(), rng(), static_cast<std::uint32_t>(rng())});
   format::segment_builder builder;
   for (const auto& [k, loc] : keys) builder.add({k, format::segment_kind::put, loc, {}});
   const auto bytes = builder.finish();
@@ -465,10 +465,12 @@ BOOST_AUTO_TEST_CASE(a_manifest_with_a_valid_checksum_that_lies_is_corruption) {
                     s4db::corruption_error);
   BOOST_CHECK_THROW(format::decode_manifest(lie([](auto& m) { m.files[0].live_bytes = 46; }), "m"),
                     s4db::corruption_error);
-  BOOST_CHECK_THROW(format::decode_manifest(lie([](auto& m) { m.writers.push_back({1, 0}); }), "m"),
+  BOOST_CHECK_THROW(format::decode_manifest(lie([](auto& m) {
+                                              m.writers.push_back({1, 0});
+                                            }),
+                                            "m"),
                     s4db::corruption_error);
-  BOOST_CHECK_THROW(format::decode_manifest(lie([](auto& m) { m.pins[0].manifest = 3; }), "m"),
-                    s4db::corruption_error);
+  BOOST_CHECK_THROW(format::decode_manifest(lie([](auto& m) { m.pins[0].manifest = 3; }), "m"), s4db::corruption_error);
   // A count past the end, its CRC made right.
   auto bytes = format::encode_manifest(golden_manifest_value());
   bytes.replace(24, 4, std::string("\x7f\xff\xff\xff", 4));

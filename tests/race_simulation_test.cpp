@@ -245,8 +245,9 @@ struct simulation {
         // agree before and after, it is exactly that (a get that found an object gone may
         // have adopted a newer index: then the snapshot is of one of the two).
         if (read_snapshot(i_of(who), taken.view, taken.taken)) {
-          if (before == after) expect(taken.taken == before, "w" + std::to_string(who) +
-                                                                  "'s snapshot does not read what the writer reads");
+          if (before == after)
+            expect(taken.taken == before,
+                   "w" + std::to_string(who) + "'s snapshot does not read what the writer reads");
           w.snapshot.emplace(std::move(taken));
         }
       } else {

@@ -379,22 +379,22 @@ void put_lines(Db& db, std::istream& in) {
 struct request {
   std::string command;
   std::vector<std::string> args;
-  std::string prefix;        // keys, dump and del --prefix
-  std::string from;          // keys, dump and del --from
+  std::string prefix;             // keys, dump and del --prefix
+  std::string from;               // keys, dump and del --from
   std::optional<std::string> to;  // keys, dump and del --to
-  bool reverse = false;      // keys and dump --reverse
-  long limit = -1;           // keys --limit
-  bool salvage = false;      // dump --salvage
-  bool force = false;        // download --force
-  bool from_store = false;   // rebuild-index --from-store (implied without --local-dir)
-  bool allow_drop = false;   // rebuild-index --allow-drop
-  long grace = 86400;        // gc --grace, seconds
-  bool create = false;       // put --create
-  std::string file;          // put KEY --file PATH
-  bool from_stdin = false;   // put KEY --stdin
-  bool json = false;         // get --json, keys --json
-  std::string where;         // the database, for messages: DIR or s3://BUCKET/PREFIX
-  std::string index_object;  // its index's object name in the store
+  bool reverse = false;           // keys and dump --reverse
+  long limit = -1;                // keys --limit
+  bool salvage = false;           // dump --salvage
+  bool force = false;             // download --force
+  bool from_store = false;        // rebuild-index --from-store (implied without --local-dir)
+  bool allow_drop = false;        // rebuild-index --allow-drop
+  long grace = 86400;             // gc --grace, seconds
+  bool create = false;            // put --create
+  std::string file;               // put KEY --file PATH
+  bool from_stdin = false;        // put KEY --stdin
+  bool json = false;              // get --json, keys --json
+  std::string where;              // the database, for messages: DIR or s3://BUCKET/PREFIX
+  std::string index_object;       // its index's object name in the store
 };
 
 // Whether a database is at the location: a published index or data files in the store,
@@ -497,7 +497,8 @@ int run(Db& db, const request& r, bool publish) {
   if (r.command == "dump") {
     // --from, --to or --reverse: in key order, each value read as it comes (db.scan()).
     if (!r.from.empty() || r.to || r.reverse) {
-      if (r.salvage) throw s4db::usage_error("s4db: dump --salvage reads whole files; it takes no --from, --to or --reverse");
+      if (r.salvage)
+        throw s4db::usage_error("s4db: dump --salvage reads whole files; it takes no --from, --to or --reverse");
       for (auto&& [key, value] : db.scan({.from = r.from, .to = r.to, .prefix = r.prefix, .reverse = r.reverse}))
         std::cout << json_line(key, value) << '\n';
       return ok;

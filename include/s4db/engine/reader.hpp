@@ -203,8 +203,9 @@ class reader {
       return read_value(key, loc, pins.local(loc.file));
     } catch (const store_error& e) {
       if (!e.not_found()) throw;
-      detail::throw_store(c_.where(loc) + ": a snapshot's data object is gone from the store (deleted by the gc of "
-                                          "another db; this db's gc() spares what its snapshots read): " +
+      detail::throw_store(c_.where(loc) +
+                              ": a snapshot's data object is gone from the store (deleted by the gc of "
+                              "another db; this db's gc() spares what its snapshots read): " +
                               e.what(),
                           404, false);
     }

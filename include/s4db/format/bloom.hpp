@@ -35,7 +35,8 @@ class bloom_builder {
  public:
   explicit bloom_builder(std::size_t count, unsigned bits_per_key = 10)
       : k_(static_cast<std::uint8_t>(std::clamp(bits_per_key * 69 / 100, 1u, 30u))),
-        m_(static_cast<std::uint32_t>(std::max<std::size_t>(64, std::min<std::size_t>(count * bits_per_key, 0xffffffc0)))),
+        m_(static_cast<std::uint32_t>(
+            std::max<std::size_t>(64, std::min<std::size_t>(count * bits_per_key, 0xffffffc0)))),
         bits_((m_ + 7) / 8, '\0') {}
 
   void add(std::uint64_t hash) {

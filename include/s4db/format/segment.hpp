@@ -49,7 +49,7 @@ enum class segment_kind : std::uint8_t { put = 0, tombstone = 1, inline_put = 2 
 struct segment_entry {
   std::string_view key;
   segment_kind kind = segment_kind::put;
-  location loc{};               // put and inline put
+  location loc{};                 // put and inline put
   std::string_view inline_entry;  // inline put: the data file's entry at loc, loc.length bytes
 };
 
@@ -276,7 +276,8 @@ void decode_segment_block(std::string_view block, const std::string* after, std:
     need(unshared + 1);
     const std::string_view suffix = body.substr(pos, unshared);
     // Above the key before: past their shared bytes, the suffix is above the rest of it.
-    const bool ascends = i > 0 ? suffix > std::string_view(key).substr(shared) : !after || suffix > std::string_view(*after);
+    const bool ascends =
+        i > 0 ? suffix > std::string_view(key).substr(shared) : !after || suffix > std::string_view(*after);
     if (!ascends) detail::throw_corruption(where + ": segment keys out of order");
     key.resize(shared);
     key.append(suffix);
@@ -326,17 +327,22 @@ class segment_view {
   std::uint64_t entries() const noexcept { return trailer_.entries; }
   const std::vector<block_handle>& blocks() const noexcept { return blocks_; }
 
+  // Calls on_entry for each entry of block i, in key order.
+  template <class OnEntry>
+  void for_each_in(std::size_t i, OnEntry&& on_entry) const {
+    decode_segment_block(block(i), i ? &blocks_[i - 1].last_key : nullptr, blocks_[i].last_key, where_, on_entry);
+  }
+
   // Calls on_entry for every entry, in key order; checks the count the trailer gives.
   template <class OnEntry>
   void for_each(OnEntry&& on_entry) const {
     std::uint64_t seen = 0;
     for (std::size_t i = 0; i < blocks_.size(); ++i)
-      decode_segment_block(block(i), i ? &blocks_[i - 1].last_key : nullptr, blocks_[i].last_key, where_,
-                           [&](const segment_entry& e) {
-                             if (++seen > trailer_.entries)
-                               detail::throw_corruption(where_ + ": segment holds more entries than its trailer says");
-                             on_entry(e);
-                           });
+      for_each_in(i, [&](const segment_entry& e) {
+        if (++seen > trailer_.entries)
+          detail::throw_corruption(where_ + ": segment holds more entries than its trailer says");
+        on_entry(e);
+      });
     if (seen != trailer_.entries)
       detail::throw_corruption(where_ + ": segment holds " + std::to_string(seen) + " entries, its trailer says " +
                                std::to_string(trailer_.entries));
@@ -347,18 +353,18 @@ class segment_view {
   template <class Found>
   bool find(std::string_view key, Found&& found) const {
     if (!filter_.may_contain(key_hash(key))) return false;
-    const auto it = std::lower_bound(blocks_.begin(), blocks_.end(), key,
-                                     [](const block_handle& b, std::string_view k) { return std::string_view(b.last_key) < k; });
+    const auto it =
+        std::lower_bound(blocks_.begin(), blocks_.end(), key,
+                         [](const block_handle& b, std::string_view k) { return std::string_view(b.last_key) < k; });
     if (it == blocks_.end()) return false;
     const auto i = static_cast<std::size_t>(it - blocks_.begin());
     bool hit = false;
-    decode_segment_block(block(i), i ? &blocks_[i - 1].last_key : nullptr, it->last_key, where_,
-                         [&](const segment_entry& e) {
-                           if (!hit && e.key == key) {
-                             hit = true;
-                             found(e);
-                           }
-                         });
+    for_each_in(i, [&](const segment_entry& e) {
+      if (!hit && e.key == key) {
+        hit = true;
+        found(e);
+      }
+    });
     return hit;
   }
 
