@@ -69,9 +69,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(an_unknown_outcome_is_settled_by_reading_back, S, 
   faulty_store<S> store(make<S>(tmp));
   s4db::detail::manifest_chain<faulty_store<S>> chain(store, "db/");
   using created = typename s4db::detail::manifest_chain<faulty_store<S>>::created;
-  auto on_put = [&](fault f) {
-    store.set_rule([f](const store_call& c) { return c.op == "put" ? f : fault::none; });
-  };
+  auto on_put = [&](fault f) { store.set_rule([f](const store_call& c) { return c.op == "put" ? f : fault::none; }); };
   on_put(fault::after);  // took effect, its response lost
   BOOST_TEST((chain.create(1, manifest_bytes(1, "a")) == created::ours));
   on_put(fault::after_conflict);  // took effect, and a retry of it got 412

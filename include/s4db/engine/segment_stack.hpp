@@ -118,9 +118,9 @@ class segment_stack::cursor {
     const auto& blocks = r.view->blocks();
     if (blocks.empty() || span_.empty()) return void(r.done = true);
     if (!reverse_) {
-      const auto it = std::lower_bound(blocks.begin(), blocks.end(), span_.low, [](const auto& b, const std::string& k) {
-        return std::string_view(b.last_key) < std::string_view(k);
-      });
+      const auto it = std::lower_bound(
+          blocks.begin(), blocks.end(), span_.low,
+          [](const auto& b, const std::string& k) { return std::string_view(b.last_key) < std::string_view(k); });
       if (it == blocks.end()) return void(r.done = true);
       load(r, static_cast<std::size_t>(it - blocks.begin()));
       r.at = static_cast<std::size_t>(
@@ -134,17 +134,18 @@ class segment_stack::cursor {
       // or past the end (or the last block), or the one before it.
       std::size_t b = blocks.size() - 1;
       if (span_.high) {
-        const auto it = std::lower_bound(blocks.begin(), blocks.end(), *span_.high, [](const auto& h, const std::string& k) {
-          return std::string_view(h.last_key) < std::string_view(k);
-        });
+        const auto it = std::lower_bound(
+            blocks.begin(), blocks.end(), *span_.high,
+            [](const auto& h, const std::string& k) { return std::string_view(h.last_key) < std::string_view(k); });
         b = it == blocks.end() ? blocks.size() - 1 : static_cast<std::size_t>(it - blocks.begin());
       }
       load(r, b);
       std::size_t n = r.block.size();
       if (span_.high)
-        n = static_cast<std::size_t>(std::lower_bound(r.block.begin(), r.block.end(), *span_.high,
-                                                      [](const segment_hit& h, const std::string& k) { return h.key < k; }) -
-                                     r.block.begin());
+        n = static_cast<std::size_t>(
+            std::lower_bound(r.block.begin(), r.block.end(), *span_.high,
+                             [](const segment_hit& h, const std::string& k) { return h.key < k; }) -
+            r.block.begin());
       if (n == 0) {
         if (b == 0) return void(r.done = true);
         load(r, b - 1);
