@@ -41,9 +41,9 @@ class recovery {
   // else the published index (basic_db's constructor says what a caller sees).
   void open() {
     const auto& opt = c_.opt;
-    if (opt.format_version != 1 && opt.format_version != 2)
+    if (opt.format_version < 1 || opt.format_version > 3)
       detail::throw_usage("options.format_version is " + std::to_string(opt.format_version) +
-                          "; s4db writes format 1 or 2");
+                          "; s4db writes format 1, 2 or 3");
     c_.copy.state().codec = std::string(Codec::name);
     if constexpr (requires { c_.store.root(); })
       if (opt.local_dir) refuse_local_dir_in_bucket(*opt.local_dir, c_.store.root());
@@ -141,13 +141,13 @@ class recovery {
   void reconcile_with_store() {
     using outcome = typename detail::bucket<Store>::outcome;
     const auto& copy = c_.copy;
-    const auto remote = c_.store.head(c_.bucket.index_key());
+    const auto remote = c_.bucket.head_index();
     const std::string remote_etag = remote ? remote->etag : std::string();
     auto& state = c_.copy.state();
     if (state.publishing) {
       std::string etag;
       const auto settled =
-          remote_etag == state.published_etag ? outcome::not_ours : c_.bucket.published_is(*state.publishing, &etag);
+          remote_etag == state.published_etag ? outcome::not_ours : c_.bucket.published_is(*state.publishing, &etag, state.published_etag);
       if (settled == outcome::unknown)
         detail::throw_store("open: cannot tell whether the last index commit of " + copy.dir().string() +
                                 " reached the store (reading " + c_.bucket.index_key() + " back failed); try again",
