@@ -432,10 +432,6 @@ format::manifest golden_manifest_value() {
 BOOST_AUTO_TEST_CASE(a_manifest_encodes_and_decodes_as_documented) {
   BOOST_TEST(format::encode_manifest(golden_manifest_value()) == unhex(golden_manifest));
   BOOST_TEST((format::decode_manifest(unhex(golden_manifest), "m") == golden_manifest_value()));
-  BOOST_TEST(format::manifest_name(2) == "manifest_00000000000000000002.s4m");
-  BOOST_TEST(*format::parse_manifest_name("manifest_00000000000000000002.s4m") == 2u);
-  BOOST_TEST(!format::parse_manifest_name("manifest_2.s4m"));
-  BOOST_TEST(!format::parse_manifest_name("manifest_0000000000000000000x.s4m"));
   BOOST_TEST(format::segment_name(0x1a2b3c4d, 1) == "segment_1a2b3c4d_000001.s4s");
 }
 

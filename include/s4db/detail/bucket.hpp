@@ -1,9 +1,8 @@
 // The published side of one database: the objects under its prefix in the store. Names
 // objects, lists the data files, transfers them, and commits the index so that an
 // unknown outcome (a lost response) is resolved by reading the store back, never guessed.
-// For format 3 "the index" is the newest manifest of the chain (detail/manifest_chain.hpp),
-// its "ETag" the manifest's number: a commit on ETag N creates manifest N + 1 with
-// If-None-Match: *, so the engine's fenced commit, rebase and settling work unchanged.
+// For format 3 "the index" is manifest.s4m, which names the segments: committed, fenced and
+// settled as index.idx is, so the engine's commit, rebase and settling work unchanged.
 // Holds a reference to the db's store; thread-safe as the store is.
 #pragma once
 
@@ -24,7 +23,7 @@
 #include "../format/names.hpp"
 #include "file.hpp"
 #include "local_state.hpp"
-#include "manifest_chain.hpp"
+#include "../format/manifest.hpp"
 
 namespace s4db {
 inline namespace v0 {
@@ -34,50 +33,37 @@ template <class Store>
 class bucket {
  public:
   bucket(Store& store, std::string prefix, int format_version = 2)
-      : store_(store), prefix_(std::move(prefix)), chain_(store, prefix_), segmented_(format_version == 3) {}
-
-  // Format 3: the index is a chain of manifests and segments.
-  bool segmented() const noexcept { return segmented_; }
-  const manifest_chain<Store>& chain() const noexcept { return chain_; }
-  // Where format 3 publishes: the manifests' names, for messages.
-  std::string root_name() const { return segmented_ ? key(format::manifest_head) + "*.s4m" : index_key(); }
-  // A segment's bytes (store_error not_found when it is missing).
-  std::string segment(const std::string& name) const {
-    auto o = store_.get(key(name));
-    if (!o) throw_store(key(name) + ": the segment a manifest names is not in the store", 404, false);
-    return std::move(o->data);
-  }
-
-  // The published index's name, size and ETag (for format 3: the newest manifest's, its
-  // number as ETag), or nullopt when there is none.
-  std::optional<object_info> head_index() const {
-    if (!segmented_) return store_.head(index_key());
-    auto newest = newest_manifest();
-    if (!newest) return std::nullopt;
-    return object_info{chain_.key(newest->value.number), newest->bytes.size(), std::to_string(newest->value.number),
-                       {}};
-  }
-
-  // The published index if it is newer than the one with ETag `etag` ("" for none): one
-  // request when it is not.
-  std::optional<object> newer_index(const std::string& etag) const {
-    if (!segmented_) {
-      const auto head = store_.head(index_key());
-      if (!head || head->etag == etag) return std::nullopt;
-      auto published = get_index(head);
-      if (!published || published->etag == etag) return std::nullopt;
-      return published;
-    }
-    auto next = etag.empty() ? newest_manifest() : chain_.after(number_of(etag));
-    if (!next) return std::nullopt;
-    return object{std::move(next->bytes), std::to_string(next->value.number)};
-  }
+      : store_(store), prefix_(std::move(prefix)), segmented_(format_version == 3) {}
 
   Store& store() const noexcept { return store_; }
   std::string key(std::string_view name) const { return prefix_ + std::string(name); }
   std::string data_key(file_id n) const { return key(format::data_file_name(n)); }
   const std::string& prefix() const noexcept { return prefix_; }
-  std::string index_key() const { return key(format::index_name); }
+  // The published index: index.idx (formats 1 and 2), manifest.s4m (format 3, whose
+  // index.idx is the 9-byte version 3 marker older readers refuse).
+  std::string index_key() const { return key(segmented_ ? format::manifest_object : format::index_name); }
+
+  // Format 3: the index is a manifest naming segments.
+  bool segmented() const noexcept { return segmented_; }
+  // A segment's bytes (store_error not_found when it is missing).
+  std::string segment(const std::string& name) const {
+    auto o = store_.get(key(name));
+    if (!o) throw_store(key(name) + ": the segment the manifest names is not in the store", 404, false);
+    return std::move(o->data);
+  }
+
+  // The published index's name, size and ETag, or nullopt when there is none.
+  std::optional<object_info> head_index() const { return store_.head(index_key()); }
+
+  // The published index if it is newer than the one with ETag `etag` ("" for none): one
+  // request when it is not.
+  std::optional<object> newer_index(const std::string& etag) const {
+    const auto head = store_.head(index_key());
+    if (!head || head->etag == etag) return std::nullopt;
+    auto published = get_index(head);
+    if (!published || published->etag == etag) return std::nullopt;
+    return published;
+  }
 
   // Every data object under the prefix, by id (one listing of the data file names only).
   std::map<file_id, object_info> data_objects() const {
@@ -116,14 +102,10 @@ class bucket {
   // corruption_error after a HEAD and a 9-byte read, before its body is: what it costs in
   // memory is bounded by what its header promises. `known` is a HEAD just made, if any.
   std::optional<object> get_index(std::optional<object_info> known = std::nullopt) const {
-    if (segmented_) {
-      auto newest = newest_manifest();
-      if (!newest) return std::nullopt;
-      return object{std::move(newest->bytes), std::to_string(newest->value.number)};
-    }
     if (!known) known = store_.head(index_key());
+    if (!known && segmented_) refuse_an_older_format();
     if (!known) return std::nullopt;
-    if (known->size > small_index) {
+    if (known->size > small_index && !segmented_) {
       const std::string header = store_.get_range(index_key(), 0, format::index_header_size);
       const std::uint64_t count =
           header.size() == format::index_header_size ? format::load_be<std::uint32_t>(header.data() + 5) : 0;
@@ -135,7 +117,7 @@ class bucket {
                          " entries can take; it was not read");
     }
     auto published = store_.get(index_key());
-    if (published && is_format_3_marker(published->data))
+    if (published && !segmented_ && is_format_3_marker(published->data))
       throw_usage("the store's " + index_key() +
                   " says this prefix holds a format 3 database (index segments and manifests); open it with "
                   "options.format_version = 3");
@@ -146,15 +128,8 @@ class bucket {
 
   // Whether the published index is the one with digest `d`, read back from the store
   // (format 3: manifest N + 1 of a commit on `base`, ETag N).
-  outcome published_is(const digest& d, std::string* etag, const std::string& base = {}) const {
+  outcome published_is(const digest& d, std::string* etag) const {
     try {
-      if (segmented_) {
-        const std::uint64_t n = base.empty() ? 1 : number_of(base) + 1;
-        const auto ours = chain_.read(n);
-        if (!ours || !d.matches(ours->bytes)) return outcome::not_ours;
-        if (etag) *etag = std::to_string(n);
-        return outcome::ours;
-      }
       auto published = get_index();
       if (!published || !d.matches(published->data)) return outcome::not_ours;
       if (etag) *etag = published->etag;
@@ -176,7 +151,7 @@ class bucket {
   // really lost).
   std::string commit_index(const std::string& bytes, const put_condition& condition, bool* unknown) const {
     *unknown = false;
-    if (segmented_) return commit_manifest(bytes, unknown);
+    if (segmented_ && condition.if_absent) mark_format_3();
     try {
       return store_.put(index_key(), bytes, condition);
     } catch (const error& e) {
@@ -205,54 +180,29 @@ class bucket {
   static std::string format_3_marker() { return std::string("\x03\0\0\0\0\0\0\0\0", 9); }
   static bool is_format_3_marker(std::string_view bytes) { return bytes == format_3_marker(); }
 
-  static std::uint64_t number_of(const std::string& etag) {
-    std::uint64_t n = 0;
-    const auto [end, ec] = std::from_chars(etag.data(), etag.data() + etag.size(), n);
-    if (ec != std::errc{} || end != etag.data() + etag.size())
-      throw_corruption("the working copy names manifest '" + etag + "', which is no manifest number");
-    return n;
+  // With no manifest: a prefix whose index.idx is a format 1 or 2 index is refused (a
+  // format 3 writer would hide that database).
+  void refuse_an_older_format() const {
+    if (auto index = store_.get(key(format::index_name)); index && !is_format_3_marker(index->data))
+      throw_usage("the store's " + key(format::index_name) +
+                  " holds a format 1 or 2 index, and no format 3 manifest is there; open it with "
+                  "options.format_version 1 or 2 (Python reads those), or convert it");
   }
 
-  // The newest manifest; with none, a prefix whose index.idx is a format 1 or 2 index is
-  // refused (a format 3 writer would hide that database).
-  std::optional<published_manifest> newest_manifest() const {
-    auto newest = chain_.newest();
-    if (!newest) {
-      if (auto index = store_.get(index_key()); index && !is_format_3_marker(index->data))
-        throw_usage("the store's " + index_key() +
-                    " holds a format 1 or 2 index, and no format 3 manifest is there; open it with "
-                    "options.format_version 1 or 2 (Python reads those), or convert it");
-    }
-    return newest;
-  }
-
-  // Format 3's commit: the manifest's own number is the one created (If-None-Match: *);
-  // before the first, index.idx becomes the version 3 marker older readers refuse.
-  std::string commit_manifest(const std::string& bytes, bool* unknown) const {
-    const auto n = format::decode_manifest(bytes, "the manifest to commit").number;
-    if (n == 1) {
-      try {
-        store_.put(index_key(), format_3_marker(), put_condition::when_absent());
-      } catch (const error&) {
-        const auto there = store_.get(index_key());
-        if (!there || !is_format_3_marker(there->data))
-          throw_usage("commit: the store's " + index_key() +
-                      " is not the format 3 marker (a format 1 or 2 database is there?); nothing was committed");
-      }
-    }
+  // Before the first manifest, index.idx becomes the version 3 marker.
+  void mark_format_3() const {
     try {
-      if (chain_.create(n, bytes) == manifest_chain<Store>::created::lost)
-        throw_conflict("commit: another writer created " + chain_.key(n) + " first");
-      return std::to_string(n);
-    } catch (const store_error& e) {
-      *unknown = e.may_have_applied();
-      throw;
+      store_.put(key(format::index_name), format_3_marker(), put_condition::when_absent());
+    } catch (const error&) {
+      const auto there = store_.get(key(format::index_name));
+      if (!there || !is_format_3_marker(there->data))
+        throw_usage("commit: the store's " + key(format::index_name) +
+                    " is not the format 3 marker (a format 1 or 2 database is there?); nothing was committed");
     }
   }
 
   Store& store_;
   std::string prefix_;
-  manifest_chain<Store> chain_;
   bool segmented_;
 };
 

@@ -73,7 +73,7 @@ class committer {
           if (c_.bucket.segmented() && index_.whole_rewrite()) stage_segment();
         },
         rebase && c_.opt.format_version != 1 && c_.opt.fenced);
-    if (c_.bucket.segmented()) index_.committed(committed, c_.bucket.root_name());
+    if (c_.bucket.segmented()) index_.committed(committed, c_.bucket.index_key());
     rebases_ += static_cast<std::uint64_t>(rebased);
   }
 
@@ -144,10 +144,11 @@ class committer {
   // compaction or a rebuild), uploaded under a name of its writer's no object has, staged
   // for the manifest the commit publishes. Nothing changed: no segment.
   void stage_segment() {
-    // A reopened copy knows the number of the manifest it is at, not its segments.
+    // A reopened copy knows the ETag of the manifest it is at, not its segments.
     const auto& at = c_.copy.state().published_etag;
     if (!index_.manifest() && !at.empty())
-      if (auto m = c_.bucket.chain().read(std::stoull(at))) index_.know_manifest(std::move(m->value));
+      if (auto m = c_.bucket.get_index(); m && m->etag == at)
+        index_.know_manifest(format::decode_manifest(m->data, c_.bucket.index_key()));
     const bool whole = index_.whole_rewrite() || c_.copy.state().rebase_all;
     entry_list changes;  // sorted by key; a tombstone's location has length 0
     if (whole) {

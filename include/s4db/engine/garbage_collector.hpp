@@ -6,8 +6,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <map>
-#include <optional>
 #include <set>
 #include <string_view>
 #include <string>
@@ -56,57 +54,53 @@ class garbage_collector {
   }
 
  private:
-  // Format 3: the manifests to keep are the newest, every one younger than the grace (a
-  // reader may be at it) and every one a checkpoint of the newest pins; the data files and
-  // segments to keep, those any of them names, this copy's index names, this copy has
-  // locally, or a live snapshot reads. Everything else under the prefix of those kinds,
-  // older than the grace, goes: data files, segments (a failed commit's too), manifests.
+  // Format 3: the data files and segments to keep are those the manifest names, those it
+  // retired less than the grace ago (a reader of the manifest before may still read
+  // them), those this copy's index names or this copy has locally, and those a live
+  // snapshot reads. Everything else of those kinds under the prefix, older than the
+  // grace, goes (a failed commit's segment too).
   std::vector<std::string> collect_segmented(std::chrono::seconds grace) {
     const auto now = std::chrono::system_clock::now();
+    const auto now_ms = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count());
+    const auto grace_ms = static_cast<std::uint64_t>(grace.count()) * 1000;
     const auto& prefix = c_.bucket.prefix();
-    std::map<std::uint64_t, object_info> manifests;
     std::vector<object_info> segments, data;
     for (auto& o : c_.store.list(prefix)) {
       const std::string_view name = std::string_view(o.key).substr(prefix.size());
-      if (auto n = format::parse_manifest_name(name))
-        manifests.emplace(*n, std::move(o));
-      else if (name.starts_with(format::segment_head) && name.ends_with(".s4s"))
+      if (name.starts_with(format::segment_head) && name.ends_with(".s4s"))
         segments.push_back(std::move(o));
       else if (format::parse_data_file_name(name))
         data.push_back(std::move(o));
     }
-    if (manifests.empty()) {
-      if (!data.empty())
-        detail::throw_usage("gc: the store holds " + std::to_string(data.size()) + " data objects but no manifest " +
-                            "names them; nothing was changed (rebuild_index({.from_store = true}) recovers the "
-                            "index from them)");
+    const auto published = c_.bucket.get_index();
+    if (!published) {
+      if (!data.empty() || !segments.empty())
+        detail::throw_usage("gc: the store holds " + std::to_string(data.size() + segments.size()) +
+                            " data objects and segments but no " + c_.bucket.index_key() +
+                            " names them; nothing was changed (rebuild_index({.from_store = true}) recovers the "
+                            "index from the data files)");
       return {};
     }
-    const auto newest = c_.bucket.chain().newest();
-    std::set<std::uint64_t> kept{newest->value.number};
-    for (const auto& p : newest->value.pins) kept.insert(p.manifest);
-    for (const auto& [n, info] : manifests)
-      if (now - info.last_modified < grace) kept.insert(n);
-    std::set<std::string> keep_names;
+    const auto m = format::decode_manifest(published->data, c_.bucket.index_key());
+    auto recent = [&](std::uint64_t when_ms) { return when_ms + grace_ms > now_ms; };
+    std::set<std::string> keep_segments;
+    for (const auto& s : m.segments) keep_segments.insert(format::segment_name(s.writer, s.sequence));
+    for (const auto& r : m.retired_segments)
+      if (recent(r.when_ms)) keep_segments.insert(format::segment_name(r.writer, r.sequence));
     std::set<file_id> keep_files = index_.referenced_files();
+    for (const auto& f : m.files) keep_files.insert(f.id);
+    for (const auto& r : m.retired_files)
+      if (recent(r.when_ms)) keep_files.insert(r.id);
     for (const auto& [n, size] : c_.copy.data_files()) keep_files.insert(n);
     keep_files.merge(c_.pins->pinned());
-    for (const auto n : kept) {
-      const auto m = n == newest->value.number ? std::optional<detail::published_manifest>(*newest)
-                                               : c_.bucket.chain().read(n);
-      if (!m) continue;  // a pin of a manifest gone: nothing of it to keep
-      for (const auto& s : m->value.segments) keep_names.insert(format::segment_name(s.writer, s.sequence));
-      for (const auto& f : m->value.files) keep_files.insert(f.id);
-    }
     std::vector<std::string> gone;
     auto old = [&](const object_info& o) { return now - o.last_modified >= grace; };
     for (const auto& o : data)
       if (old(o) && !keep_files.contains(*format::parse_data_file_name(o.key.substr(prefix.size()))))
         gone.push_back(o.key);
     for (const auto& o : segments)
-      if (old(o) && !keep_names.contains(o.key.substr(prefix.size()))) gone.push_back(o.key);
-    for (const auto& [n, o] : manifests)
-      if (!kept.contains(n) && old(o)) gone.push_back(o.key);
+      if (old(o) && !keep_segments.contains(o.key.substr(prefix.size()))) gone.push_back(o.key);
     c_.store.remove(gone);
     for (const auto& key : gone) c_.log(log_level::info, "gc: deleted " + key);
     return gone;

@@ -147,18 +147,20 @@ class recovery {
     if (state.publishing) {
       std::string etag;
       const auto settled =
-          remote_etag == state.published_etag ? outcome::not_ours : c_.bucket.published_is(*state.publishing, &etag, state.published_etag);
+          remote_etag == state.published_etag ? outcome::not_ours : c_.bucket.published_is(*state.publishing, &etag);
       if (settled == outcome::unknown)
         detail::throw_store("open: cannot tell whether the last index commit of " + copy.dir().string() +
                                 " reached the store (reading " + c_.bucket.index_key() + " back failed); try again",
                             0, true);
       if (settled == outcome::ours) {
         state.published_etag = etag;
-        c_.copy.mark_committed();
+        c_.copy.mark_committed(state.publishing_at);  // writes after that commit stay uncommitted
+        if (c_.copy.holds_uncommitted_writes()) state.unpublished = true;
       } else {
         state.unpublished = true;
       }
       state.publishing.reset();
+      state.publishing_at.reset();
       c_.copy.write_state();
       if (settled == outcome::ours) return;
     }

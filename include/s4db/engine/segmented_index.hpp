@@ -5,12 +5,12 @@
 // the Index container, as whole_index does (issue 21 pages them out); what it adds is the
 // manifest it is at, the segment a commit is about to publish, and the way to the store.
 //
-// For format 3 "the published bytes" the rest of the engine handles are the newest
-// manifest's (detail/bucket.hpp makes the manifest chain look like one object whose ETag
-// is the manifest's number): decode() and adopt() of a manifest fetch its segments (adopt
-// only the ones past the manifest it holds, when the new one extends it), encode() is the
-// next manifest: the one it holds, plus the staged segment. Not thread-safe by itself:
-// basic_db's lock guards it.
+// For format 3 "the published bytes" the rest of the engine handles are the manifest's
+// (manifest.s4m, committed under If-Match as index.idx is): decode() and adopt() of a
+// manifest fetch its segments (adopt only the ones past the manifest it holds, when the
+// new one extends it), encode() is the next manifest: the one it holds plus the staged
+// segment (a compaction's: only that segment, the old ones retired). Not thread-safe by
+// itself: basic_db's lock guards it.
 #pragma once
 
 #include <chrono>
@@ -107,7 +107,14 @@ class segmented_index : public whole_index<Index> {
     m.written_ms = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
             .count());
+    const std::uint64_t now = m.written_ms;
+    // What retired more than a week ago is no longer listed (gc then spares it by its age only).
+    std::erase_if(m.retired_files, [&](const auto& r) { return r.when_ms + retired_kept_ms < now; });
+    std::erase_if(m.retired_segments, [&](const auto& r) { return r.when_ms + retired_kept_ms < now; });
     if (whole_rewrite_) {
+      for (const auto& s : m.segments) m.retired_segments.push_back({s.writer, s.sequence, now});
+      for (const auto& f : m.files)
+        if (!staged_files_.contains(f.id)) m.retired_files.push_back({f.id, now});
       m.segments.clear();
       m.files.clear();
     }
@@ -158,6 +165,8 @@ class segmented_index : public whole_index<Index> {
   }
 
  private:
+  static constexpr std::uint64_t retired_kept_ms = 7ull * 24 * 3600 * 1000;
+
   static bool extends(const format::manifest& newer, const format::manifest& older) {
     if (newer.segments.size() < older.segments.size() || newer.number < older.number) return false;
     for (std::size_t i = 0; i < older.segments.size(); ++i)
