@@ -13,7 +13,9 @@
 #include <map>
 #include <random>
 #include <thread>
+#include <string_view>
 #include <typeinfo>
+#include <utility>
 
 #include "faulty_store.hpp"
 #include "support.hpp"
@@ -23,6 +25,16 @@ using namespace s4db_test;
 namespace {
 
 // One store, one prefix, and each writer's own working copy under tmp.
+// The format the writers of a test write: 2, or 3 for the same tests on format 3.
+int writers_format = 2;
+struct on_format {
+  explicit on_format(int f) : saved(std::exchange(writers_format, f)) {}
+  ~on_format() { writers_format = saved; }
+  int saved;
+};
+// The published index object: index.idx, or format 3's manifest.
+bool is_index_object(std::string_view key) { return key.ends_with("index.idx") || key.ends_with("manifest.s4m"); }
+
 template <class Store>
 struct shared_prefix {
   temp_dir tmp;
@@ -35,6 +47,7 @@ struct shared_prefix {
   s4db::options opts(const std::string& writer) const {
     s4db::options o;
     o.prefix = prefix;
+    o.format_version = writers_format;
     o.local_dir = tmp.path / writer;
     o.log = [](s4db::log_level, std::string_view) {};
     return o;
@@ -55,6 +68,7 @@ struct shared_prefix {
   std::map<std::string, std::string> published() const {
     s4db::options o;
     o.prefix = prefix;
+    o.format_version = writers_format;
     o.log = [](s4db::log_level, std::string_view) {};
     s4db::basic_db<Store> reader(store, o);
     std::map<std::string, std::string> out;
@@ -202,7 +216,7 @@ template <class Store>
 typename faulty_store<Store>::rule commit_first(std::function<void()> other) {
   auto done = std::make_shared<bool>(false);
   return [done, other = std::move(other)](const store_call& c) {
-    if (!*done && (c.op == "put" || c.op == "put_file") && c.key.ends_with("index.idx")) {
+    if (!*done && (c.op == "put" || c.op == "put_file") && is_index_object(c.key)) {
       *done = true;
       other();
     }
@@ -303,6 +317,7 @@ void readers_keep_reading_across_another_writers_compaction(Store store) {
     w.upload();
   }
   s4db::options o;
+  o.format_version = writers_format;
   o.prefix = p.prefix;
   o.log = [](s4db::log_level, std::string_view) {};
   s4db::basic_db<Store> reader(p.store, o);  // no local_dir: every read is a ranged GET
@@ -366,7 +381,7 @@ void a_commit_applied_then_reported_lost_is_known_as_ours(Store store) {
   }
   a.upload();
   auto index_put_says_412 = [](const store_call& c) {
-    return c.op == "put" && c.key.ends_with("index.idx") ? fault::after_conflict : fault::none;
+    return c.op == "put" && is_index_object(c.key) ? fault::after_conflict : fault::none;
   };
   lying.set_rule(index_put_says_412);
   a.compact();
@@ -393,7 +408,7 @@ void a_file_moved_to_a_fresh_name_brings_back_no_superseded_entry(Store store) {
   auto b = p.open("b");
   a.put({{"k", "old"}, {"kept", "1"}});
   faulty.set_rule(
-      [](const store_call& c) { return c.op == "put" && c.key.ends_with("index.idx") ? fault::before : fault::none; });
+      [](const store_call& c) { return c.op == "put" && is_index_object(c.key) ? fault::before : fault::none; });
   BOOST_CHECK_THROW(a.upload(), s4db::store_error);  // its data file is in the store, uncommitted
   faulty.set_rule({});
   a.erase("k");  // in a new file: the uploaded one is never appended to again
@@ -423,11 +438,11 @@ void a_compaction_whose_commit_outcome_is_unknown_keeps_its_files(Store store) {
   a.upload();
   bool committed = false;
   faulty.set_rule([&](const store_call& c) {
-    if (!committed && c.op == "put" && c.key.ends_with("index.idx")) {
+    if (!committed && c.op == "put" && is_index_object(c.key)) {
       committed = true;
       return fault::after_conflict;  // applied, then 412
     }
-    return committed && (c.op == "get" || c.op == "head") && c.key.ends_with("index.idx") ? fault::before : fault::none;
+    return committed && (c.op == "get" || c.op == "head") && is_index_object(c.key) ? fault::before : fault::none;
   });
   try {
     a.compact();
@@ -843,12 +858,42 @@ S4DB_ON_LOCAL_STORES(a_file_moved_to_a_fresh_name_brings_back_no_superseded_entr
 S4DB_ON_LOCAL_STORES(a_compaction_whose_commit_outcome_is_unknown_keeps_its_files)
 S4DB_ON_LOCAL_STORES(a_format_1_writer_never_reuses_the_name_of_a_collected_file)
 
+// The same on format 3 (segments and a manifest), but those about format 1.
+#define S4DB_ON_FORMAT_3(name)                                                       \
+  BOOST_AUTO_TEST_CASE(name##_memory_format_3) {                                     \
+    on_format three(3);                                                              \
+    ::name(s4db::memory_store{});                                                    \
+  }                                                                                  \
+  BOOST_AUTO_TEST_CASE(name##_fs_format_3) {                                         \
+    on_format three(3);                                                              \
+    temp_dir bucket;                                                                 \
+    ::name(s4db::fs_store{bucket.path});                                             \
+  }
+
+S4DB_ON_FORMAT_3(disjoint_writes_both_land)
+S4DB_ON_FORMAT_3(the_last_committer_wins_a_key_and_an_erase_survives)
+S4DB_ON_FORMAT_3(no_rebase_throws_conflict_error_and_loses_nothing)
+S4DB_ON_FORMAT_3(uncommitted_writes_survive_a_restart)
+S4DB_ON_FORMAT_3(a_commit_parked_before_its_index_put_rebases)
+S4DB_ON_FORMAT_3(a_compaction_that_loses_the_race_changes_nothing_published)
+S4DB_ON_FORMAT_3(a_file_compacted_away_while_growing_is_put_back)
+S4DB_ON_FORMAT_3(readers_keep_reading_across_another_writers_compaction)
+S4DB_ON_FORMAT_3(gc_deletes_only_old_unreferenced_objects)
+S4DB_ON_FORMAT_3(refresh_adopts_what_another_writer_committed)
+S4DB_ON_FORMAT_3(a_commit_applied_then_reported_lost_is_known_as_ours)
+S4DB_ON_FORMAT_3(a_commit_right_after_a_compaction_stays_readable)
+S4DB_ON_FORMAT_3(a_follower_with_a_stale_local_copy_reads_the_newer_index)
+S4DB_ON_FORMAT_3(a_file_moved_to_a_fresh_name_brings_back_no_superseded_entry)
+S4DB_ON_FORMAT_3(a_compaction_whose_commit_outcome_is_unknown_keeps_its_files)
+
 // S4DB_WRITER_STEPS sets the steps per seed (200 by default; the full run used 5,000).
 BOOST_AUTO_TEST_CASE(random_interleavings_of_three_writers_match_the_model) {
   const int steps = std::getenv("S4DB_WRITER_STEPS") ? std::atoi(std::getenv("S4DB_WRITER_STEPS")) : 200;
   for (unsigned seed = 1; seed <= 4; ++seed) random_interleavings_match_the_model(s4db::memory_store{}, seed, steps);
   temp_dir bucket;
   random_interleavings_match_the_model(s4db::fs_store{bucket.path}, 5, steps);
+  on_format three(3);
+  for (unsigned seed = 6; seed <= 8; ++seed) random_interleavings_match_the_model(s4db::memory_store{}, seed, steps);
 }
 
 // Under ASan and TSan the forked writers are left out: a fork of a process whose threads

@@ -195,7 +195,8 @@ class bucket {
       store_.put(key(format::index_name), format_3_marker(), put_condition::when_absent());
     } catch (const error&) {
       const auto there = store_.get(key(format::index_name));
-      if (!there || !is_format_3_marker(there->data))
+      if (!there) throw;  // failed before taking effect
+      if (!is_format_3_marker(there->data))
         throw_usage("commit: the store's " + key(format::index_name) +
                     " is not the format 3 marker (a format 1 or 2 database is there?); nothing was committed");
     }
