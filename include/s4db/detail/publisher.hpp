@@ -12,8 +12,9 @@
 //     only objects older than its grace that the published index does not name, cannot delete one under a commit that
 //     takes less than the grace, and a name it deleted is never written again.
 //   - A name the store holds with bytes this copy cannot vouch for is read back: our own
-//     bytes (a lost response) are adopted, a prefix of ours is replaced, anything else
-//     belongs to another writer and our file moves to a fresh number.
+//     bytes put by this call (a lost response) are adopted; anything else (another
+//     writer's, or ours from an earlier call, which a gc may be deleting) moves our file to
+//     a fresh number.
 //   - The index commit is saved locally first with a note that it is under way; a failed
 //     PUT is settled by reading the store back, and the note stays when even that fails,
 //     for the next open to settle.
@@ -64,6 +65,7 @@ class publisher {
   // never a commit that races silently.
   void begin() {
     pushed_now_.clear();
+    attempted_now_.clear();
     if (!opt_.fenced || fencing_checked_) return;
     const auto report = fencing();
     if (!report.fences())
@@ -169,6 +171,10 @@ class publisher {
     std::mutex record_mutex;
     parallel_for(jobs.size(), opt_.concurrency, [&](std::size_t i) {
       const job& j = jobs[i];
+      {
+        std::lock_guard lock(record_mutex);
+        attempted_now_.insert(j.n);
+      }
       try {
         const std::string etag = store_.put_file(bucket_.data_key(j.n), copy_.data_path(j.n), j.condition);
         std::lock_guard lock(record_mutex);
@@ -188,19 +194,19 @@ class publisher {
   }
 
   // Local data file n's name is held in the store by bytes this copy cannot vouch for.
-  // If they are ours (a lost response), or a prefix of ours (an earlier upload of ours
-  // whose response was lost), or gone, the store is brought to our bytes and this returns
-  // true. Otherwise they belong to another writer, and this returns false.
+  // If they are ours and this call put them (a lost response), or gone, the store is
+  // brought to our bytes and this returns true. Otherwise this returns false, and the file
+  // moves to a fresh name: another writer's bytes, or ours (or a prefix of ours) put by an
+  // earlier call, an object that may be older than gc's grace, which a gc that listed it
+  // as garbage may be deleting right now (rewriting it under its name would not stop that).
   bool settle_as_ours(file_id n) {
     const std::string local = file(copy_.data_path(n), O_RDONLY).read_all();
     const auto remote = store_.get(bucket_.data_key(n));
     std::string etag;
     if (!remote)
       etag = store_.put_file(bucket_.data_key(n), copy_.data_path(n), put_condition::when_absent());
-    else if (remote->data == local)
+    else if (remote->data == local && attempted_now_.contains(n))
       etag = remote->etag;
-    else if (local.starts_with(remote->data))
-      etag = store_.put_file(bucket_.data_key(n), copy_.data_path(n), put_condition::when_matching(remote->etag));
     else
       return false;
     copy_.state().stored[n] = {local.size(), etag};
@@ -287,8 +293,9 @@ class publisher {
   const bucket<Store>& bucket_;
   working_copy& copy_;
   const options& opt_;
-  std::set<file_id> pushed_now_;  // the files this upload() or compact() call put
-  bool fencing_checked_ = false;  // begin() found the store's conditional writes honoured
+  std::set<file_id> pushed_now_;     // the files this upload() or compact() call put
+  std::set<file_id> attempted_now_;  // ... or tried to put, the outcome unknown
+  bool fencing_checked_ = false;     // begin() found the store's conditional writes honoured
 };
 
 }  // namespace detail
