@@ -184,12 +184,18 @@ struct simulation {
     if (!nested) acked_inside.clear();
     if (who < 0) {
       trace += " gc";
+      // What the gc deleted: what the bucket no longer holds after it (a gc that failed
+      // after its delete took effect returns no list; nothing else deletes objects here).
+      std::set<std::string> before;
+      for (const auto& o : bucket.list("sim/")) before.insert(o.key);
       try {
         janitor->refresh();
-        for (auto& gone : janitor->gc(grace)) janitor_deleted.insert(std::move(gone));
+        janitor->gc(grace);
       } catch (const s4db::error&) {
         trace += "(failed)";
       }
+      for (const auto& o : bucket.list("sim/")) before.erase(o.key);
+      janitor_deleted.merge(before);
       return;
     }
     writer& w = writers[static_cast<std::size_t>(who)];
