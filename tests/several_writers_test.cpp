@@ -916,6 +916,39 @@ BOOST_AUTO_TEST_CASE(a_database_python_09_wrote_opens_reads_writes_compacts_and_
   the_python_09_database_round_trips();
 }
 
+// SPEC section 7, what formats 1 and 2 gain without a format change: a commit uploads the
+// bytes written since the last one as a new object, never a grown data file again, so only
+// index.idx grows with the database. Measured through a store that counts what reaches it.
+BOOST_AUTO_TEST_CASE(a_one_key_commit_uploads_a_new_object_of_its_bytes_and_the_index) {
+  temp_dir tmp;
+  counting_store<s4db::fs_store> store(s4db::fs_store{tmp.path / "bucket"});
+  for (const int format : {1, 2}) {
+    s4db::options o;
+    o.prefix = "f" + std::to_string(format) + "/";
+    o.format_version = format;
+    o.local_dir = tmp.path / ("local" + std::to_string(format));
+    s4db::basic_db<counting_store<s4db::fs_store>> db(store, o);
+    std::vector<std::pair<std::string, std::string>> batch;
+    for (int i = 0; i < 20000; ++i) batch.emplace_back("key" + std::to_string(i), std::string(100, 'v'));
+    db.put(batch);
+    db.upload();
+    for (int round = 0; round < 3; ++round) {
+      store.calls().writes.clear();
+      db.put("key" + std::to_string(round), "changed");
+      db.upload();
+      const auto& writes = store.calls().writes;
+      BOOST_TEST_REQUIRE(writes.size() == 2u, "format " << format);  // one new data object, then the index
+      BOOST_TEST(writes[1] == "put " + o.prefix + "index.idx");
+      const auto name = writes[0].substr(4);
+      BOOST_TEST(s4db::format::parse_data_file_name(name.substr(o.prefix.size())).has_value(), name);
+      const auto object = store.inner().get(name);
+      std::string one;
+      s4db::format::append_entry(one, 0, "key" + std::to_string(round), "changed");
+      BOOST_TEST(object->data.size() <= s4db::format::file_header_size + one.size() + 8, name);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 // The same against a real S3 server that implements conditional PUTs.
@@ -951,39 +984,6 @@ S4DB_ON_S3(a_format_1_writer_never_reuses_the_name_of_a_collected_file)
 
 BOOST_AUTO_TEST_CASE(random_interleavings_match_the_model_on_s3) {
   if (server_fences()) random_interleavings_match_the_model(s4db::s3_store{test_s3_config()}, 7, 60);
-}
-
-// SPEC section 7, what formats 1 and 2 gain without a format change: a commit uploads the
-// bytes written since the last one as a new object, never a grown data file again, so only
-// index.idx grows with the database. Measured through a store that counts what reaches it.
-BOOST_AUTO_TEST_CASE(a_one_key_commit_uploads_a_new_object_of_its_bytes_and_the_index) {
-  temp_dir tmp;
-  counting_store<s4db::fs_store> store(s4db::fs_store{tmp.path / "bucket"});
-  for (const int format : {1, 2}) {
-    s4db::options o;
-    o.prefix = "f" + std::to_string(format) + "/";
-    o.format_version = format;
-    o.local_dir = tmp.path / ("local" + std::to_string(format));
-    s4db::basic_db<counting_store<s4db::fs_store>> db(store, o);
-    std::vector<std::pair<std::string, std::string>> batch;
-    for (int i = 0; i < 20000; ++i) batch.emplace_back("key" + std::to_string(i), std::string(100, 'v'));
-    db.put(batch);
-    db.upload();
-    for (int round = 0; round < 3; ++round) {
-      store.calls().writes.clear();
-      db.put("key" + std::to_string(round), "changed");
-      db.upload();
-      const auto& writes = store.calls().writes;
-      BOOST_TEST_REQUIRE(writes.size() == 2u, "format " << format);  // one new data object, then the index
-      BOOST_TEST(writes[1] == "put " + o.prefix + "index.idx");
-      const auto name = writes[0].substr(4);
-      BOOST_TEST(s4db::format::parse_data_file_name(name.substr(o.prefix.size())).has_value(), name);
-      const auto object = store.inner().get(name);
-      std::string one;
-      s4db::format::append_entry(one, 0, "key" + std::to_string(round), "changed");
-      BOOST_TEST(object->data.size() <= s4db::format::file_header_size + one.size() + 8, name);
-    }
-  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
