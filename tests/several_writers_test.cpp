@@ -949,6 +949,86 @@ BOOST_AUTO_TEST_CASE(a_one_key_commit_uploads_a_new_object_of_its_bytes_and_the_
   }
 }
 
+// SPEC section 7 on format 3: a one-key commit makes at most 4 store writes and uploads at
+// most 64 KiB besides the changed data (a new data object, a segment of the change, the
+// manifest); a follower's refresh() then makes at most 4 requests and downloads at most 64
+// KiB; an unchanged refresh() is one request. The database holds 20,000 keys (a format 2
+// commit here uploads a 700 KB index).
+BOOST_AUTO_TEST_CASE(on_format_3_a_commit_and_a_follow_cost_the_change) {
+  temp_dir tmp;
+  counting_store<s4db::fs_store> store(s4db::fs_store{tmp.path / "bucket"});
+  s4db::options o;
+  o.prefix = "f3/";
+  o.format_version = 3;
+  o.local_dir = tmp.path / "writer";
+  o.log = [](s4db::log_level, std::string_view) {};
+  s4db::basic_db<counting_store<s4db::fs_store>> writer(store, o);
+  std::vector<std::pair<std::string, std::string>> batch;
+  for (int i = 0; i < 20000; ++i) batch.emplace_back("key" + std::to_string(i), std::string(100, 'v'));
+  writer.put(batch);
+  writer.upload();
+  auto fo = o;
+  fo.local_dir = tmp.path / "follower";
+  s4db::basic_db<counting_store<s4db::fs_store>> follower(store, fo);
+  BOOST_TEST(follower.size() == 20000u);
+  auto& calls = store.calls();
+  for (int round = 0; round < 3; ++round) {
+    const std::string key = "key" + std::to_string(round * 7);
+    const int writes_before = calls.puts + calls.put_files;
+    const auto up_before = calls.bytes_up.load();
+    writer.put(key, "changed " + std::to_string(round));
+    writer.upload();
+    BOOST_TEST(calls.puts + calls.put_files - writes_before <= 4);
+    std::string entry;
+    s4db::format::append_entry(entry, 0, key, "changed " + std::to_string(round));
+    BOOST_TEST(calls.bytes_up - up_before <= 64 * 1024 + s4db::format::file_header_size + entry.size());
+    const int requests_before = calls.requests();
+    const auto down_before = calls.bytes_down.load();
+    BOOST_TEST(follower.refresh());
+    BOOST_TEST(calls.requests() - requests_before <= 4);
+    BOOST_TEST(calls.bytes_down - down_before <= 64u * 1024);
+    BOOST_TEST(*follower.get(key) == "changed " + std::to_string(round));
+    const int unchanged_before = calls.requests();
+    BOOST_TEST(!follower.refresh());
+    BOOST_TEST(calls.requests() - unchanged_before == 1);
+  }
+  BOOST_TEST(follower.size() == 20000u);
+}
+
+// Formats do not mix on one prefix: a format 1-2 reader refuses a format 3 prefix (its
+// index.idx is the version 3 marker), and a format 3 writer refuses a format 2 prefix;
+// both say which format to open it with, and change nothing.
+BOOST_AUTO_TEST_CASE(formats_1_2_and_3_refuse_each_others_prefixes) {
+  s4db::memory_store store;
+  s4db::options three;
+  three.prefix = "three/";
+  three.format_version = 3;
+  {
+    s4db::basic_db<s4db::memory_store> db(store, three);
+    db.put("k", "v");
+    db.upload();
+  }
+  BOOST_TEST(store.get("three/index.idx")->data == std::string("\x03\0\0\0\0\0\0\0\0", 9));
+  s4db::options two;
+  two.prefix = "three/";
+  try {
+    s4db::basic_db<s4db::memory_store> db(store, two);
+    BOOST_FAIL("a format 2 reader opened a format 3 prefix");
+  } catch (const s4db::usage_error& e) {
+    BOOST_TEST(std::string(e.what()).find("format_version = 3") != std::string::npos, e.what());
+  }
+  two.prefix = "two/";
+  {
+    s4db::basic_db<s4db::memory_store> db(store, two);
+    db.put("k", "v");
+    db.upload();
+  }
+  three.prefix = "two/";
+  BOOST_CHECK_THROW(s4db::basic_db<s4db::memory_store>(store, three), s4db::usage_error);
+  s4db::basic_db<s4db::memory_store> still(store, two);
+  BOOST_TEST(*still.get("k") == "v");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 // The same against a real S3 server that implements conditional PUTs.
