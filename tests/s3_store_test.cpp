@@ -2,6 +2,7 @@
 // that need encoding, pagination, multipart uploads, retries through a fault-injecting
 // proxy, errors, request counts, conditional puts, and an independent client (AWS CLI).
 #include <nlohmann/json.hpp>
+
 #include "fault_proxy.hpp"
 #include "support.hpp"
 

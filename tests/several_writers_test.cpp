@@ -12,8 +12,8 @@
 #include <cstring>
 #include <map>
 #include <random>
-#include <thread>
 #include <string_view>
+#include <thread>
 #include <typeinfo>
 #include <utility>
 
@@ -859,15 +859,15 @@ S4DB_ON_LOCAL_STORES(a_compaction_whose_commit_outcome_is_unknown_keeps_its_file
 S4DB_ON_LOCAL_STORES(a_format_1_writer_never_reuses_the_name_of_a_collected_file)
 
 // The same on format 3 (segments and a manifest), but those about format 1.
-#define S4DB_ON_FORMAT_3(name)                                                       \
-  BOOST_AUTO_TEST_CASE(name##_memory_format_3) {                                     \
-    on_format three(3);                                                              \
-    ::name(s4db::memory_store{});                                                    \
-  }                                                                                  \
-  BOOST_AUTO_TEST_CASE(name##_fs_format_3) {                                         \
-    on_format three(3);                                                              \
-    temp_dir bucket;                                                                 \
-    ::name(s4db::fs_store{bucket.path});                                             \
+#define S4DB_ON_FORMAT_3(name)                   \
+  BOOST_AUTO_TEST_CASE(name##_memory_format_3) { \
+    on_format three(3);                          \
+    ::name(s4db::memory_store{});                \
+  }                                              \
+  BOOST_AUTO_TEST_CASE(name##_fs_format_3) {     \
+    on_format three(3);                          \
+    temp_dir bucket;                             \
+    ::name(s4db::fs_store{bucket.path});         \
   }
 
 S4DB_ON_FORMAT_3(disjoint_writes_both_land)

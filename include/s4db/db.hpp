@@ -48,8 +48,8 @@
 #include "engine/garbage_collector.hpp"
 #include "engine/reader.hpp"
 #include "engine/recovery.hpp"
-#include "engine/verifier.hpp"
 #include "engine/segmented_index.hpp"
+#include "engine/verifier.hpp"
 #include "error.hpp"
 #include "fwd.hpp"
 #include "index/compact.hpp"  // the default Index

@@ -20,10 +20,10 @@
 #include "../error.hpp"
 #include "../format/endian.hpp"
 #include "../format/index_file.hpp"
+#include "../format/manifest.hpp"
 #include "../format/names.hpp"
 #include "file.hpp"
 #include "local_state.hpp"
-#include "../format/manifest.hpp"
 
 namespace s4db {
 inline namespace v0 {

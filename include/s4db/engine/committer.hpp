@@ -18,12 +18,12 @@
 #include "../detail/file.hpp"
 #include "../error.hpp"
 #include "../format/entry.hpp"
-#include "context.hpp"
-#include "mapped_files.hpp"
-#include "published_index.hpp"
 #include "../format/manifest.hpp"
 #include "../format/segment.hpp"
+#include "context.hpp"
 #include "key_span.hpp"
+#include "mapped_files.hpp"
+#include "published_index.hpp"
 #include "replay.hpp"
 #include "writer.hpp"
 
@@ -66,7 +66,10 @@ class committer {
     std::string committed;
     const int rebased = c_.publisher.commit(
         [&] { return committed = index_.encode(c_.opt.format_version, c_.copy); },
-        [&](const std::string&) { writer_.save_local(); },
+        // The note that a commit is under way goes to local.state first. Formats 1 and 2
+        // save the index there too; format 3's local index is this copy's own (open
+        // replays what came after it), so a commit costs the change.
+        [&](const std::string&) { c_.bucket.segmented() ? c_.copy.write_state() : writer_.save_local(); },
         [&](const std::optional<object>& published) {
           rebase_for_commit(published);
           // A segment of every key was taken from the index before the rebase: made again.
@@ -220,7 +223,7 @@ class committer {
   // Returns whether it dropped any.
   bool drop_unnamed_committed_files() {
     if (!c_.copy.exists()) return false;
-    const auto referenced = index_.referenced_files();
+    const auto referenced = index_.named_files();
     bool dropped = false;
     for (const auto& [n, size] : c_.copy.data_files())
       if (c_.copy.is_own(n) && n < c_.copy.state().committed_file && !referenced.contains(n) && !holds_tombstone(n)) {

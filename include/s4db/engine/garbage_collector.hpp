@@ -7,8 +7,8 @@
 #include <chrono>
 #include <cstdint>
 #include <set>
-#include <string_view>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "../error.hpp"

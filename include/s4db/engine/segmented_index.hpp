@@ -34,7 +34,7 @@ namespace engine {
 // How a segmented_index reaches the store: set by basic_db for format 3.
 struct segment_source {
   std::function<std::string(const std::string& name)> segment;  // a segment's bytes; store_error when missing
-  std::function<std::string(const std::string& name)> where;     // its object key, for messages
+  std::function<std::string(const std::string& name)> where;    // its object key, for messages
 };
 
 template <class Index>
@@ -153,6 +153,17 @@ class segmented_index : public whole_index<Index> {
   // The manifest this copy is at, learnt without changing the keys (a reopen knows its
   // number only).
   void know_manifest(format::manifest m) { at_ = std::move(m); }
+
+  // The data files the published index names: format 3's manifest lists them (a superset:
+  // a file whose keys were all overwritten stays listed until a compaction), so this costs
+  // the files, not the keys; else every key's.
+  std::set<file_id> named_files() const {
+    if (!segmented() || !at_) return this->referenced_files();
+    std::set<file_id> out;
+    for (const auto& f : at_->files) out.insert(f.id);
+    for (const auto& [n, live] : staged_files_) out.insert(n);
+    return out;
+  }
 
   // The sequence this copy's next segment takes: past every one its writer has in the
   // manifest held.
