@@ -1066,4 +1066,21 @@ BOOST_AUTO_TEST_CASE(random_interleavings_match_the_model_on_s3) {
   if (server_fences()) random_interleavings_match_the_model(s4db::s3_store{test_s3_config()}, 7, 60);
 }
 
+// Format 3 on the server: its manifest is committed under If-Match as index.idx is.
+#define S4DB_ON_S3_FORMAT_3(name)                                  \
+  BOOST_AUTO_TEST_CASE(name##_format_3) {                          \
+    on_format three(3);                                            \
+    if (server_fences()) ::name(s4db::s3_store{test_s3_config()}); \
+  }
+
+S4DB_ON_S3_FORMAT_3(disjoint_writes_both_land)
+S4DB_ON_S3_FORMAT_3(the_last_committer_wins_a_key_and_an_erase_survives)
+S4DB_ON_S3_FORMAT_3(a_compaction_that_loses_the_race_changes_nothing_published)
+S4DB_ON_S3_FORMAT_3(readers_keep_reading_across_another_writers_compaction)
+
+BOOST_AUTO_TEST_CASE(random_interleavings_match_the_model_on_s3_format_3) {
+  on_format three(3);
+  if (server_fences()) random_interleavings_match_the_model(s4db::s3_store{test_s3_config()}, 8, 60);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
