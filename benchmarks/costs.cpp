@@ -4,7 +4,7 @@
 // (its own working copy) refreshes to see it, then refreshes again with nothing new. Prints,
 // per format and size, the requests and bytes of each (the median of 5 rounds), and the
 // time they took. Run on purpose, in a Release build:
-//   ./build/release/benchmarks/s4db_costs [--keys N] [--scaling] [--formats 1,2] [--dir D]
+//   ./build/release/benchmarks/s4db_costs [--keys N] [--scaling] [--formats 1,2,3] [--dir D]
 // --scaling runs 100K, 1M and 10M keys; the default is 100K and 1M.
 #include <algorithm>
 #include <atomic>
@@ -155,7 +155,7 @@ void run(const fs::path& root, int format, std::size_t keys) {
 
 int main(int argc, char** argv) {
   std::vector<std::size_t> sizes = {100'000, 1'000'000};
-  std::vector<int> formats = {1, 2};
+  std::vector<int> formats = {1, 2, 3};
   fs::path dir = fs::temp_directory_path() / "s4db-costs";
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -170,7 +170,7 @@ int main(int argc, char** argv) {
     } else if (arg == "--dir" && i + 1 < argc) {
       dir = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: s4db_costs [--keys N] [--scaling] [--formats 1,2] [--dir D]\n");
+      std::fprintf(stderr, "usage: s4db_costs [--keys N] [--scaling] [--formats 1,2,3] [--dir D]\n");
       return 2;
     }
   }

@@ -2,7 +2,6 @@
 // that need encoding, pagination, multipart uploads, retries through a fault-injecting
 // proxy, errors, request counts, conditional puts, and an independent client (AWS CLI).
 #include <nlohmann/json.hpp>
-#include <s4db/detail/manifest_chain.hpp>
 
 #include "fault_proxy.hpp"
 #include "support.hpp"
@@ -346,30 +345,6 @@ BOOST_AUTO_TEST_CASE(the_fencing_probe_says_what_conditional_puts_do) {
     BOOST_TEST(lost("6", s4db::put_condition::when_matching(now)));
     BOOST_TEST(store.get(key)->data == "4");
   }
-}
-
-// Format 3's manifest chain on a real server: where If-None-Match: * is honoured, of two
-// creates of one number the second is lost and the first stays; the newest is found.
-BOOST_AUTO_TEST_CASE(the_manifest_chain_fences_where_the_server_honours_if_none_match) {
-  const auto report = test_server_fencing();
-  s4db::s3_store store{test_s3_config()};
-  s4db::detail::manifest_chain<s4db::s3_store> chain(store, unique_prefix("chain"));
-  using created = s4db::detail::manifest_chain<s4db::s3_store>::created;
-  auto bytes = [](std::uint64_t n, const char* who) {
-    s4db::format::manifest m;
-    m.number = n;
-    m.pins = {{who, n}};
-    return s4db::format::encode_manifest(m);
-  };
-  BOOST_TEST(!chain.newest());
-  BOOST_TEST((chain.create(1, bytes(1, "a")) == created::ours));
-  BOOST_TEST((chain.create(2, bytes(2, "a")) == created::ours));
-  if (report.if_absent) {
-    BOOST_TEST((chain.create(2, bytes(2, "b")) == created::lost));
-    BOOST_TEST(chain.newest()->value.pins.at(0).name == "a");
-  }
-  BOOST_TEST(chain.newest()->value.number == 2u);
-  BOOST_TEST(!chain.after(2));
 }
 
 // Issue 23: where the server ignores conditional writes, a fenced commit is a usage_error

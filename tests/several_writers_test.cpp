@@ -12,8 +12,10 @@
 #include <cstring>
 #include <map>
 #include <random>
+#include <string_view>
 #include <thread>
 #include <typeinfo>
+#include <utility>
 
 #include "faulty_store.hpp"
 #include "support.hpp"
@@ -23,6 +25,16 @@ using namespace s4db_test;
 namespace {
 
 // One store, one prefix, and each writer's own working copy under tmp.
+// The format the writers of a test write: 2, or 3 for the same tests on format 3.
+int writers_format = 2;
+struct on_format {
+  explicit on_format(int f) : saved(std::exchange(writers_format, f)) {}
+  ~on_format() { writers_format = saved; }
+  int saved;
+};
+// The published index object: index.idx, or format 3's manifest.
+bool is_index_object(std::string_view key) { return key.ends_with("index.idx") || key.ends_with("manifest.s4m"); }
+
 template <class Store>
 struct shared_prefix {
   temp_dir tmp;
@@ -35,6 +47,7 @@ struct shared_prefix {
   s4db::options opts(const std::string& writer) const {
     s4db::options o;
     o.prefix = prefix;
+    o.format_version = writers_format;
     o.local_dir = tmp.path / writer;
     o.log = [](s4db::log_level, std::string_view) {};
     return o;
@@ -55,6 +68,7 @@ struct shared_prefix {
   std::map<std::string, std::string> published() const {
     s4db::options o;
     o.prefix = prefix;
+    o.format_version = writers_format;
     o.log = [](s4db::log_level, std::string_view) {};
     s4db::basic_db<Store> reader(store, o);
     std::map<std::string, std::string> out;
@@ -202,7 +216,7 @@ template <class Store>
 typename faulty_store<Store>::rule commit_first(std::function<void()> other) {
   auto done = std::make_shared<bool>(false);
   return [done, other = std::move(other)](const store_call& c) {
-    if (!*done && (c.op == "put" || c.op == "put_file") && c.key.ends_with("index.idx")) {
+    if (!*done && (c.op == "put" || c.op == "put_file") && is_index_object(c.key)) {
       *done = true;
       other();
     }
@@ -303,6 +317,7 @@ void readers_keep_reading_across_another_writers_compaction(Store store) {
     w.upload();
   }
   s4db::options o;
+  o.format_version = writers_format;
   o.prefix = p.prefix;
   o.log = [](s4db::log_level, std::string_view) {};
   s4db::basic_db<Store> reader(p.store, o);  // no local_dir: every read is a ranged GET
@@ -366,7 +381,7 @@ void a_commit_applied_then_reported_lost_is_known_as_ours(Store store) {
   }
   a.upload();
   auto index_put_says_412 = [](const store_call& c) {
-    return c.op == "put" && c.key.ends_with("index.idx") ? fault::after_conflict : fault::none;
+    return c.op == "put" && is_index_object(c.key) ? fault::after_conflict : fault::none;
   };
   lying.set_rule(index_put_says_412);
   a.compact();
@@ -393,7 +408,7 @@ void a_file_moved_to_a_fresh_name_brings_back_no_superseded_entry(Store store) {
   auto b = p.open("b");
   a.put({{"k", "old"}, {"kept", "1"}});
   faulty.set_rule(
-      [](const store_call& c) { return c.op == "put" && c.key.ends_with("index.idx") ? fault::before : fault::none; });
+      [](const store_call& c) { return c.op == "put" && is_index_object(c.key) ? fault::before : fault::none; });
   BOOST_CHECK_THROW(a.upload(), s4db::store_error);  // its data file is in the store, uncommitted
   faulty.set_rule({});
   a.erase("k");  // in a new file: the uploaded one is never appended to again
@@ -423,11 +438,11 @@ void a_compaction_whose_commit_outcome_is_unknown_keeps_its_files(Store store) {
   a.upload();
   bool committed = false;
   faulty.set_rule([&](const store_call& c) {
-    if (!committed && c.op == "put" && c.key.ends_with("index.idx")) {
+    if (!committed && c.op == "put" && is_index_object(c.key)) {
       committed = true;
       return fault::after_conflict;  // applied, then 412
     }
-    return committed && (c.op == "get" || c.op == "head") && c.key.ends_with("index.idx") ? fault::before : fault::none;
+    return committed && (c.op == "get" || c.op == "head") && is_index_object(c.key) ? fault::before : fault::none;
   });
   try {
     a.compact();
@@ -843,12 +858,42 @@ S4DB_ON_LOCAL_STORES(a_file_moved_to_a_fresh_name_brings_back_no_superseded_entr
 S4DB_ON_LOCAL_STORES(a_compaction_whose_commit_outcome_is_unknown_keeps_its_files)
 S4DB_ON_LOCAL_STORES(a_format_1_writer_never_reuses_the_name_of_a_collected_file)
 
+// The same on format 3 (segments and a manifest), but those about format 1.
+#define S4DB_ON_FORMAT_3(name)                   \
+  BOOST_AUTO_TEST_CASE(name##_memory_format_3) { \
+    on_format three(3);                          \
+    ::name(s4db::memory_store{});                \
+  }                                              \
+  BOOST_AUTO_TEST_CASE(name##_fs_format_3) {     \
+    on_format three(3);                          \
+    temp_dir bucket;                             \
+    ::name(s4db::fs_store{bucket.path});         \
+  }
+
+S4DB_ON_FORMAT_3(disjoint_writes_both_land)
+S4DB_ON_FORMAT_3(the_last_committer_wins_a_key_and_an_erase_survives)
+S4DB_ON_FORMAT_3(no_rebase_throws_conflict_error_and_loses_nothing)
+S4DB_ON_FORMAT_3(uncommitted_writes_survive_a_restart)
+S4DB_ON_FORMAT_3(a_commit_parked_before_its_index_put_rebases)
+S4DB_ON_FORMAT_3(a_compaction_that_loses_the_race_changes_nothing_published)
+S4DB_ON_FORMAT_3(a_file_compacted_away_while_growing_is_put_back)
+S4DB_ON_FORMAT_3(readers_keep_reading_across_another_writers_compaction)
+S4DB_ON_FORMAT_3(gc_deletes_only_old_unreferenced_objects)
+S4DB_ON_FORMAT_3(refresh_adopts_what_another_writer_committed)
+S4DB_ON_FORMAT_3(a_commit_applied_then_reported_lost_is_known_as_ours)
+S4DB_ON_FORMAT_3(a_commit_right_after_a_compaction_stays_readable)
+S4DB_ON_FORMAT_3(a_follower_with_a_stale_local_copy_reads_the_newer_index)
+S4DB_ON_FORMAT_3(a_file_moved_to_a_fresh_name_brings_back_no_superseded_entry)
+S4DB_ON_FORMAT_3(a_compaction_whose_commit_outcome_is_unknown_keeps_its_files)
+
 // S4DB_WRITER_STEPS sets the steps per seed (200 by default; the full run used 5,000).
 BOOST_AUTO_TEST_CASE(random_interleavings_of_three_writers_match_the_model) {
   const int steps = std::getenv("S4DB_WRITER_STEPS") ? std::atoi(std::getenv("S4DB_WRITER_STEPS")) : 200;
   for (unsigned seed = 1; seed <= 4; ++seed) random_interleavings_match_the_model(s4db::memory_store{}, seed, steps);
   temp_dir bucket;
   random_interleavings_match_the_model(s4db::fs_store{bucket.path}, 5, steps);
+  on_format three(3);
+  for (unsigned seed = 6; seed <= 8; ++seed) random_interleavings_match_the_model(s4db::memory_store{}, seed, steps);
 }
 
 // Under ASan and TSan the forked writers are left out: a fork of a process whose threads
@@ -904,6 +949,86 @@ BOOST_AUTO_TEST_CASE(a_one_key_commit_uploads_a_new_object_of_its_bytes_and_the_
   }
 }
 
+// SPEC section 7 on format 3: a one-key commit makes at most 4 store writes and uploads at
+// most 64 KiB besides the changed data (a new data object, a segment of the change, the
+// manifest); a follower's refresh() then makes at most 4 requests and downloads at most 64
+// KiB; an unchanged refresh() is one request. The database holds 20,000 keys (a format 2
+// commit here uploads a 700 KB index).
+BOOST_AUTO_TEST_CASE(on_format_3_a_commit_and_a_follow_cost_the_change) {
+  temp_dir tmp;
+  counting_store<s4db::fs_store> store(s4db::fs_store{tmp.path / "bucket"});
+  s4db::options o;
+  o.prefix = "f3/";
+  o.format_version = 3;
+  o.local_dir = tmp.path / "writer";
+  o.log = [](s4db::log_level, std::string_view) {};
+  s4db::basic_db<counting_store<s4db::fs_store>> writer(store, o);
+  std::vector<std::pair<std::string, std::string>> batch;
+  for (int i = 0; i < 20000; ++i) batch.emplace_back("key" + std::to_string(i), std::string(100, 'v'));
+  writer.put(batch);
+  writer.upload();
+  auto fo = o;
+  fo.local_dir = tmp.path / "follower";
+  s4db::basic_db<counting_store<s4db::fs_store>> follower(store, fo);
+  BOOST_TEST(follower.size() == 20000u);
+  auto& calls = store.calls();
+  for (int round = 0; round < 3; ++round) {
+    const std::string key = "key" + std::to_string(round * 7);
+    const int writes_before = calls.puts + calls.put_files;
+    const auto up_before = calls.bytes_up.load();
+    writer.put(key, "changed " + std::to_string(round));
+    writer.upload();
+    BOOST_TEST(calls.puts + calls.put_files - writes_before <= 4);
+    std::string entry;
+    s4db::format::append_entry(entry, 0, key, "changed " + std::to_string(round));
+    BOOST_TEST(calls.bytes_up - up_before <= 64 * 1024 + s4db::format::file_header_size + entry.size());
+    const int requests_before = calls.requests();
+    const auto down_before = calls.bytes_down.load();
+    BOOST_TEST(follower.refresh());
+    BOOST_TEST(calls.requests() - requests_before <= 4);
+    BOOST_TEST(calls.bytes_down - down_before <= 64u * 1024);
+    BOOST_TEST(*follower.get(key) == "changed " + std::to_string(round));
+    const int unchanged_before = calls.requests();
+    BOOST_TEST(!follower.refresh());
+    BOOST_TEST(calls.requests() - unchanged_before == 1);
+  }
+  BOOST_TEST(follower.size() == 20000u);
+}
+
+// Formats do not mix on one prefix: a format 1-2 reader refuses a format 3 prefix (its
+// index.idx is the version 3 marker), and a format 3 writer refuses a format 2 prefix;
+// both say which format to open it with, and change nothing.
+BOOST_AUTO_TEST_CASE(formats_1_2_and_3_refuse_each_others_prefixes) {
+  s4db::memory_store store;
+  s4db::options three;
+  three.prefix = "three/";
+  three.format_version = 3;
+  {
+    s4db::basic_db<s4db::memory_store> db(store, three);
+    db.put("k", "v");
+    db.upload();
+  }
+  BOOST_TEST(store.get("three/index.idx")->data == std::string("\x03\0\0\0\0\0\0\0\0", 9));
+  s4db::options two;
+  two.prefix = "three/";
+  try {
+    s4db::basic_db<s4db::memory_store> db(store, two);
+    BOOST_FAIL("a format 2 reader opened a format 3 prefix");
+  } catch (const s4db::usage_error& e) {
+    BOOST_TEST(std::string(e.what()).find("format_version = 3") != std::string::npos, e.what());
+  }
+  two.prefix = "two/";
+  {
+    s4db::basic_db<s4db::memory_store> db(store, two);
+    db.put("k", "v");
+    db.upload();
+  }
+  three.prefix = "two/";
+  BOOST_CHECK_THROW(s4db::basic_db<s4db::memory_store>(store, three), s4db::usage_error);
+  s4db::basic_db<s4db::memory_store> still(store, two);
+  BOOST_TEST(*still.get("k") == "v");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 // The same against a real S3 server that implements conditional PUTs.
@@ -939,6 +1064,23 @@ S4DB_ON_S3(a_format_1_writer_never_reuses_the_name_of_a_collected_file)
 
 BOOST_AUTO_TEST_CASE(random_interleavings_match_the_model_on_s3) {
   if (server_fences()) random_interleavings_match_the_model(s4db::s3_store{test_s3_config()}, 7, 60);
+}
+
+// Format 3 on the server: its manifest is committed under If-Match as index.idx is.
+#define S4DB_ON_S3_FORMAT_3(name)                                  \
+  BOOST_AUTO_TEST_CASE(name##_format_3) {                          \
+    on_format three(3);                                            \
+    if (server_fences()) ::name(s4db::s3_store{test_s3_config()}); \
+  }
+
+S4DB_ON_S3_FORMAT_3(disjoint_writes_both_land)
+S4DB_ON_S3_FORMAT_3(the_last_committer_wins_a_key_and_an_erase_survives)
+S4DB_ON_S3_FORMAT_3(a_compaction_that_loses_the_race_changes_nothing_published)
+S4DB_ON_S3_FORMAT_3(readers_keep_reading_across_another_writers_compaction)
+
+BOOST_AUTO_TEST_CASE(random_interleavings_match_the_model_on_s3_format_3) {
+  on_format three(3);
+  if (server_fences()) random_interleavings_match_the_model(s4db::s3_store{test_s3_config()}, 8, 60);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

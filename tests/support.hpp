@@ -181,6 +181,8 @@ class counting_store {
  public:
   struct tally {
     std::atomic<int> gets{0}, ranges{0}, puts{0}, put_files{0}, get_files{0}, heads{0}, removes{0}, lists{0};
+    std::atomic<std::uint64_t> bytes_down{0}, bytes_up{0};
+    int requests() const { return gets + ranges + puts + put_files + get_files + heads + removes + lists; }
     std::mutex mutex;
     std::vector<std::string> writes;  // "put KEY", "remove KEY", in the order they reached the store
     void record(std::string what) {
@@ -189,19 +191,29 @@ class counting_store {
     }
   };
   explicit counting_store(Store inner) : inner_(std::move(inner)) {}
-  std::optional<s4db::object> get(const std::string& k) { return ++calls_->gets, inner_.get(k); }
+  std::optional<s4db::object> get(const std::string& k) {
+    ++calls_->gets;
+    auto o = inner_.get(k);
+    if (o) calls_->bytes_down += o->data.size();
+    return o;
+  }
   std::string get_range(const std::string& k, std::uint64_t o, std::uint64_t n) {
-    return ++calls_->ranges, inner_.get_range(k, o, n);
+    ++calls_->ranges;
+    auto bytes = inner_.get_range(k, o, n);
+    calls_->bytes_down += bytes.size();
+    return bytes;
   }
   bool get_file(const std::string& k, const fs::path& p) { return ++calls_->get_files, inner_.get_file(k, p); }
   std::string put(const std::string& k, std::string_view d, const s4db::put_condition& c) {
     ++calls_->puts;
+    calls_->bytes_up += d.size();
     auto etag = inner_.put(k, d, c);
     calls_->record("put " + k);
     return etag;
   }
   std::string put_file(const std::string& k, const fs::path& p, const s4db::put_condition& c) {
     ++calls_->put_files;
+    calls_->bytes_up += fs::file_size(p);
     auto etag = inner_.put_file(k, p, c);
     calls_->record("put " + k);
     return etag;

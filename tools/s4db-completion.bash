@@ -25,7 +25,7 @@ _s4db() {
       return
       ;;
     --format-version)
-      COMPREPLY=($(compgen -W "1 2" -- "$cur"))
+      COMPREPLY=($(compgen -W "1 2 3" -- "$cur"))
       return
       ;;
     --s3 | --endpoint | --endpoint-url | --region | --profile | --timeout | --retries | --grace | --prefix | --from | --to | --limit)

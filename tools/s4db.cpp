@@ -714,8 +714,9 @@ int main(int argc, char** argv) {
                "commit without conditional writes, for an S3 server that ignores them (s4db stat says): then "
                "only one writer at a time is safe");
   int format_version = 2;
-  app.add_option("--format-version", format_version, "the format written: 2 (the default) or 1 (s4db 0.5-0.8)")
-      ->check(CLI::IsMember({1, 2}));
+  app.add_option("--format-version", format_version,
+                 "the format: 2 (the default), 1 (s4db 0.5-0.8) or 3 (index segments: commits cost the change)")
+      ->check(CLI::IsMember({1, 2, 3}));
 
   request r;
   auto* get =

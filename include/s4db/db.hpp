@@ -48,8 +48,8 @@
 #include "engine/garbage_collector.hpp"
 #include "engine/reader.hpp"
 #include "engine/recovery.hpp"
+#include "engine/segmented_index.hpp"
 #include "engine/verifier.hpp"
-#include "engine/whole_index.hpp"
 #include "error.hpp"
 #include "fwd.hpp"
 #include "index/compact.hpp"  // the default Index
@@ -152,7 +152,7 @@ class basic_db {
   using pair_view = std::pair<std::string_view, std::string_view>;
 
  private:
-  using published_type = engine::whole_index<Index>;
+  using published_type = engine::segmented_index<Index>;
   using writer_type = engine::writer<Store, Codec, published_type>;
   using committer_type = engine::committer<Store, Codec, published_type>;
   using downloader_type = engine::downloader<Store, Codec, published_type>;
@@ -167,7 +167,12 @@ class basic_db {
   // local_dir. Throws conflict_error if local unpublished writes and a newer published
   // index both exist (see options::on_conflict), usage_error if another db holds the
   // working copy, corruption_error if the working copy is damaged.
-  explicit basic_db(Store store, options opt = {}) : c_(std::move(store), std::move(opt)) { recovery_.open(); }
+  explicit basic_db(Store store, options opt = {}) : c_(std::move(store), std::move(opt)) {
+    if (c_.bucket.segmented())
+      index_.use_segments({[this](const std::string& name) { return c_.bucket.segment(name); },
+                           [this](const std::string& name) { return c_.bucket.key(name); }});
+    recovery_.open();
+  }
 
   basic_db(const basic_db&) = delete;
   basic_db& operator=(const basic_db&) = delete;
@@ -507,7 +512,7 @@ class basic_db {
   // The parts, in the order they are built (each is given the ones it uses).
   engine::context<Store> c_;
   published_type index_;
-  engine::values<Codec> values_{c_.opt.format_version};
+  engine::values<Codec> values_{c_.data_format()};
   engine::mapped_files files_{c_.copy};
   writer_type writer_{c_, index_, values_};
   committer_type committer_{c_, index_, writer_, files_};

@@ -1,9 +1,12 @@
 // The published side of one database: the objects under its prefix in the store. Names
 // objects, lists the data files, transfers them, and commits the index so that an
 // unknown outcome (a lost response) is resolved by reading the store back, never guessed.
+// For format 3 "the index" is manifest.s4m, which names the segments: committed, fenced and
+// settled as index.idx is, so the engine's commit, rebase and settling work unchanged.
 // Holds a reference to the db's store; thread-safe as the store is.
 #pragma once
 
+#include <charconv>
 #include <cstdint>
 #include <filesystem>
 #include <iterator>
@@ -17,6 +20,7 @@
 #include "../error.hpp"
 #include "../format/endian.hpp"
 #include "../format/index_file.hpp"
+#include "../format/manifest.hpp"
 #include "../format/names.hpp"
 #include "file.hpp"
 #include "local_state.hpp"
@@ -28,13 +32,38 @@ namespace detail {
 template <class Store>
 class bucket {
  public:
-  bucket(Store& store, std::string prefix) : store_(store), prefix_(std::move(prefix)) {}
+  bucket(Store& store, std::string prefix, int format_version = 2)
+      : store_(store), prefix_(std::move(prefix)), segmented_(format_version == 3) {}
 
   Store& store() const noexcept { return store_; }
   std::string key(std::string_view name) const { return prefix_ + std::string(name); }
   std::string data_key(file_id n) const { return key(format::data_file_name(n)); }
   const std::string& prefix() const noexcept { return prefix_; }
-  std::string index_key() const { return key(format::index_name); }
+  // The published index: index.idx (formats 1 and 2), manifest.s4m (format 3, whose
+  // index.idx is the 9-byte version 3 marker older readers refuse).
+  std::string index_key() const { return key(segmented_ ? format::manifest_object : format::index_name); }
+
+  // Format 3: the index is a manifest naming segments.
+  bool segmented() const noexcept { return segmented_; }
+  // A segment's bytes (store_error not_found when it is missing).
+  std::string segment(const std::string& name) const {
+    auto o = store_.get(key(name));
+    if (!o) throw_store(key(name) + ": the segment the manifest names is not in the store", 404, false);
+    return std::move(o->data);
+  }
+
+  // The published index's name, size and ETag, or nullopt when there is none.
+  std::optional<object_info> head_index() const { return store_.head(index_key()); }
+
+  // The published index if it is newer than the one with ETag `etag` ("" for none): one
+  // request when it is not.
+  std::optional<object> newer_index(const std::string& etag) const {
+    const auto head = store_.head(index_key());
+    if (!head || head->etag == etag) return std::nullopt;
+    auto published = get_index(head);
+    if (!published || published->etag == etag) return std::nullopt;
+    return published;
+  }
 
   // Every data object under the prefix, by id (one listing of the data file names only).
   std::map<file_id, object_info> data_objects() const {
@@ -74,8 +103,9 @@ class bucket {
   // memory is bounded by what its header promises. `known` is a HEAD just made, if any.
   std::optional<object> get_index(std::optional<object_info> known = std::nullopt) const {
     if (!known) known = store_.head(index_key());
+    if (!known && segmented_) refuse_an_older_format();
     if (!known) return std::nullopt;
-    if (known->size > small_index) {
+    if (known->size > small_index && !segmented_) {
       const std::string header = store_.get_range(index_key(), 0, format::index_header_size);
       const std::uint64_t count =
           header.size() == format::index_header_size ? format::load_be<std::uint32_t>(header.data() + 5) : 0;
@@ -86,12 +116,18 @@ class bucket {
                          std::to_string(largest) + " its header's " + std::to_string(count) +
                          " entries can take; it was not read");
     }
-    return store_.get(index_key());
+    auto published = store_.get(index_key());
+    if (published && !segmented_ && is_format_3_marker(published->data))
+      throw_usage("the store's " + index_key() +
+                  " says this prefix holds a format 3 database (index segments and manifests); open it with "
+                  "options.format_version = 3");
+    return published;
   }
 
   enum class outcome { ours, not_ours, unknown };
 
-  // Whether the published index is the one with digest `d`, read back from the store.
+  // Whether the published index is the one with digest `d`, read back from the store
+  // (format 3: manifest N + 1 of a commit on `base`, ETag N).
   outcome published_is(const digest& d, std::string* etag) const {
     try {
       auto published = get_index();
@@ -115,6 +151,7 @@ class bucket {
   // really lost).
   std::string commit_index(const std::string& bytes, const put_condition& condition, bool* unknown) const {
     *unknown = false;
+    if (segmented_ && condition.if_absent) mark_format_3();
     try {
       return store_.put(index_key(), bytes, condition);
     } catch (const error& e) {
@@ -139,8 +176,35 @@ class bucket {
  private:
   static constexpr std::uint64_t small_index = 1 << 20;  // read at once, without the check
 
+  // index.idx of a format 3 prefix: version 3, nothing else (docs/format.md).
+  static std::string format_3_marker() { return std::string("\x03\0\0\0\0\0\0\0\0", 9); }
+  static bool is_format_3_marker(std::string_view bytes) { return bytes == format_3_marker(); }
+
+  // With no manifest: a prefix whose index.idx is a format 1 or 2 index is refused (a
+  // format 3 writer would hide that database).
+  void refuse_an_older_format() const {
+    if (auto index = store_.get(key(format::index_name)); index && !is_format_3_marker(index->data))
+      throw_usage("the store's " + key(format::index_name) +
+                  " holds a format 1 or 2 index, and no format 3 manifest is there; open it with "
+                  "options.format_version 1 or 2 (Python reads those), or convert it");
+  }
+
+  // Before the first manifest, index.idx becomes the version 3 marker.
+  void mark_format_3() const {
+    try {
+      store_.put(key(format::index_name), format_3_marker(), put_condition::when_absent());
+    } catch (const error&) {
+      const auto there = store_.get(key(format::index_name));
+      if (!there) throw;  // failed before taking effect
+      if (!is_format_3_marker(there->data))
+        throw_usage("commit: the store's " + key(format::index_name) +
+                    " is not the format 3 marker (a format 1 or 2 database is there?); nothing was committed");
+    }
+  }
+
   Store& store_;
   std::string prefix_;
+  bool segmented_;
 };
 
 }  // namespace detail

@@ -162,6 +162,9 @@ struct local_state {
   // An index commit whose outcome is unknown (the PUT failed after it may have applied):
   // the published index is ours exactly when its bytes have this digest.
   std::optional<digest> publishing;
+  // Where this copy's data files ended when that commit was made: what it committed, if
+  // it did (later writes are not in it). States before 0.11 lack it (then the end now).
+  std::optional<std::pair<file_id, std::uint64_t>> publishing_at;
   std::map<file_id, stored_file> stored;
   // The data files of this copy's namespace that it made itself (not fetched): with format
   // 1 every writer shares namespace 0, and only these can be lost from local disk rather
@@ -192,8 +195,11 @@ struct local_state {
     for (const auto& i : indexes)
       out << "index " << i.bytes.size << ' ' << i.bytes.crc << ' ' << i.bytes.fnv << ' ' << i.covered_file << ' '
           << i.covered_offset << '\n';
-    if (publishing)
-      out << "publishing " << publishing->size << ' ' << publishing->crc << ' ' << publishing->fnv << '\n';
+    if (publishing) {
+      out << "publishing " << publishing->size << ' ' << publishing->crc << ' ' << publishing->fnv;
+      if (publishing_at) out << ' ' << publishing_at->first << ' ' << publishing_at->second;
+      out << '\n';
+    }
     for (const auto& [n, f] : stored) out << "stored " << n << ' ' << f.size << ' ' << f.etag << '\n';
     if (tracks_created) {
       out << "created";
@@ -254,6 +260,8 @@ struct local_state {
         digest d;
         words >> d.size >> d.crc >> d.fnv;
         s.publishing = d;
+        std::pair<file_id, std::uint64_t> at;
+        if (words >> at.first >> at.second) s.publishing_at = at;
       } else if (word == "stored") {
         file_id n = 0;
         stored_file f;

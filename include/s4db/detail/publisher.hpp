@@ -254,6 +254,7 @@ class publisher {
     const bool was_unpublished = state.unpublished;
     if (copy_.exists()) {
       state.publishing = digest::of(index);
+      state.publishing_at = copy_.end_position();
       state.unpublished = false;
       save(index);
     }
@@ -271,6 +272,7 @@ class publisher {
       state.unpublished = was_unpublished;
       if (copy_.exists() && !unknown) {
         state.publishing.reset();
+        state.publishing_at.reset();
         try {
           copy_.write_state();
         } catch (const error&) {  // the note stays; open settles it by reading back
@@ -279,6 +281,7 @@ class publisher {
       throw;
     }
     state.publishing.reset();
+    state.publishing_at.reset();
     state.unpublished = false;
     if (copy_.exists()) {
       copy_.mark_committed();

@@ -123,9 +123,16 @@ class working_copy {
     return n > state_.committed_file || (n == state_.committed_file && size > state_.committed_offset);
   }
 
-  // Everything this copy wrote so far counts as committed.
-  void mark_committed() {
-    const auto [file, offset] = end_position();
+  // Whether any of this copy's own data files holds entries past its last commit.
+  bool holds_uncommitted_writes() const {
+    for (const auto& [n, size] : data_files())
+      if (is_own(n) && holds_uncommitted(n, size)) return true;
+    return false;
+  }
+
+  // Everything this copy wrote so far (or up to `at`) counts as committed.
+  void mark_committed(std::optional<std::pair<file_id, std::uint64_t>> at = std::nullopt) {
+    const auto [file, offset] = at.value_or(end_position());
     state_.committed_file = file;
     state_.committed_offset = offset;
     state_.rebase_all = false;

@@ -18,7 +18,10 @@
 #include "../detail/file.hpp"
 #include "../error.hpp"
 #include "../format/entry.hpp"
+#include "../format/manifest.hpp"
+#include "../format/segment.hpp"
 #include "context.hpp"
+#include "key_span.hpp"
 #include "mapped_files.hpp"
 #include "published_index.hpp"
 #include "replay.hpp"
@@ -56,22 +59,32 @@ class committer {
 
   // Commits the index, saving it locally first; a lost race rebases when `rebase` (never
   // with format 1: its single namespace cannot hold two writers' new files).
+  // Format 3 first uploads the segment of this copy's changes since its last commit (once:
+  // a lost race re-reads the manifest and commits the same segment on top of it).
   void commit_index(bool rebase) {
-    const int rebased =
-        c_.publisher.commit([&] { return index_.encode(c_.opt.format_version, c_.copy); },
-                            [&](const std::string&) { writer_.save_local(); },
-                            [&](const std::optional<object>& published) { rebase_for_commit(published); },
-                            rebase && c_.opt.format_version == 2 && c_.opt.fenced);
+    if (c_.bucket.segmented()) stage_segment();
+    std::string committed;
+    const int rebased = c_.publisher.commit(
+        [&] { return committed = index_.encode(c_.opt.format_version, c_.copy); },
+        // The note that a commit is under way goes to local.state first. Formats 1 and 2
+        // save the index there too; format 3's local index is this copy's own (open
+        // replays what came after it), so a commit costs the change.
+        [&](const std::string&) { c_.bucket.segmented() ? c_.copy.write_state() : writer_.save_local(); },
+        [&](const std::optional<object>& published) {
+          rebase_for_commit(published);
+          // A segment of every key was taken from the index before the rebase: made again.
+          if (c_.bucket.segmented() && index_.whole_rewrite()) stage_segment();
+        },
+        rebase && c_.opt.format_version != 1 && c_.opt.fenced);
+    if (c_.bucket.segmented()) index_.committed(committed, c_.bucket.index_key());
     rebases_ += static_cast<std::uint64_t>(rebased);
   }
 
   // Adopts the published index if it changed since this copy loaded it (one request when
   // it did not), with this copy's unpublished writes applied on top. Returns whether it changed.
   bool refresh() {
-    const auto head = c_.store.head(c_.bucket.index_key());
-    if (!head || head->etag == c_.copy.state().published_etag) return false;
-    const auto published = c_.bucket.get_index(head);
-    if (!published || published->etag == c_.copy.state().published_etag) return false;
+    const auto published = c_.bucket.newer_index(c_.copy.state().published_etag);
+    if (!published) return false;
     rebase_onto(published);
     if (c_.copy.exists()) writer_.save_local();
     return true;
@@ -130,6 +143,56 @@ class committer {
   }
 
  private:
+  // Format 3: the segment of this copy's changes since its last commit (every key, after a
+  // compaction or a rebuild), uploaded under a name of its writer's no object has, staged
+  // for the manifest the commit publishes. Nothing changed: no segment.
+  void stage_segment() {
+    // A reopened copy knows the ETag of the manifest it is at, not its segments.
+    const auto& at = c_.copy.state().published_etag;
+    if (!index_.manifest() && !at.empty())
+      if (auto m = c_.bucket.get_index(); m && m->etag == at)
+        index_.know_manifest(format::decode_manifest(m->data, c_.bucket.index_key()));
+    const bool whole = index_.whole_rewrite() || c_.copy.state().rebase_all;
+    entry_list changes;  // sorted by key; a tombstone's location has length 0
+    if (whole) {
+      index_.rewrite_whole();
+      changes = index_.entries_in(key_span{});
+    } else {
+      std::map<std::string, std::optional<location>> last;  // per key, its last write
+      for (auto& [key, loc] : uncommitted_writes()) last[std::move(key)] = loc;
+      for (auto& [key, loc] : last) changes.emplace_back(key, loc.value_or(location{}));
+    }
+    if (changes.empty() && !whole) return index_.stage(std::nullopt, {});
+    format::segment_builder builder;
+    std::map<file_id, std::uint64_t> files;  // the files it names, with its live bytes there
+    for (const auto& [key, loc] : changes) {
+      const bool erased = loc.length == 0;
+      builder.add({key, erased ? format::segment_kind::tombstone : format::segment_kind::put, loc, {}});
+      if (!erased) files[loc.file] += loc.length;
+    }
+    format::manifest::segment record;
+    record.writer = c_.copy.writer();
+    record.level = whole ? 1 : 0;
+    record.entries = builder.entries();
+    record.first_key = changes.empty() ? std::string() : changes.front().first;
+    record.last_key = changes.empty() ? std::string() : changes.back().first;
+    const std::string bytes = builder.finish();
+    record.bytes = bytes.size();
+    for (record.sequence = index_.next_segment(record.writer);; ++record.sequence) {
+      const std::string key = c_.bucket.key(format::segment_name(record.writer, record.sequence));
+      try {
+        c_.store.put(key, bytes, put_condition::when_absent());
+        break;
+      } catch (const error& e) {
+        if (!dynamic_cast<const conflict_error*>(&e) && !dynamic_cast<const store_error*>(&e)) throw;
+        const auto there = c_.store.get(key);  // a lost response, or a name an earlier attempt took
+        if (there && there->data == bytes) break;
+        if (!there) throw;
+      }
+    }
+    index_.stage(std::move(record), std::move(files));
+  }
+
   // This copy's writes since its last commit, in the order written: (key, location) for a
   // put, (key, nullopt) for an erase. Read from its own data files past the committed
   // position, so they survive a restart; after a rebuild, every key of the index.
@@ -160,7 +223,7 @@ class committer {
   // Returns whether it dropped any.
   bool drop_unnamed_committed_files() {
     if (!c_.copy.exists()) return false;
-    const auto referenced = index_.referenced_files();
+    const auto referenced = index_.named_files();
     bool dropped = false;
     for (const auto& [n, size] : c_.copy.data_files())
       if (c_.copy.is_own(n) && n < c_.copy.state().committed_file && !referenced.contains(n) && !holds_tombstone(n)) {

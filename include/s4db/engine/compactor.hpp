@@ -103,7 +103,7 @@ class compactor {
       // lost may still have been applied and built on by another writer (one whose
       // retry got 412), and nothing here can tell that from a race really lost. The
       // copy is as before the compaction, writes included: none unpublished if none were.
-      index_.replace(std::move(old));
+      index_.restore(std::move(old));
       copy.state().unpublished = had_unpublished;
       drop_created();
       writer_.save_local();
@@ -144,7 +144,7 @@ class compactor {
   // that was lost, or a first upload in flight) would then be garbage for gc(). Refuses,
   // changing nothing. A copy with writes publishes them, as upload() would.
   void refuse_to_compact_nothing_over_lost_data() const {
-    if (!index_.empty() || c_.unpublished() || c_.store.head(c_.bucket.index_key())) return;
+    if (!index_.empty() || c_.unpublished() || c_.bucket.head_index()) return;
     if (const auto objects = c_.bucket.data_objects(); !objects.empty())
       detail::throw_usage("compact: the store holds " + std::to_string(objects.size()) + " data objects but no " +
                           c_.bucket.index_key() +

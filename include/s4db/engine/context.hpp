@@ -32,8 +32,8 @@ struct context {
   context(Store s, options o)
       : store(std::move(s)),
         opt(std::move(o)),
-        bucket(store, opt.prefix),
-        copy(opt.max_file_size, opt.sync, opt.format_version, opt.log) {}
+        bucket(store, opt.prefix, opt.format_version),
+        copy(opt.max_file_size, opt.sync, data_format(), opt.log) {}
 
   mutable Store store;
   const options opt;
@@ -46,6 +46,9 @@ struct context {
 
   mutable std::shared_mutex mutex;  // readers share it; writers and maintenance own it
   bool closed = false;
+
+  // The format of the data files written: format 3's are format 2's.
+  int data_format() const { return opt.format_version == 3 ? 2 : opt.format_version; }
 
   // Whether this copy holds writes that no commit of it is known to have published.
   bool unpublished() const { return copy.state().unpublished; }

@@ -127,6 +127,7 @@ class downloader {
       index_.clear();
     state.unpublished = false;
     state.publishing.reset();
+    state.publishing_at.reset();
     copy.mark_committed();
     writer_.save_local();
     copy.clear_staging();

@@ -5,11 +5,15 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "../error.hpp"
+#include "../format/manifest.hpp"
+#include "../format/names.hpp"
 #include "context.hpp"
 #include "published_index.hpp"
 
@@ -26,6 +30,7 @@ class garbage_collector {
     if (c_.unpublished())
       detail::throw_usage("gc: the working copy " + c_.copy.dir().string() +
                           " holds writes never uploaded; upload() them first");
+    if (c_.bucket.segmented()) return collect_segmented(grace);
     const auto objects = c_.bucket.data_objects();
     const auto published = c_.bucket.get_index();
     if (!published && !objects.empty())
@@ -49,6 +54,58 @@ class garbage_collector {
   }
 
  private:
+  // Format 3: the data files and segments to keep are those the manifest names, those it
+  // retired less than the grace ago (a reader of the manifest before may still read
+  // them), those this copy's index names or this copy has locally, and those a live
+  // snapshot reads. Everything else of those kinds under the prefix, older than the
+  // grace, goes (a failed commit's segment too).
+  std::vector<std::string> collect_segmented(std::chrono::seconds grace) {
+    const auto now = std::chrono::system_clock::now();
+    const auto now_ms = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count());
+    const auto grace_ms = static_cast<std::uint64_t>(grace.count()) * 1000;
+    const auto& prefix = c_.bucket.prefix();
+    std::vector<object_info> segments, data;
+    for (auto& o : c_.store.list(prefix)) {
+      const std::string_view name = std::string_view(o.key).substr(prefix.size());
+      if (name.starts_with(format::segment_head) && name.ends_with(".s4s"))
+        segments.push_back(std::move(o));
+      else if (format::parse_data_file_name(name))
+        data.push_back(std::move(o));
+    }
+    const auto published = c_.bucket.get_index();
+    if (!published) {
+      if (!data.empty() || !segments.empty())
+        detail::throw_usage("gc: the store holds " + std::to_string(data.size() + segments.size()) +
+                            " data objects and segments but no " + c_.bucket.index_key() +
+                            " names them; nothing was changed (rebuild_index({.from_store = true}) recovers the "
+                            "index from the data files)");
+      return {};
+    }
+    const auto m = format::decode_manifest(published->data, c_.bucket.index_key());
+    auto recent = [&](std::uint64_t when_ms) { return when_ms + grace_ms > now_ms; };
+    std::set<std::string> keep_segments;
+    for (const auto& s : m.segments) keep_segments.insert(format::segment_name(s.writer, s.sequence));
+    for (const auto& r : m.retired_segments)
+      if (recent(r.when_ms)) keep_segments.insert(format::segment_name(r.writer, r.sequence));
+    std::set<file_id> keep_files = index_.referenced_files();
+    for (const auto& f : m.files) keep_files.insert(f.id);
+    for (const auto& r : m.retired_files)
+      if (recent(r.when_ms)) keep_files.insert(r.id);
+    for (const auto& [n, size] : c_.copy.data_files()) keep_files.insert(n);
+    keep_files.merge(c_.pins->pinned());
+    std::vector<std::string> gone;
+    auto old = [&](const object_info& o) { return now - o.last_modified >= grace; };
+    for (const auto& o : data)
+      if (old(o) && !keep_files.contains(*format::parse_data_file_name(o.key.substr(prefix.size()))))
+        gone.push_back(o.key);
+    for (const auto& o : segments)
+      if (old(o) && !keep_segments.contains(o.key.substr(prefix.size()))) gone.push_back(o.key);
+    c_.store.remove(gone);
+    for (const auto& key : gone) c_.log(log_level::info, "gc: deleted " + key);
+    return gone;
+  }
+
   context<Store>& c_;
   Published& index_;
 };

@@ -57,6 +57,8 @@ concept published_index = requires(P& p, const P& cp, std::string_view key, cons
     } -> std::same_as<typename P::saved_load>;
   // A compaction's or a rebuild's index put in place of the old one.
   { p.replace(typename P::map_type{}) } -> std::same_as<typename P::map_type>;
+  // ... and a replace() undone: a compaction that lost its race puts the old index back.
+  p.restore(typename P::map_type{});
 };
 
 }  // namespace engine

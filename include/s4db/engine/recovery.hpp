@@ -41,9 +41,9 @@ class recovery {
   // else the published index (basic_db's constructor says what a caller sees).
   void open() {
     const auto& opt = c_.opt;
-    if (opt.format_version != 1 && opt.format_version != 2)
+    if (opt.format_version < 1 || opt.format_version > 3)
       detail::throw_usage("options.format_version is " + std::to_string(opt.format_version) +
-                          "; s4db writes format 1 or 2");
+                          "; s4db writes format 1, 2 or 3");
     c_.copy.state().codec = std::string(Codec::name);
     if constexpr (requires { c_.store.root(); })
       if (opt.local_dir) refuse_local_dir_in_bucket(*opt.local_dir, c_.store.root());
@@ -141,7 +141,7 @@ class recovery {
   void reconcile_with_store() {
     using outcome = typename detail::bucket<Store>::outcome;
     const auto& copy = c_.copy;
-    const auto remote = c_.store.head(c_.bucket.index_key());
+    const auto remote = c_.bucket.head_index();
     const std::string remote_etag = remote ? remote->etag : std::string();
     auto& state = c_.copy.state();
     if (state.publishing) {
@@ -154,11 +154,13 @@ class recovery {
                             0, true);
       if (settled == outcome::ours) {
         state.published_etag = etag;
-        c_.copy.mark_committed();
+        c_.copy.mark_committed(state.publishing_at);  // writes after that commit stay uncommitted
+        if (c_.copy.holds_uncommitted_writes()) state.unpublished = true;
       } else {
         state.unpublished = true;
       }
       state.publishing.reset();
+      state.publishing_at.reset();
       c_.copy.write_state();
       if (settled == outcome::ours) return;
     }

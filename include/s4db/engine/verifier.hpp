@@ -56,7 +56,7 @@ class verifier {
         s.garbage_bytes += info.size;
         ++s.garbage_files;
       }
-    s.index_published = c_.store.head(c_.bucket.index_key()).has_value();
+    s.index_published = c_.bucket.head_index().has_value();
     return s;
   }
 

@@ -226,7 +226,11 @@ class whole_index {
     file_id run_file_ = 0;
   };
 
+  // (protected: format 3's segmented_index keeps every key here too, for now)
+ protected:
   map_type map_;
+
+ private:
   std::uint32_t legacy_next_ = 1;  // the index header's next_file: one past every writer-0 file named
 };
 

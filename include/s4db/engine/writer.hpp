@@ -171,7 +171,7 @@ class writer {
     checkpointer_.cancel();
     if (!c_.copy.exists()) c_.copy.create(c_.opt.local_dir);
     if (!c_.copy.state().has_writer) choose_writer();  // a new copy: its first save names its writer
-    saved_index_bytes_ = index_.save(c_.copy, c_.opt.format_version);
+    saved_index_bytes_ = index_.save(c_.copy, c_.data_format());
     appended_since_save_ = 0;
     index_dirty_ = false;
     needs_full_save_ = false;

@@ -1,22 +1,24 @@
 // The format 3 manifest (docs/format.md, "Format 3: the manifest"): the root of a
-// published database. Numbered: manifest N + 1 is created with If-None-Match: *, so of two
-// writers committing on top of N one wins and the other re-reads (SlateDB's manifests
-// are numbered the same way). It names every index segment in commit order (a lookup asks
-// the newest first), every data file with its live bytes, the writers, and the
-// checkpoints; its size grows with those, never with the keys.
+// published database, one object (manifest.s4m) replaced by every commit under If-Match,
+// as index.idx is on format 2; its number counts the commits. It names every index segment
+// in commit order (a lookup asks the newest first), every data file with its live bytes,
+// the writers, the checkpoints, and what recent commits stopped naming (gc spares that for
+// its grace); its size grows with those, never with the keys.
 //
 //   manifest   := "s4dbman3" | u64 number | u64 written (Unix ms)
 //                 | u32 n | segment{n} | u32 n | file{n} | u32 n | writer{n} | u32 n | pin{n}
+//                 | u32 n | retired file{n} | u32 n | retired segment{n}
 //                 | u32 crc32(every byte before it)
 //   segment    := u32 writer | u64 sequence | u8 level | u64 bytes | u64 entries
 //                 | u16 n | first key | u16 n | last key
 //   file       := u64 file id | u64 bytes | u64 live bytes         (ascending ids)
 //   writer     := u32 id | u64 its newest segment's sequence        (ascending ids)
 //   pin        := u16 n | checkpoint name | u64 manifest number     (ascending names)
+//   retired file    := u64 file id | u64 when (Unix ms)
+//   retired segment := u32 writer | u64 sequence | u64 when (Unix ms)
 // Integers are big-endian. Anything else is corruption_error, memory bounded by the bytes.
 #pragma once
 
-#include <charconv>
 #include <cstdint>
 #include <cstdio>
 #include <optional>
@@ -65,6 +67,19 @@ struct manifest {
     std::uint64_t manifest = 0;
     friend bool operator==(const pin&, const pin&) = default;
   };
+  // What a commit stopped naming (a compaction's inputs), and when: gc spares it for its
+  // grace after that, as a reader of the manifest before may still read it.
+  struct retired_file {
+    file_id id = 0;
+    std::uint64_t when_ms = 0;
+    friend bool operator==(const retired_file&, const retired_file&) = default;
+  };
+  struct retired_segment {
+    std::uint32_t writer = 0;
+    std::uint64_t sequence = 0;
+    std::uint64_t when_ms = 0;
+    friend bool operator==(const retired_segment&, const retired_segment&) = default;
+  };
 
   std::uint64_t number = 0;
   std::uint64_t written_ms = 0;
@@ -72,29 +87,15 @@ struct manifest {
   std::vector<data_file> files;
   std::vector<writer> writers;
   std::vector<pin> pins;
+  std::vector<retired_file> retired_files;
+  std::vector<retired_segment> retired_segments;
   friend bool operator==(const manifest&, const manifest&) = default;
 };
 
-// Every manifest name starts with this; the number follows in 20 digits, so a listing's
-// name order is the numbers' order.
-inline constexpr std::string_view manifest_head = "manifest_";
+// The one manifest object of a format 3 prefix, replaced by every commit (If-Match).
+inline constexpr std::string_view manifest_object = "manifest.s4m";
+
 inline constexpr std::string_view segment_head = "segment_";
-
-inline std::string manifest_name(std::uint64_t number) {
-  char digits[21];
-  std::snprintf(digits, sizeof digits, "%020llu", static_cast<unsigned long long>(number));
-  return std::string(manifest_head) + digits + ".s4m";
-}
-
-inline std::optional<std::uint64_t> parse_manifest_name(std::string_view name) {
-  if (name.size() != manifest_head.size() + 20 + 4 || !name.starts_with(manifest_head) || !name.ends_with(".s4m"))
-    return std::nullopt;
-  const std::string_view digits = name.substr(manifest_head.size(), 20);
-  std::uint64_t n = 0;
-  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
-  if (ec != std::errc{} || end != digits.data() + digits.size() || manifest_name(n) != name) return std::nullopt;
-  return n;
-}
 
 // segment_XXXXXXXX_NNNNNN.s4s: the writer's id in 8 hex digits, its sequence (6 digits or more).
 inline std::string segment_name(std::uint32_t writer, std::uint64_t sequence) {
@@ -139,6 +140,17 @@ inline std::string encode_manifest(const manifest& m) {
     key(p.name);
     append_be(out, p.manifest);
   }
+  append_be(out, static_cast<std::uint32_t>(m.retired_files.size()));
+  for (const auto& r : m.retired_files) {
+    append_be(out, r.id);
+    append_be(out, r.when_ms);
+  }
+  append_be(out, static_cast<std::uint32_t>(m.retired_segments.size()));
+  for (const auto& r : m.retired_segments) {
+    append_be(out, r.writer);
+    append_be(out, r.sequence);
+    append_be(out, r.when_ms);
+  }
   append_be(out, crc32_of(out));
   return out;
 }
@@ -147,7 +159,7 @@ inline std::string encode_manifest(const manifest& m) {
 // a segment whose first key is above its last, one named twice, files, writers or pins
 // out of order, or bytes after the end; `where` names the object in the message.
 inline manifest decode_manifest(std::string_view bytes, const std::string& where) {
-  if (bytes.size() < manifest_magic.size() + 16 + 16 + 4 || !bytes.starts_with(manifest_magic))
+  if (bytes.size() < manifest_magic.size() + 16 + 24 + 4 || !bytes.starts_with(manifest_magic))
     detail::throw_corruption(where + ": not an s4db manifest (bad magic or too short)");
   const std::string_view body = bytes.substr(0, bytes.size() - 4);
   if (crc32_of(body) != load_be<std::uint32_t>(bytes.data() + body.size()))
@@ -221,6 +233,12 @@ inline manifest decode_manifest(std::string_view bytes, const std::string& where
     if ((!m.pins.empty() && p.name <= m.pins.back().name) || p.manifest > m.number)
       detail::throw_corruption(where + ": manifest checkpoints out of order, or pinning a later manifest");
     m.pins.push_back(std::move(p));
+  }
+  for (std::uint32_t i = count(16); i > 0; --i) m.retired_files.push_back({u64(), u64()});
+  for (std::uint32_t i = count(20); i > 0; --i) {
+    const auto writer = u32();
+    const auto sequence = u64();
+    m.retired_segments.push_back({writer, sequence, u64()});
   }
   if (pos != body.size())
     detail::throw_corruption(where + ": " + std::to_string(body.size() - pos) + " bytes after the manifest's end");
