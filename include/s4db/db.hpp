@@ -25,6 +25,7 @@
 // (docs/guarantees.md says exactly what holds under which fault).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -36,6 +37,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -48,6 +50,7 @@
 #include "engine/garbage_collector.hpp"
 #include "engine/reader.hpp"
 #include "engine/recovery.hpp"
+#include "engine/segment_merger.hpp"
 #include "engine/segmented_index.hpp"
 #include "engine/verifier.hpp"
 #include "error.hpp"
@@ -362,6 +365,34 @@ class basic_db {
     c_.check_open();
     c_.publisher.begin();
     committer_.publish(how.rebase);
+    if (c_.opt.merge_in_background && index_.manifest() && engine::run_to_merge(index_.manifest()->segments))
+      start_background_merge();
+  }
+
+  // Format 3: merges index segments until they have the size-tiered shape
+  // (engine/segment_merger.hpp: at most 1 + log4(keys) segments), committing each merge
+  // under the same fence as a commit; segments committed meanwhile stay above it, and a
+  // merge that loses to another for good is given up. Reads segments and writes one: no
+  // data file, no local copy, and the db's lock only at the end (to follow the merge
+  // without reading it back when nothing else was committed meanwhile). usage_error on
+  // formats 1 and 2, whose index is one object.
+  merge_report merge_segments() {
+    std::uint32_t writer = 0;
+    {
+      std::shared_lock lock(c_.mutex);
+      c_.check_open();
+      if (!c_.bucket.segmented())
+        detail::throw_usage("merge_segments: format " + std::to_string(c_.opt.format_version) +
+                            " has one index object, not segments; nothing was changed");
+      writer = c_.copy.writer();
+    }
+    engine::segment_merger<Store> merger(c_.bucket, writer != 0 ? writer : engine::random_writer(), c_.opt.log);
+    auto report = merger.merge();
+    if (const auto& chain = merger.chain()) {
+      std::unique_lock lock(c_.mutex);
+      if (!c_.closed && c_.copy.state().published_etag == chain->first) committer_.follow_merge(chain->second);
+    }
+    return report;
   }
 
   // Adopts the published index if it changed since this copy loaded it (one request when
@@ -447,7 +478,9 @@ class basic_db {
   }
 
   // Saves the local index if anything changed; later calls throw usage_error. Never uploads.
+  // Waits for a background merge to finish first.
   void close() {
+    if (merging_.joinable()) merging_.join();
     std::unique_lock lock(c_.mutex);
     if (c_.closed) return;
     writer_.save_if_changed();
@@ -500,6 +533,24 @@ class basic_db {
     writer_.apply(entries, lock);
   }
 
+  // options::merge_in_background: one merging thread at a time; a request while it runs
+  // makes it look once more when it is done.
+  void start_background_merge() {
+    if (merge_busy_.exchange(true)) return void(merge_again_ = true);
+    if (merging_.joinable()) merging_.join();
+    merging_ = std::thread([this] {
+      do {
+        merge_again_ = false;
+        try {
+          merge_segments();
+        } catch (const std::exception& e) {
+          c_.log(log_level::warning, std::string("background merge: ") + e.what());
+        }
+      } while (merge_again_);
+      merge_busy_ = false;
+    });
+  }
+
   void erase_views(const std::vector<std::string_view>& keys) {
     for (auto key : keys) writer_type::check_key(key);
     std::unique_lock lock(c_.mutex);
@@ -523,6 +574,8 @@ class basic_db {
   engine::garbage_collector<Store, published_type> gc_{c_, index_};
   engine::verifier<Store, Codec, published_type> verifier_{c_, index_, values_};
   engine::recovery<Store, Codec, published_type> recovery_{c_, index_, writer_, files_, committer_, downloader_};
+  std::thread merging_;  // options::merge_in_background
+  std::atomic<bool> merge_busy_{false}, merge_again_{false};
 };
 
 }  // namespace v0

@@ -80,6 +80,11 @@ struct options {
   // format, for old readers: one namespace, so a commit that loses a race is a
   // conflict_error). Both are always read.
   int format_version = 2;
+  // Format 3: after each upload() that leaves the index segments out of their size-tiered
+  // shape, merge them on a thread of this db (merge_segments(), engine/segment_merger.hpp),
+  // so reads and follows stay bounded without calling it. Off: merges happen when
+  // merge_segments(), compact() or `s4db merge` is called.
+  bool merge_in_background = false;
   // Conditional writes (docs/guarantees.md, "Several writers"): data files are created
   // with If-None-Match: * and grown with If-Match, and the index commit is a
   // compare-and-swap on the ETag of the index this copy last loaded. false only for

@@ -13,6 +13,7 @@
 #include "index/flat.hpp"
 #include "index/ordered.hpp"
 #include "index/unordered.hpp"
+#include "merge.hpp"
 #include "options.hpp"
 #include "store/fs.hpp"
 #include "store/memory.hpp"

@@ -52,6 +52,25 @@ class bucket {
     return std::move(o->data);
   }
 
+  // Uploads a segment under the first name of `writer`'s from `sequence` on that no object
+  // has (If-None-Match: *: a segment is written once). A failure whose object turns out to
+  // hold these bytes (a lost response, or an earlier attempt's) counts as done. Returns
+  // the sequence it took.
+  std::uint64_t put_segment(std::uint32_t writer, std::uint64_t sequence, const std::string& bytes) const {
+    for (;; ++sequence) {
+      const std::string name = key(format::segment_name(writer, sequence));
+      try {
+        store_.put(name, bytes, put_condition::when_absent());
+        return sequence;
+      } catch (const error& e) {
+        if (!dynamic_cast<const conflict_error*>(&e) && !dynamic_cast<const store_error*>(&e)) throw;
+        const auto there = store_.get(name);
+        if (there && there->data == bytes) return sequence;
+        if (!there) throw;  // failed before taking effect
+      }
+    }
+  }
+
   // The published index's name, size and ETag, or nullopt when there is none.
   std::optional<object_info> head_index() const { return store_.head(index_key()); }
 

@@ -90,6 +90,19 @@ class committer {
     return true;
   }
 
+  // Format 3: a merge committed `merged` on the manifest this copy is at. It holds the
+  // same keys, so it becomes the one this copy is at without a read.
+  void follow_merge(const object& merged) {
+    index_.know_manifest(format::decode_manifest(merged.data, c_.bucket.index_key()));
+    c_.copy.state().published_etag = merged.etag;
+    if (!c_.copy.exists()) return;
+    try {
+      c_.copy.write_state();
+    } catch (const error& e) {  // a reopen reads the manifest again: the same keys
+      c_.log(log_level::warning, std::string("saving local.state failed: ") + e.what());
+    }
+  }
+
   // Adopts `published` (the store's index now; nullopt: there is none, and this copy's
   // index stays the base) with this copy's unpublished writes applied on top: per key, the
   // later write wins, and an erase removes the key whoever wrote it.
@@ -178,18 +191,7 @@ class committer {
     record.last_key = changes.empty() ? std::string() : changes.back().first;
     const std::string bytes = builder.finish();
     record.bytes = bytes.size();
-    for (record.sequence = index_.next_segment(record.writer);; ++record.sequence) {
-      const std::string key = c_.bucket.key(format::segment_name(record.writer, record.sequence));
-      try {
-        c_.store.put(key, bytes, put_condition::when_absent());
-        break;
-      } catch (const error& e) {
-        if (!dynamic_cast<const conflict_error*>(&e) && !dynamic_cast<const store_error*>(&e)) throw;
-        const auto there = c_.store.get(key);  // a lost response, or a name an earlier attempt took
-        if (there && there->data == bytes) break;
-        if (!there) throw;
-      }
-    }
+    record.sequence = c_.bucket.put_segment(record.writer, index_.next_segment(record.writer), bytes);
     index_.stage(std::move(record), std::move(files));
   }
 

@@ -60,8 +60,10 @@ class segment_stack {
   }
 
   // A cursor over the live keys of `span`, in key order (largest first when `reverse`).
+  // With `tombstones`, a key whose newest entry is a tombstone is yielded too (as that
+  // tombstone): what a merge of segments that are not the oldest must keep.
   class cursor;
-  cursor scan(const key_span& span, bool reverse) const;
+  cursor scan(const key_span& span, bool reverse, bool tombstones = false) const;
 
  private:
   struct segment {
@@ -75,7 +77,7 @@ class segment_stack::cursor {
  public:
   bool valid() const noexcept { return current_ != npos; }
   const segment_hit& entry() const { return runs_[current_].block[runs_[current_].at]; }
-  // Moves to the next live key.
+  // Moves to the next key (live, unless the scan yields tombstones).
   void next() {
     step_past(entry().key);
     settle();
@@ -95,8 +97,8 @@ class segment_stack::cursor {
     bool done = false;
   };
 
-  cursor(std::vector<std::shared_ptr<const segment>> newest_first, key_span span, bool reverse)
-      : span_(std::move(span)), reverse_(reverse) {
+  cursor(std::vector<std::shared_ptr<const segment>> newest_first, key_span span, bool reverse, bool tombstones)
+      : span_(std::move(span)), reverse_(reverse), tombstones_(tombstones) {
     for (auto& held : newest_first) {
       run r;
       r.view = &held->view;
@@ -199,19 +201,20 @@ class segment_stack::cursor {
         const auto& best = runs_[current_].block[runs_[current_].at].key;
         if (reverse_ ? k > best : k < best) current_ = i;  // ties keep the newer run
       }
-      if (current_ == npos || entry().live()) return;
+      if (current_ == npos || entry().live() || tombstones_) return;
       step_past(entry().key);
     }
   }
 
   key_span span_;
   bool reverse_;
+  bool tombstones_;
   std::vector<run> runs_;  // newest first
   std::size_t current_ = npos;
 };
 
-inline segment_stack::cursor segment_stack::scan(const key_span& span, bool reverse) const {
-  return cursor({segments_.rbegin(), segments_.rend()}, span, reverse);
+inline segment_stack::cursor segment_stack::scan(const key_span& span, bool reverse, bool tombstones) const {
+  return cursor({segments_.rbegin(), segments_.rend()}, span, reverse, tombstones);
 }
 
 }  // namespace engine

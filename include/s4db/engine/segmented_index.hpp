@@ -1,14 +1,14 @@
 // The published index of every format: formats 1 and 2 as whole_index publishes them (one
 // object holding every key), and format 3 (docs/format.md, "Format 3") as index segments
-// listed by numbered manifests, so a commit uploads one segment of the keys it changed
+// listed by a manifest, so a commit uploads one segment of the keys it changed
 // and a follow reads only the segments it lacks. For format 3 it still holds every key in
 // the Index container, as whole_index does (issue 21 pages them out); what it adds is the
 // manifest it is at, the segment a commit is about to publish, and the way to the store.
 //
 // For format 3 "the published bytes" the rest of the engine handles are the manifest's
 // (manifest.s4m, committed under If-Match as index.idx is): decode() and adopt() of a
-// manifest fetch its segments (adopt only the ones past the manifest it holds, when the
-// new one extends it), encode() is the next manifest: the one it holds plus the staged
+// manifest fetch its segments (adopt only the ones past the oldest it shares with the
+// manifest it holds), encode() is the next manifest: the one it holds plus the staged
 // segment (a compaction's: only that segment, the old ones retired). Not thread-safe by
 // itself: basic_db's lock guards it.
 #pragma once
@@ -59,14 +59,15 @@ class segmented_index : public whole_index<Index> {
     return loaded;
   }
 
-  // Takes the published bytes (a manifest) as the index: only its segments past the ones
-  // of the manifest held, when it extends that one; else every segment of it.
+  // Takes the published bytes (a manifest) as the index. When it keeps the oldest segments
+  // of the manifest held, only its segments past those are applied on top (engine/
+  // segment_merger.hpp: a merge keeps tombstones unless it takes the oldest segment, so
+  // what the held segments past those said is in them); else every segment of it is read.
   void adopt(std::string_view bytes, const std::string& where_from, detail::working_copy& copy) {
     if (!segmented()) return base::adopt(bytes, where_from, copy);
     auto m = format::decode_manifest(bytes, where_from);
-    if (at_ && extends(m, *at_)) {
-      for (std::size_t i = at_->segments.size(); i < m.segments.size(); ++i)
-        apply_segment(this->map_, m.segments[i], copy);
+    if (const std::size_t kept = at_ ? kept_segments(m, *at_) : 0; kept > 0) {
+      for (std::size_t i = kept; i < m.segments.size(); ++i) apply_segment(this->map_, m.segments[i], copy);
     } else {
       auto fresh = decode(bytes, where_from, copy);
       this->map_ = std::move(fresh);
@@ -104,13 +105,9 @@ class segmented_index : public whole_index<Index> {
   format::manifest next_manifest(const detail::working_copy& copy) const {
     format::manifest m = at_.value_or(format::manifest{});
     m.number = at_ ? at_->number + 1 : 1;
-    m.written_ms = static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-            .count());
+    m.written_ms = format::unix_ms_now();
     const std::uint64_t now = m.written_ms;
-    // What retired more than a week ago is no longer listed (gc then spares it by its age only).
-    std::erase_if(m.retired_files, [&](const auto& r) { return r.when_ms + retired_kept_ms < now; });
-    std::erase_if(m.retired_segments, [&](const auto& r) { return r.when_ms + retired_kept_ms < now; });
+    format::drop_old_retired(m, now);
     if (whole_rewrite_) {
       for (const auto& s : m.segments) m.retired_segments.push_back({s.writer, s.sequence, now});
       for (const auto& f : m.files)
@@ -176,15 +173,15 @@ class segmented_index : public whole_index<Index> {
   }
 
  private:
-  static constexpr std::uint64_t retired_kept_ms = 7ull * 24 * 3600 * 1000;
-
-  static bool extends(const format::manifest& newer, const format::manifest& older) {
-    if (newer.segments.size() < older.segments.size() || newer.number < older.number) return false;
-    for (std::size_t i = 0; i < older.segments.size(); ++i)
-      if (newer.segments[i].writer != older.segments[i].writer ||
-          newer.segments[i].sequence != older.segments[i].sequence)
-        return false;
-    return true;
+  // How many of `older`'s segments `newer` begins with.
+  static std::size_t kept_segments(const format::manifest& newer, const format::manifest& older) {
+    if (newer.number < older.number) return 0;
+    std::size_t n = 0;
+    while (n < older.segments.size() && n < newer.segments.size() &&
+           newer.segments[n].writer == older.segments[n].writer &&
+           newer.segments[n].sequence == older.segments[n].sequence)
+      ++n;
+    return n;
   }
 
   void apply_segment(map_type& into, const format::manifest::segment& s, detail::working_copy& copy) const {

@@ -41,6 +41,14 @@ struct encoded_batch {
   bool empty() const noexcept { return spans.empty(); }
 };
 
+// A writer namespace nobody is likely to have chosen (never 0, format 1's).
+inline std::uint32_t random_writer() {
+  std::random_device entropy;
+  std::uint32_t w = 0;
+  while (w == 0) w = entropy();
+  return w;
+}
+
 template <class Store, class Codec, published_index Published>
 class writer {
  public:
@@ -252,13 +260,6 @@ class writer {
     c_.copy.use_writer(fits ? current : c_.opt.format_version == 1 ? 0 : random_writer());
     for (const auto& element : index_) c_.copy.raise_next_past(element.second.file);
     return true;
-  }
-
-  static std::uint32_t random_writer() {
-    std::random_device entropy;
-    std::uint32_t w = 0;
-    while (w == 0) w = entropy();
-    return w;
   }
 
   context<Store>& c_;

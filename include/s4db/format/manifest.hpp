@@ -19,6 +19,7 @@
 // Integers are big-endian. Anything else is corruption_error, memory bounded by the bytes.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <optional>
@@ -91,6 +92,22 @@ struct manifest {
   std::vector<retired_segment> retired_segments;
   friend bool operator==(const manifest&, const manifest&) = default;
 };
+
+// The time manifests carry: Unix milliseconds.
+inline std::uint64_t unix_ms_now() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+}
+
+// What was retired more than a week ago is no longer listed: gc then spares it by its age
+// only (the grace), as any object no manifest names.
+inline constexpr std::uint64_t retired_listed_ms = 7ull * 24 * 3600 * 1000;
+
+inline void drop_old_retired(manifest& m, std::uint64_t now_ms) {
+  std::erase_if(m.retired_files, [&](const auto& r) { return r.when_ms + retired_listed_ms < now_ms; });
+  std::erase_if(m.retired_segments, [&](const auto& r) { return r.when_ms + retired_listed_ms < now_ms; });
+}
 
 // The one manifest object of a format 3 prefix, replaced by every commit (If-Match).
 inline constexpr std::string_view manifest_object = "manifest.s4m";

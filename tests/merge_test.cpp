@@ -1,0 +1,216 @@
+// Format 3's segment merging (engine/segment_merger.hpp): the size-tiered policy, merges
+// by a writer, by a process that is not one (s4db::merge_segments) and in the background,
+// what a merge keeps (tombstones above an older segment) and drops (tombstones of a merge
+// from the oldest), and that a follower follows a merge by reading only what it lacks.
+// Races of merges with commits, compactions and gc are the race simulation's.
+#include <map>
+#include <string>
+#include <vector>
+
+#include "support.hpp"
+
+using namespace s4db_test;
+
+namespace {
+
+s4db::options format_3(const std::string& prefix, const std::filesystem::path& dir = {}) {
+  s4db::options o;
+  o.prefix = prefix;
+  o.format_version = 3;
+  if (!dir.empty()) o.local_dir = dir;
+  o.log = [](s4db::log_level, std::string_view) {};
+  return o;
+}
+
+s4db::format::manifest manifest_of(s4db::memory_store& store, const std::string& prefix) {
+  return s4db::format::decode_manifest(store.get(prefix + "manifest.s4m")->data, "manifest");
+}
+
+s4db::format::manifest::segment of_entries(std::uint64_t n) {
+  s4db::format::manifest::segment s;
+  s.entries = n;
+  return s;
+}
+
+// What a fresh reader of the prefix sees.
+std::map<std::string, std::string> published(s4db::memory_store& store, const std::string& prefix) {
+  s4db::basic_db<s4db::memory_store> reader(store, format_3(prefix));
+  std::map<std::string, std::string> out;
+  for (auto&& [k, v] : reader.items()) out[k] = v;
+  return out;
+}
+
+// log4: the bound the policy promises once merged.
+std::size_t bound_for(std::size_t keys) {
+  std::size_t b = 1;
+  for (std::size_t n = 4; n <= keys; n *= 4) ++b;
+  return b + 1;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(segment_merging)
+
+BOOST_AUTO_TEST_CASE(the_policy_merges_the_newest_run_that_breaks_the_ratio) {
+  using s4db::engine::run_to_merge;
+  auto run = [](std::vector<std::uint64_t> sizes) {
+    std::vector<s4db::format::manifest::segment> s;
+    for (auto n : sizes) s.push_back(of_entries(n));
+    return run_to_merge(s);
+  };
+  BOOST_TEST(!run({}).has_value());
+  BOOST_TEST(!run({100}).has_value());
+  BOOST_TEST(!run({100, 20, 4}).has_value());  // each holds more than 4 times what is above it
+  BOOST_TEST(*run({200, 40, 4, 1}) == 2u);     // 4 is not more than 4 x 1
+  BOOST_TEST(*run({100, 20, 4, 1}) == 0u);     // nor is 100 more than 4 x 25
+  BOOST_TEST(*run({100, 1, 1}) == 1u);
+  BOOST_TEST(*run({10, 1, 1, 1}) == 0u);  // 10 is not more than 4 x 3: everything
+  BOOST_TEST(*run({1000, 30, 5, 3, 2, 1}) == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_writer_merges_hundreds_of_commits_into_a_few_segments_and_every_value_stays) {
+  temp_dir tmp;
+  s4db::memory_store store;
+  s4db::basic_db<s4db::memory_store> db(store, format_3("m/", tmp.path / "w"));
+  std::map<std::string, std::string> model;
+  for (int i = 0; i < 300; ++i) {
+    const std::string key = "k" + std::to_string(i % 97);
+    if (i % 11 == 5) {
+      db.erase(key);
+      model.erase(key);
+    } else {
+      db.put(key, "v" + std::to_string(i));
+      model[key] = "v" + std::to_string(i);
+    }
+    db.upload();
+  }
+  const std::size_t before = manifest_of(store, "m/").segments.size();
+  BOOST_TEST(before > 250u);  // one per commit that changed something
+  const auto report = db.merge_segments();
+  const auto after = manifest_of(store, "m/");
+  BOOST_TEST(report.merges >= 1u);
+  BOOST_TEST(report.segments_before == before);
+  BOOST_TEST(report.segments_after == after.segments.size());
+  BOOST_TEST(after.segments.size() <= bound_for(97));
+  BOOST_TEST(!s4db::engine::run_to_merge(after.segments).has_value());
+  BOOST_TEST(after.retired_segments.size() >= report.segments_merged);
+  BOOST_TEST(published(store, "m/") == model);
+  // The writer followed its own merge without reading it back, and goes on committing.
+  db.put("after", "merge");
+  db.upload();
+  model["after"] = "merge";
+  BOOST_TEST(published(store, "m/") == model);
+  BOOST_TEST(db.merge_segments().merges == 0u);  // nothing to do: one LIST-free read of the manifest
+}
+
+BOOST_AUTO_TEST_CASE(a_merge_above_an_older_segment_keeps_its_tombstones) {
+  temp_dir tmp;
+  s4db::memory_store store;
+  s4db::basic_db<s4db::memory_store> db(store, format_3("t/", tmp.path / "w"));
+  std::vector<std::pair<std::string, std::string>> batch;
+  for (int i = 0; i < 200; ++i) batch.emplace_back("key" + std::to_string(i), "old");
+  db.put(batch);
+  db.upload();  // one segment of 200
+  db.erase("key7");
+  db.upload();
+  db.put("key8", "new");
+  db.upload();
+  const auto report = db.merge_segments();
+  BOOST_TEST(report.merges == 1u);
+  const auto m = manifest_of(store, "t/");
+  BOOST_REQUIRE(m.segments.size() == 2u);  // the 200 stay; the two above became one
+  BOOST_TEST(m.segments[1].entries == 2u);  // the tombstone of key7 is kept
+  const auto now = published(store, "t/");
+  BOOST_TEST(!now.contains("key7"));
+  BOOST_TEST(now.at("key8") == "new");
+  BOOST_TEST(now.size() == 199u);
+}
+
+BOOST_AUTO_TEST_CASE(a_merge_from_the_oldest_drops_tombstones) {
+  temp_dir tmp;
+  s4db::memory_store store;
+  s4db::basic_db<s4db::memory_store> db(store, format_3("d/", tmp.path / "w"));
+  for (int i = 0; i < 5; ++i) {
+    db.put("key" + std::to_string(i), "v");
+    db.upload();
+  }
+  for (int i = 0; i < 5; ++i) {
+    db.erase("key" + std::to_string(i));
+    db.upload();
+  }
+  db.merge_segments();
+  BOOST_TEST(manifest_of(store, "d/").segments.empty());  // every key erased: no segment at all
+  BOOST_TEST(published(store, "d/").empty());
+  db.put("again", "1");
+  db.upload();
+  BOOST_TEST(published(store, "d/").size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_process_that_is_not_a_writer_merges_and_a_follower_reads_only_the_merge) {
+  temp_dir tmp;
+  s4db::memory_store bucket;  // copies share the objects
+  counting_store<s4db::memory_store> store(bucket);
+  s4db::basic_db<counting_store<s4db::memory_store>> writer(store, format_3("s/", tmp.path / "w"));
+  std::vector<std::pair<std::string, std::string>> batch;
+  for (int i = 0; i < 2000; ++i) batch.emplace_back("key" + std::to_string(i), std::string(50, 'x'));
+  writer.put(batch);
+  writer.upload();
+  for (int i = 0; i < 12; ++i) {
+    writer.put("key" + std::to_string(i), "changed");
+    writer.upload();
+  }
+  s4db::basic_db<counting_store<s4db::memory_store>> follower(store, format_3("s/", tmp.path / "f"));
+  BOOST_TEST(follower.size() == 2000u);
+  // No local directory, no data file read: the store only.
+  const int data_reads_before = store.calls().ranges + store.calls().get_files;
+  const auto report = s4db::merge_segments(store, format_3("s/"));
+  BOOST_TEST(store.calls().ranges + store.calls().get_files == data_reads_before);
+  BOOST_TEST(report.merges == 1u);
+  BOOST_TEST(report.segments_merged == 12u);  // the 2000 stay below the 12 merged
+  BOOST_TEST(report.entries_written == 12u);
+  const auto down_before = store.calls().bytes_down.load();
+  BOOST_TEST(follower.refresh());
+  BOOST_TEST(store.calls().bytes_down - down_before < 4096u);  // the manifest and the small merged segment
+  BOOST_TEST(*follower.get("key3") == "changed");
+  BOOST_TEST(follower.size() == 2000u);
+  // The writer's next commit lands on the merged manifest (a lost race, rebased).
+  writer.put("key5", "after");
+  writer.upload();
+  BOOST_TEST(follower.refresh());
+  BOOST_TEST(*follower.get("key5") == "after");
+  BOOST_TEST(*follower.get("key4") == "changed");
+  BOOST_TEST(manifest_of(bucket, "s/").segments.size() == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(a_background_merge_keeps_the_segments_bounded_while_a_writer_commits) {
+  temp_dir tmp;
+  s4db::memory_store store;
+  auto o = format_3("b/", tmp.path / "w");
+  o.merge_in_background = true;
+  std::map<std::string, std::string> model;
+  {
+    s4db::basic_db<s4db::memory_store> db(store, o);
+    for (int i = 0; i < 200; ++i) {
+      const std::string key = "k" + std::to_string(i % 50);
+      db.put(key, std::to_string(i));
+      model[key] = std::to_string(i);
+      db.upload();
+    }
+  }  // close() waits for the merge in flight
+  BOOST_TEST(published(store, "b/") == model);
+  s4db::basic_db<s4db::memory_store> db(store, format_3("b/", tmp.path / "w"));
+  db.merge_segments();
+  BOOST_TEST(manifest_of(store, "b/").segments.size() <= bound_for(50));
+  BOOST_TEST(published(store, "b/") == model);
+}
+
+BOOST_AUTO_TEST_CASE(formats_1_and_2_have_no_segments_to_merge) {
+  s4db::memory_store store;
+  s4db::options o;
+  o.prefix = "two/";
+  s4db::basic_db<s4db::memory_store> db(store, o);
+  BOOST_CHECK_THROW(db.merge_segments(), s4db::usage_error);
+  BOOST_CHECK_THROW(s4db::merge_segments(store, o), s4db::usage_error);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
