@@ -214,3 +214,92 @@ BOOST_AUTO_TEST_CASE(formats_1_and_2_have_no_segments_to_merge) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// Checkpoints (engine/checkpoints.hpp): a pinned state that stays readable, read-only,
+// through later writes, merges, compactions and gc, until it is dropped.
+BOOST_AUTO_TEST_SUITE(checkpoints)
+
+BOOST_AUTO_TEST_CASE(a_checkpoint_reads_its_state_through_writes_compaction_and_gc_until_dropped) {
+  temp_dir tmp;
+  s4db::memory_store store;
+  s4db::basic_db<s4db::memory_store> db(store, format_3("c/", tmp.path / "w"));
+  for (int i = 0; i < 10; ++i) {
+    db.put("key" + std::to_string(i), "first");
+    db.upload();
+  }
+  db.checkpoint("before-the-change");
+  const auto pinned = published(store, "c/");
+  for (int i = 0; i < 10; ++i) db.put("key" + std::to_string(i), "second");
+  db.erase("key0");
+  db.upload();
+  db.merge_segments();
+  db.compact();
+  // Every object the live manifest no longer names is older than a zero grace: only the
+  // pin keeps what the checkpoint reads.
+  const auto deleted = db.gc(std::chrono::seconds(0));
+  BOOST_TEST(!deleted.empty());
+  auto at = format_3("c/");
+  at.checkpoint = "before-the-change";
+  {
+    s4db::basic_db<s4db::memory_store> old(store, at);
+    std::map<std::string, std::string> seen;
+    for (auto&& [k, v] : old.items()) seen[k] = v;
+    BOOST_TEST(seen == pinned);
+    BOOST_TEST(*old.get("key0") == "first");
+    BOOST_TEST(!old.refresh());  // a checkpoint never changes
+    BOOST_CHECK_THROW(old.put("k", "v"), s4db::usage_error);
+    BOOST_CHECK_THROW(old.erase("key1"), s4db::usage_error);
+    BOOST_CHECK_THROW(old.upload(), s4db::usage_error);
+    BOOST_CHECK_THROW(old.gc(), s4db::usage_error);
+    BOOST_CHECK_THROW(old.compact(), s4db::usage_error);
+  }
+  BOOST_TEST(published(store, "c/").at("key1") == "second");
+  BOOST_TEST(!published(store, "c/").contains("key0"));
+  // Dropped: gc takes what only it kept, and it no longer opens.
+  BOOST_TEST(db.drop_checkpoint("before-the-change"));
+  BOOST_TEST(!db.drop_checkpoint("before-the-change"));
+  const auto freed = db.gc(std::chrono::seconds(0));
+  BOOST_TEST(std::any_of(freed.begin(), freed.end(), [](const std::string& k) { return k.find("checkpoint_") != std::string::npos; }));
+  BOOST_CHECK_THROW(s4db::basic_db<s4db::memory_store>(store, at), s4db::usage_error);
+  BOOST_TEST(published(store, "c/").at("key1") == "second");
+}
+
+BOOST_AUTO_TEST_CASE(a_checkpoint_survives_another_writers_commits_and_names_are_checked) {
+  temp_dir tmp;
+  s4db::memory_store store;
+  s4db::basic_db<s4db::memory_store> a(store, format_3("p/", tmp.path / "a"));
+  s4db::basic_db<s4db::memory_store> b(store, format_3("p/", tmp.path / "b"));
+  BOOST_CHECK_THROW(a.checkpoint("nothing-yet"), s4db::usage_error);
+  a.put("x", "1");
+  a.upload();
+  a.checkpoint("one");
+  BOOST_CHECK_THROW(a.checkpoint("one"), s4db::usage_error);
+  BOOST_CHECK_THROW(a.checkpoint("no/slashes"), s4db::usage_error);
+  BOOST_CHECK_THROW(a.checkpoint(""), s4db::usage_error);
+  b.put("x", "2");
+  b.upload();  // on a manifest b never saw: it rebases, and the pin goes on
+  BOOST_TEST(manifest_of(store, "p/").pins.size() == 1u);
+  b.compact();
+  BOOST_TEST(manifest_of(store, "p/").pins.size() == 1u);
+  b.gc(std::chrono::seconds(0));
+  auto at = format_3("p/");
+  at.checkpoint = "one";
+  BOOST_TEST(*s4db::basic_db<s4db::memory_store>(store, at).get("x") == "1");
+  BOOST_TEST(published(store, "p/").at("x") == "2");
+  at.local_dir = tmp.path / "c";
+  BOOST_CHECK_THROW(s4db::basic_db<s4db::memory_store>(store, at), s4db::usage_error);
+}
+
+BOOST_AUTO_TEST_CASE(formats_1_and_2_have_no_checkpoints) {
+  s4db::memory_store store;
+  s4db::options o;
+  o.prefix = "two/";
+  s4db::basic_db<s4db::memory_store> db(store, o);
+  db.put("k", "v");
+  db.upload();
+  BOOST_CHECK_THROW(db.checkpoint("c"), s4db::usage_error);
+  o.checkpoint = "c";
+  BOOST_CHECK_THROW(s4db::basic_db<s4db::memory_store>(store, o), s4db::usage_error);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -6,7 +6,8 @@
 // One thread, no timing: an actor's operation runs to its end, and at any of its store
 // calls the scheduler may inject a fault (fails before taking effect; takes effect and
 // loses its response; takes effect and reports a lost condition, as a retried conditional
-// PUT does) or run another actor's upload, compaction or gc in the middle of it. Object
+// PUT does) or run another actor's upload, compaction, gc or (format 3) segment merge, by a
+// writer or by a process that is not one, in the middle of it. Object
 // ages come from a virtual clock (a second a step), so gc's grace is exercised exactly.
 //
 // After every step the published database is checked against a model:
@@ -20,6 +21,8 @@
 //     (a read that finds an object gone loads the index again); neither throws;
 //   - the fresh reader's scan() of a span chosen by the seed, forward or reverse, yields
 //     exactly the keys its gets find there, in order, with their values;
+//   - (format 3) a checkpoint a writer took reads and scans, opened at any later step, what
+//     was published when it was taken, until a writer drops it: gc keeps what it reads;
 //   - a snapshot a writer took reads, and scans, exactly what that writer read when it was
 //     taken, through any later writes, erase_range, uploads, compactions and rebases. The one
 //     allowed failure is formats 1-2's documented limit: an object the janitor's gc (another
@@ -173,6 +176,7 @@ struct simulation {
       int other = below(3) == 0 ? -1 : static_cast<int>(below(3));
       if (other == running) other = running < 0 ? 0 : -1;
       trace += " [inside " + std::string(c.op) + " " + std::string(c.key) + ":";
+      ++nested_runs;
       act(other, true);
       trace += "]";
       depth = 0;
@@ -183,6 +187,17 @@ struct simulation {
   // A writer's upload or compaction (or, for -1, the janitor's gc), its outcome recorded.
   void act(int who, bool nested) {
     if (!nested) acked_inside.clear();
+    if (who < 0 && format == 3 && below(2) == 0) {
+      // A merge by a process that is not a writer (s4db merge): it changes no value.
+      trace += " merge";
+      try {
+        const auto report = s4db::merge_segments(store, opts(""));
+        trace += "(" + std::to_string(report.segments_merged) + ")";
+      } catch (const s4db::error& e) {
+        trace += "(failed: " + std::string(e.what()).substr(0, 80) + ")";
+      }
+      return;
+    }
     if (who < 0) {
       trace += " gc";
       // What the gc deleted: what the bucket no longer holds after it (a gc that failed
@@ -234,6 +249,8 @@ struct simulation {
                                             std::to_string(held.size()) + " the writer held in the range");
           for (const auto& k : held) w.pending[k].push_back(std::nullopt);
         }
+      } else if (op == 10 && format == 3 && below(3) == 0) {
+        checkpoint_or_drop(who);
       } else if (op == 10) {
         trace += " w" + std::to_string(who) + " snapshot";
         w.snapshot.reset();
@@ -262,6 +279,17 @@ struct simulation {
         w.snapshot.reset();  // a snapshot must not outlive its db
         w.db.reset();
         open_writer(static_cast<std::size_t>(who));
+      }
+      return;
+    }
+    if (format == 3 && op == 2 && below(2) == 0) {
+      // A writer's merge (it follows its own merge when nothing came between): no value changes.
+      trace += " w" + std::to_string(who) + " merge";
+      try {
+        const auto report = w.db->merge_segments();
+        trace += "(" + std::to_string(report.segments_merged) + ")";
+      } catch (const s4db::error& e) {
+        trace += "(failed: " + std::string(e.what()).substr(0, 80) + ")";
       }
       return;
     }
@@ -300,6 +328,75 @@ struct simulation {
       }
       w.pending.clear();
     }
+  }
+
+  // Format 3's checkpoints taken, by name, with what each read when it was taken.
+  std::map<std::string, std::map<std::string, std::string>> checkpoints;
+  int nested_runs = 0;  // how many operations ran inside another's store call so far
+
+  // What checkpoint `name` reads, through a db opened at it; nullopt when that failed
+  // (noted as a failure: a checkpoint must stay readable until it is dropped).
+  std::optional<std::map<std::string, std::string>> read_checkpoint(const std::string& name) {
+    auto o = opts("");
+    o.local_dir.reset();
+    o.checkpoint = name;
+    try {
+      reader_db at(bucket, o);
+      std::map<std::string, std::string> out;
+      for (int k = 0; k < key_count; ++k)
+        if (auto v = at.get(key_name(k))) out[key_name(k)] = *v;
+      std::map<std::string, std::string> scanned;
+      for (auto&& [k, v] : at.scan()) scanned[k] = v;
+      expect(scanned == out, "checkpoint " + name + " scans other items than it gets");
+      return out;
+    } catch (const std::exception& e) {
+      expect(false, "checkpoint " + name + " cannot be read: " + e.what());
+      return std::nullopt;
+    }
+  }
+
+  // A writer pins the published state under a new name, or drops a checkpoint it tracks.
+  void checkpoint_or_drop(int who) {
+    writer& w = writers[i_of(who)];
+    if (!checkpoints.empty() && below(2) == 0) {
+      auto it = checkpoints.begin();
+      std::advance(it, below(static_cast<unsigned>(checkpoints.size())));
+      trace += " w" + std::to_string(who) + " drop " + it->first;
+      try {
+        w.db->drop_checkpoint(it->first);
+      } catch (const s4db::error& e) {
+        trace += "(failed: " + std::string(e.what()).substr(0, 80) + ")";  // it may be gone: no longer checked
+      }
+      checkpoints.erase(it);
+      return;
+    }
+    const std::string name = "cp" + std::to_string(step);
+    trace += " w" + std::to_string(who) + " checkpoint " + name;
+    const int nested_before = nested_runs;
+    const auto before = published();
+    try {
+      w.db->checkpoint(name);
+    } catch (const s4db::error& e) {
+      trace += "(failed: " + std::string(e.what()).substr(0, 80) + ")";
+      return;
+    }
+    const auto taken = read_checkpoint(name);
+    if (!taken) return;
+    // With nothing else run meanwhile, it is exactly what was published.
+    if (nested_runs == nested_before) {
+      std::map<std::string, std::string> was;
+      for (const auto& [k, v] : before)
+        if (v) was[k] = *v;
+      expect(*taken == was, "checkpoint " + name + " does not read what was published when it was taken");
+    }
+    checkpoints[name] = *taken;
+  }
+
+  // Every checkpoint not dropped reads what it read when it was taken (gc kept its objects).
+  void check_checkpoints() {
+    for (const auto& [name, taken] : checkpoints)
+      if (auto now = read_checkpoint(name))
+        expect(*now == taken, "checkpoint " + name + " reads other values than when it was taken");
   }
 
   std::string failure;  // the first thing found wrong, with the seed and the step
@@ -382,6 +479,7 @@ struct simulation {
 
   void check() {
     check_snapshots();
+    check_checkpoints();
     std::map<std::string, value> now;
     try {
       now = published();

@@ -45,6 +45,7 @@
 
 #include "concepts.hpp"
 #include "detail/require_cxx20.hpp"  // a pre-C++20 build stops here, with one line
+#include "engine/checkpoints.hpp"
 #include "engine/compactor.hpp"
 #include "engine/context.hpp"
 #include "engine/garbage_collector.hpp"
@@ -171,6 +172,11 @@ class basic_db {
   // index both exist (see options::on_conflict), usage_error if another db holds the
   // working copy, corruption_error if the working copy is damaged.
   explicit basic_db(Store store, options opt = {}) : c_(std::move(store), std::move(opt)) {
+    if (c_.opt.checkpoint) {
+      if (c_.opt.format_version != 3 || c_.opt.local_dir)
+        detail::throw_usage("options.checkpoint: checkpoints are format 3's, opened without a local_dir");
+      c_.bucket.use_checkpoint(*c_.opt.checkpoint);
+    }
     if (c_.bucket.segmented())
       index_.use_segments({[this](const std::string& name) { return c_.bucket.segment(name); },
                            [this](const std::string& name) { return c_.bucket.key(name); }});
@@ -239,7 +245,7 @@ class basic_db {
       detail::throw_usage("erase_range: the end (" + *span.to + ") is below the start (" + span.from +
                           "); nothing was erased");
     std::unique_lock lock(c_.mutex);
-    c_.check_open();
+    c_.check_writable("erase_range");
     const auto entries = index_.entries_in(engine::key_span::of(span));
     std::vector<std::string_view> keys;
     keys.reserve(entries.size());
@@ -348,7 +354,7 @@ class basic_db {
   // called with {.force = true}, which discards them.
   void download(download_options how = {}) {
     std::unique_lock lock(c_.mutex);
-    c_.check_open();
+    c_.check_writable("download");
     downloader_.download(how.force);
   }
 
@@ -362,7 +368,7 @@ class basic_db {
   // {.rebase = false} that lost race throws conflict_error instead, losing nothing.
   void upload(upload_options how = {}) {
     std::unique_lock lock(c_.mutex);
-    c_.check_open();
+    c_.check_writable("upload");
     c_.publisher.begin();
     committer_.publish(how.rebase);
     if (c_.opt.merge_in_background && index_.manifest() && engine::run_to_merge(index_.manifest()->segments))
@@ -377,22 +383,36 @@ class basic_db {
   // without reading it back when nothing else was committed meanwhile). usage_error on
   // formats 1 and 2, whose index is one object.
   merge_report merge_segments() {
+    require_segments("merge_segments");
     std::uint32_t writer = 0;
     {
       std::shared_lock lock(c_.mutex);
-      c_.check_open();
-      if (!c_.bucket.segmented())
-        detail::throw_usage("merge_segments: format " + std::to_string(c_.opt.format_version) +
-                            " has one index object, not segments; nothing was changed");
       writer = c_.copy.writer();
     }
     engine::segment_merger<Store> merger(c_.bucket, writer != 0 ? writer : engine::random_writer(), c_.opt.log);
     auto report = merger.merge();
-    if (const auto& chain = merger.chain()) {
-      std::unique_lock lock(c_.mutex);
-      if (!c_.closed && c_.copy.state().published_etag == chain->first) committer_.follow_merge(chain->second);
-    }
+    if (const auto& chain = merger.chain()) follow_edit(chain->first, chain->second);
     return report;
+  }
+
+  // Format 3: pins the published state as `name` (1 to 64 of A-Z a-z 0-9 . _ -): a copy of
+  // the manifest is written and the manifest committed with a pin naming it, so gc keeps
+  // every object that state reads until drop_checkpoint(name); options::checkpoint opens
+  // it, read-only. This copy's unpublished writes are not in it (upload() first). Throws
+  // usage_error on formats 1 and 2, for a name taken, or when nothing is published.
+  void checkpoint(const std::string& name) {
+    require_segments("checkpoint");
+    const auto edit = engine::checkpoints<Store>(c_.bucket).create(name);
+    follow_edit(edit.base_etag, edit.committed);
+  }
+
+  // Format 3: unpins checkpoint `name` (gc(grace) then deletes what only it kept, once
+  // older than the grace); false when there is no such checkpoint.
+  bool drop_checkpoint(const std::string& name) {
+    require_segments("drop_checkpoint");
+    const auto edit = engine::checkpoints<Store>(c_.bucket).drop(name);
+    if (edit) follow_edit(edit->base_etag, edit->committed);
+    return edit.has_value();
   }
 
   // Adopts the published index if it changed since this copy loaded it (one request when
@@ -411,7 +431,7 @@ class basic_db {
   // data objects but no index (rebuild_index({.from_store = true}) recovers it first).
   std::vector<std::string> gc(std::chrono::seconds grace = std::chrono::hours(24)) {
     std::unique_lock lock(c_.mutex);
-    c_.check_open();
+    c_.check_writable("gc");
     return gc_.collect(grace);
   }
 
@@ -444,7 +464,7 @@ class basic_db {
   // publish an empty index over them.
   void compact() {
     std::unique_lock lock(c_.mutex);
-    c_.check_open();
+    c_.check_writable("compact");
     compactor_.compact();
   }
 
@@ -455,7 +475,7 @@ class basic_db {
   // previous index had and the rebuilt one lacks are reported in the log. Never uploads.
   void rebuild_index(rebuild_options how = {}) {
     std::unique_lock lock(c_.mutex);
-    c_.check_open();
+    c_.check_writable("rebuild_index");
     recovery_.rebuild(how.from_store);
   }
 
@@ -529,8 +549,23 @@ class basic_db {
     const auto entries = writer_.encode_puts(batch);
     if (entries.empty()) return;
     std::unique_lock lock(c_.mutex);
-    c_.check_open();
+    c_.check_writable("put");
     writer_.apply(entries, lock);
+  }
+
+  void require_segments(const char* what) const {
+    std::shared_lock lock(c_.mutex);
+    c_.check_writable(what);
+    if (!c_.bucket.segmented())
+      detail::throw_usage(std::string(what) + ": format " + std::to_string(c_.opt.format_version) +
+                          " has no manifest (checkpoints and segments are format 3's); nothing was changed");
+  }
+
+  // A manifest edit that is not a commit of writes (a merge, a pin) committed `edited` on
+  // the manifest with ETag `base`: a copy at that one takes it as its own, reading nothing.
+  void follow_edit(const std::string& base, const object& edited) {
+    std::unique_lock lock(c_.mutex);
+    if (!c_.closed && c_.copy.state().published_etag == base) committer_.follow_edit(edited);
   }
 
   // options::merge_in_background: one merging thread at a time; a request while it runs
@@ -554,7 +589,7 @@ class basic_db {
   void erase_views(const std::vector<std::string_view>& keys) {
     for (auto key : keys) writer_type::check_key(key);
     std::unique_lock lock(c_.mutex);
-    c_.check_open();
+    c_.check_writable("erase");
     const auto entries = writer_.encode_erases(keys);
     if (entries.empty()) return;
     writer_.apply(entries, lock);

@@ -85,6 +85,9 @@ struct options {
   // so reads and follows stay bounded without calling it. Off: merges happen when
   // merge_segments(), compact() or `s4db merge` is called.
   bool merge_in_background = false;
+  // Format 3: open the state checkpoint(name) pinned, read-only (writes, upload(), compact(),
+  // gc() and the like throw usage_error), without a local_dir.
+  std::optional<std::string> checkpoint{};
   // Conditional writes (docs/guarantees.md, "Several writers"): data files are created
   // with If-None-Match: * and grown with If-Match, and the index commit is a
   // compare-and-swap on the ETag of the index this copy last loaded. false only for

@@ -41,7 +41,20 @@ class bucket {
   const std::string& prefix() const noexcept { return prefix_; }
   // The published index: index.idx (formats 1 and 2), manifest.s4m (format 3, whose
   // index.idx is the 9-byte version 3 marker older readers refuse).
-  std::string index_key() const { return key(segmented_ ? format::manifest_object : format::index_name); }
+  // Opened at a checkpoint (options::checkpoint): the copy of the manifest it pins.
+  std::string index_key() const {
+    return key(!segmented_ ? format::index_name : checkpoint_.empty() ? format::manifest_object : checkpoint_);
+  }
+
+  // Takes the manifest copy that checkpoint `name` pins as the index from now on (a db
+  // opened with options::checkpoint): usage_error when the manifest has no such checkpoint.
+  void use_checkpoint(const std::string& name) {
+    const auto published = get_index();
+    if (published)
+      for (const auto& pin : format::decode_manifest(published->data, index_key()).pins)
+        if (pin.name == name) return void(checkpoint_ = format::checkpoint_object(pin));
+    throw_usage("options.checkpoint: " + index_key() + " has no checkpoint named '" + name + "'");
+  }
 
   // Format 3: the index is a manifest naming segments.
   bool segmented() const noexcept { return segmented_; }
@@ -224,6 +237,7 @@ class bucket {
   Store& store_;
   std::string prefix_;
   bool segmented_;
+  std::string checkpoint_;  // the object name of the manifest copy opened, if any
 };
 
 }  // namespace detail

@@ -90,9 +90,9 @@ class committer {
     return true;
   }
 
-  // Format 3: a merge committed `merged` on the manifest this copy is at. It holds the
-  // same keys, so it becomes the one this copy is at without a read.
-  void follow_merge(const object& merged) {
+  // Format 3: a merge or a pin committed `merged` on the manifest this copy is at. It
+  // holds the same keys, so it becomes the one this copy is at without a read.
+  void follow_edit(const object& merged) {
     index_.know_manifest(format::decode_manifest(merged.data, c_.bucket.index_key()));
     c_.copy.state().published_etag = merged.etag;
     if (!c_.copy.exists()) return;

@@ -57,6 +57,14 @@ struct context {
     if (closed) detail::throw_usage("the db is closed");
   }
 
+  // A db opened at a checkpoint is read-only.
+  void check_writable(const char* what) const {
+    check_open();
+    if (opt.checkpoint)
+      detail::throw_usage(std::string(what) + ": the db is open read-only at checkpoint '" + *opt.checkpoint +
+                          "'; nothing was changed");
+  }
+
   void log(log_level level, const std::string& message) const { detail::log(opt.log, level, message); }
 
   std::string where(const location& loc) const {

@@ -56,19 +56,22 @@ class garbage_collector {
  private:
   // Format 3: the data files and segments to keep are those the manifest names, those it
   // retired less than the grace ago (a reader of the manifest before may still read
-  // them), those this copy's index names or this copy has locally, and those a live
-  // snapshot reads. Everything else of those kinds under the prefix, older than the
-  // grace, goes (a failed commit's segment too).
+  // them), those a checkpoint's manifest copy names (and the copy), those this copy's
+  // index names or this copy has locally, and those a live snapshot reads. Everything
+  // else of those kinds under the prefix, older than the grace, goes (a failed commit's
+  // segment, a dropped checkpoint's copy too). A pinned copy that cannot be read stops
+  // it before it deletes anything.
   std::vector<std::string> collect_segmented(std::chrono::seconds grace) {
     const auto now = std::chrono::system_clock::now();
     const auto now_ms = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count());
     const auto grace_ms = static_cast<std::uint64_t>(grace.count()) * 1000;
     const auto& prefix = c_.bucket.prefix();
-    std::vector<object_info> segments, data;
+    std::vector<object_info> segments, data;  // segments and checkpoint copies; data files
     for (auto& o : c_.store.list(prefix)) {
       const std::string_view name = std::string_view(o.key).substr(prefix.size());
-      if (name.starts_with(format::segment_head) && name.ends_with(".s4s"))
+      if ((name.starts_with(format::segment_head) && name.ends_with(".s4s")) ||
+          (name.starts_with(format::checkpoint_head) && name.ends_with(".s4m")))
         segments.push_back(std::move(o));
       else if (format::parse_data_file_name(name))
         data.push_back(std::move(o));
@@ -85,11 +88,23 @@ class garbage_collector {
     const auto m = format::decode_manifest(published->data, c_.bucket.index_key());
     auto recent = [&](std::uint64_t when_ms) { return when_ms + grace_ms > now_ms; };
     std::set<std::string> keep_segments;
-    for (const auto& s : m.segments) keep_segments.insert(format::segment_name(s.writer, s.sequence));
+    std::set<file_id> keep_files = index_.referenced_files();
+    auto keep_named = [&](const format::manifest& named) {
+      for (const auto& s : named.segments) keep_segments.insert(format::segment_name(s.writer, s.sequence));
+      for (const auto& f : named.files) keep_files.insert(f.id);
+    };
+    keep_named(m);
+    for (const auto& pin : m.pins) {
+      const std::string name = format::checkpoint_object(pin);
+      const auto copy = c_.store.get(c_.bucket.key(name));
+      if (!copy)
+        detail::throw_corruption("gc: " + c_.bucket.key(name) + ", the manifest of checkpoint '" + pin.name +
+                                 "', is not in the store; nothing was deleted");
+      keep_named(format::decode_manifest(copy->data, c_.bucket.key(name)));
+      keep_segments.insert(name);
+    }
     for (const auto& r : m.retired_segments)
       if (recent(r.when_ms)) keep_segments.insert(format::segment_name(r.writer, r.sequence));
-    std::set<file_id> keep_files = index_.referenced_files();
-    for (const auto& f : m.files) keep_files.insert(f.id);
     for (const auto& r : m.retired_files)
       if (recent(r.when_ms)) keep_files.insert(r.id);
     for (const auto& [n, size] : c_.copy.data_files()) keep_files.insert(n);

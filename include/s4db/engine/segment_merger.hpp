@@ -17,7 +17,8 @@
 // re-reads the manifest and replaces the run again if it is still there, whole and in
 // order (and still the oldest, for a merge that dropped tombstones); otherwise the merge
 // is given up and its segment is garbage for gc. A merge changes no key's value, so a
-// commit of it whose outcome is unknown harms nothing either way. Stateless.
+// commit of it whose outcome is unknown harms nothing either way. Holds only what its
+// last merge() committed (chain()).
 #pragma once
 
 #include <algorithm>
@@ -35,6 +36,7 @@
 #include "../format/manifest.hpp"
 #include "../format/segment.hpp"
 #include "../options.hpp"
+#include "manifest_edit.hpp"
 #include "segment_stack.hpp"
 
 namespace s4db {
@@ -101,7 +103,6 @@ class segment_merger {
 
  private:
   static constexpr int max_rounds = 16;
-  static constexpr int max_attempts = 8;
 
   struct segment_id {
     std::uint32_t writer;
@@ -141,52 +142,38 @@ class segment_merger {
       report.entries_written += output->entries;
       report.bytes_written += output->bytes;
     }
-    for (int attempt = 0; attempt < max_attempts; ++attempt) {
-      auto next = replaced(m, run, oldest, output);
-      if (!next) {
-        detail::log(log_, log_level::info,
-                    "merge: another commit replaced the segments it merged; the merge is given up");
-        return false;
-      }
-      const std::string bytes = format::encode_manifest(*next);
-      bool unknown = false;
-      try {
-        const std::string etag = bucket_.commit_index(bytes, put_condition::when_matching(published.etag), &unknown);
-        if (chained_ && (!chain_ || chain_->second.etag == published.etag))
-          chain_.emplace(chain_ ? chain_->first : published.etag, object{bytes, etag});
-        else
-          break_chain();
-        report.merges += 1;
-        report.segments_merged += run.size();
-        report.segments_after = next->segments.size();
-        detail::log(log_, log_level::info,
-                    "merge: " + std::to_string(run.size()) + " segments became " + (output ? "one" : "none") +
-                        " of " + std::to_string(output ? output->entries : 0) + " entries");
-        return true;
-      } catch (const conflict_error&) {
-        // Lost the race: on the winner's manifest, if the run is still there.
-      }
+    const auto edit = edit_manifest(
+        bucket_, std::move(published), [&](format::manifest& now) { return replace(now, run, oldest, output); },
+        "merge");
+    if (!edit) {
+      detail::log(log_, log_level::info, "merge: another commit replaced the segments it merged; the merge is given up");
       break_chain();
-      auto now = bucket_.get_index();
-      if (!now) return false;
-      published = std::move(*now);
-      m = format::decode_manifest(published.data, bucket_.index_key());
+      return false;
     }
-    return false;
+    if (chained_ && (!chain_ || chain_->second.etag == edit->base_etag))
+      chain_.emplace(chain_ ? chain_->first : edit->base_etag, edit->committed);
+    else
+      break_chain();
+    report.merges += 1;
+    report.segments_merged += run.size();
+    report.segments_after = edit->m.segments.size();
+    detail::log(log_, log_level::info,
+                "merge: " + std::to_string(run.size()) + " segments became " + (output ? "one" : "none") + " of " +
+                    std::to_string(output ? output->entries : 0) + " entries");
+    return true;
   }
 
-  // m with the run replaced by `output` (none: the run only erased keys no older segment
-  // holds), or nullopt when m no longer holds the run whole, in order (and first, when the
+  // Replaces the run in m by `output` (none: the run only erased keys no older segment
+  // holds); false when m no longer holds the run whole, in order (and first, when the
   // merge dropped tombstones).
-  std::optional<format::manifest> replaced(format::manifest m, const std::vector<segment_id>& run, bool oldest,
-                                           const std::optional<format::manifest::segment>& output) const {
+  bool replace(format::manifest& m, const std::vector<segment_id>& run, bool oldest,
+               const std::optional<format::manifest::segment>& output) const {
     auto at = std::search(m.segments.begin(), m.segments.end(), run.begin(), run.end(),
                           [](const format::manifest::segment& s, const segment_id& id) { return segment_id::of(s) == id; });
-    if (at == m.segments.end() || (oldest && at != m.segments.begin())) return std::nullopt;
+    if (at == m.segments.end() || (oldest && at != m.segments.begin())) return false;
     const std::uint64_t now = format::unix_ms_now();
     at = m.segments.erase(at, at + static_cast<std::ptrdiff_t>(run.size()));
     if (output) m.segments.insert(at, *output);
-    format::drop_old_retired(m, now);
     for (const auto& id : run) m.retired_segments.push_back({id.writer, id.sequence, now});
     if (output) {
       auto w = std::find_if(m.writers.begin(), m.writers.end(), [&](const auto& x) { return x.id == writer_; });
@@ -197,9 +184,7 @@ class segment_merger {
         w->last_segment = std::max(w->last_segment, output->sequence);
       }
     }
-    m.number += 1;
-    m.written_ms = now;
-    return m;
+    return true;
   }
 
   void break_chain() {

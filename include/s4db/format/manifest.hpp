@@ -19,6 +19,7 @@
 // Integers are big-endian. Anything else is corruption_error, memory bounded by the bytes.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -120,6 +121,25 @@ inline std::string segment_name(std::uint32_t writer, std::uint64_t sequence) {
   std::snprintf(out, sizeof out, "%08x_%06llu.s4s", static_cast<unsigned>(writer),
                 static_cast<unsigned long long>(sequence));
   return std::string(segment_head) + out;
+}
+
+// checkpoint_NNNNNNNN_<name>.s4m: the copy of manifest NNNNNNNN (its number, 8 digits or
+// more) that checkpoint <name> pins (its manifest entry says which number).
+inline constexpr std::string_view checkpoint_head = "checkpoint_";
+
+inline std::string checkpoint_object(const manifest::pin& p) {
+  char number[32];
+  std::snprintf(number, sizeof number, "%08llu_", static_cast<unsigned long long>(p.manifest));
+  return std::string(checkpoint_head) + number + p.name + ".s4m";
+}
+
+// A checkpoint's name: 1 to 64 of A-Z a-z 0-9 . _ - (it is part of an object key).
+inline bool valid_checkpoint_name(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+           c == '-';
+  });
 }
 
 inline std::string encode_manifest(const manifest& m) {
