@@ -43,11 +43,20 @@ using namespace s4db_test;
 
 namespace {
 
-// memory_store whose objects age by a virtual clock: list() reports each object's
-// last_modified as now less its virtual age, so gc(grace) counts virtual seconds.
+// A virtual clock: a second a step, from the moment the simulation starts. The dbs read it
+// (options::clock) for gc's ages and format 3's manifest times.
+struct virtual_clock {
+  std::chrono::system_clock::time_point start = std::chrono::system_clock::now();
+  std::shared_ptr<std::int64_t> seconds = std::make_shared<std::int64_t>(0);
+  std::chrono::system_clock::time_point now() const { return start + std::chrono::seconds(*seconds); }
+};
+
+// memory_store whose objects are stamped by the virtual clock: list() reports each
+// object's last_modified as the virtual time it was written, so gc(grace) counts virtual
+// seconds.
 class clocked_store {
  public:
-  explicit clocked_store(std::shared_ptr<std::int64_t> clock) : clock_(std::move(clock)) {}
+  explicit clocked_store(virtual_clock clock) : clock_(std::move(clock)) {}
 
   std::optional<s4db::object> get(const std::string& k) const { return inner_.get(k); }
   std::string get_range(const std::string& k, std::uint64_t o, std::uint64_t n) const {
@@ -56,26 +65,25 @@ class clocked_store {
   bool get_file(const std::string& k, const std::filesystem::path& p) const { return inner_.get_file(k, p); }
   std::string put(const std::string& k, std::string_view d, const s4db::put_condition& c) {
     auto etag = inner_.put(k, d, c);
-    (*born_)[k] = *clock_;
+    (*born_)[k] = *clock_.seconds;
     return etag;
   }
   std::string put_file(const std::string& k, const std::filesystem::path& p, const s4db::put_condition& c) {
     auto etag = inner_.put_file(k, p, c);
-    (*born_)[k] = *clock_;
+    (*born_)[k] = *clock_.seconds;
     return etag;
   }
   std::optional<s4db::object_info> head(const std::string& k) const { return inner_.head(k); }
   void remove(std::span<const std::string> keys) { inner_.remove(keys); }
   std::vector<s4db::object_info> list(const std::string& p) const {
     auto out = inner_.list(p);
-    const auto now = std::chrono::system_clock::now();
-    for (auto& o : out) o.last_modified = now - std::chrono::seconds(*clock_ - born_->at(o.key));
+    for (auto& o : out) o.last_modified = clock_.start + std::chrono::seconds(born_->at(o.key));
     return out;
   }
 
  private:
   s4db::memory_store inner_;
-  std::shared_ptr<std::int64_t> clock_;
+  virtual_clock clock_;
   std::shared_ptr<std::map<std::string, std::int64_t>> born_ = std::make_shared<std::map<std::string, std::int64_t>>();
 };
 
@@ -92,7 +100,7 @@ struct simulation {
   unsigned seed;
   std::mt19937 rng;
   temp_dir tmp;
-  std::shared_ptr<std::int64_t> clock = std::make_shared<std::int64_t>(0);
+  virtual_clock clock;
   clocked_store bucket{clock};
   sim_store store{bucket};
   int format;
@@ -148,6 +156,7 @@ struct simulation {
     o.prefix = "sim/";
     o.local_dir = tmp.path / dir;
     o.format_version = format;
+    o.clock = [c = clock] { return c.now(); };
     o.on_conflict = s4db::conflict_resolution::keep_local;
     o.rebase_timeout = std::chrono::milliseconds(0);  // one rebase at most: no real pauses
     o.concurrency = 1;                                // transfers one at a time, on this thread: the seed alone decides
@@ -533,7 +542,7 @@ struct simulation {
   // Runs until a step finds something wrong; returns what (empty: nothing).
   std::string run(int steps) {
     for (step = 0; step < steps && failure.empty(); ++step) {
-      ++*clock;
+      ++*clock.seconds;
       trace = "step " + std::to_string(step) + ":";
       const unsigned who = below(8);
       running = who == 7 ? -1 : static_cast<int>(who % 3);

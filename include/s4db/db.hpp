@@ -179,7 +179,7 @@ class basic_db {
     }
     if (c_.bucket.segmented())
       index_.use_segments({[this](const std::string& name) { return c_.bucket.segment(name); },
-                           [this](const std::string& name) { return c_.bucket.key(name); }});
+                           [this](const std::string& name) { return c_.bucket.key(name); }, c_.opt.clock});
     recovery_.open();
   }
 
@@ -389,7 +389,8 @@ class basic_db {
       std::shared_lock lock(c_.mutex);
       writer = c_.copy.writer();
     }
-    engine::segment_merger<Store> merger(c_.bucket, writer != 0 ? writer : engine::random_writer(), c_.opt.log);
+    engine::segment_merger<Store> merger(c_.bucket, writer != 0 ? writer : engine::random_writer(), c_.opt.log,
+                                         c_.opt.clock);
     auto report = merger.merge();
     if (const auto& chain = merger.chain()) follow_edit(chain->first, chain->second);
     return report;
@@ -402,7 +403,7 @@ class basic_db {
   // usage_error on formats 1 and 2, for a name taken, or when nothing is published.
   void checkpoint(const std::string& name) {
     require_segments("checkpoint");
-    const auto edit = engine::checkpoints<Store>(c_.bucket).create(name);
+    const auto edit = engine::checkpoints<Store>(c_.bucket, c_.opt.clock).create(name);
     follow_edit(edit.base_etag, edit.committed);
   }
 
@@ -410,7 +411,7 @@ class basic_db {
   // older than the grace); false when there is no such checkpoint.
   bool drop_checkpoint(const std::string& name) {
     require_segments("drop_checkpoint");
-    const auto edit = engine::checkpoints<Store>(c_.bucket).drop(name);
+    const auto edit = engine::checkpoints<Store>(c_.bucket, c_.opt.clock).drop(name);
     if (edit) follow_edit(edit->base_etag, edit->committed);
     return edit.has_value();
   }

@@ -20,6 +20,8 @@ enum class log_level { debug, info, warning, error };
 // Receives the library's log lines. Called from whichever thread did the work; must not
 // throw. An empty sink means: warnings and errors go to std::cerr, nothing else.
 using log_sink = std::function<void(log_level, std::string_view)>;
+// A wall clock: options::clock.
+using clock_source = std::function<std::chrono::system_clock::time_point()>;
 
 // The start of the info line opening logs when it takes a newer published index (the
 // store's, or the copy's writes rebased onto it), followed by the index's object key: a
@@ -107,6 +109,10 @@ struct options {
   // get_many() run against the store at once.
   std::size_t concurrency = 16;
   log_sink log{};
+  // The wall clock gc(grace) ages objects by and format 3's manifests are stamped with
+  // (empty: the system's). A simulation or a test may run a virtual one (LevelDB's Env
+  // and SlateDB's SystemClock serve the same end).
+  clock_source clock{};
   progress_sink progress{};
 };
 

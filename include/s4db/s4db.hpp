@@ -13,7 +13,7 @@
 #include "index/flat.hpp"
 #include "index/ordered.hpp"
 #include "index/unordered.hpp"
-#include "merge.hpp"
+#include "maintenance.hpp"
 #include "options.hpp"
 #include "store/fs.hpp"
 #include "store/memory.hpp"

@@ -149,7 +149,11 @@ class bucket {
                          " entries can take; it was not read");
     }
     auto published = store_.get(index_key());
-    if (published && !segmented_ && is_format_3_marker(published->data))
+    if (published && segmented_ && format::is_sealed(format::decode_manifest(published->data, index_key())))
+      throw_usage("the store's " + index_key() +
+                  " is sealed: s4db convert is turning this prefix into a format 2 database (run it again if it "
+                  "was interrupted); open it with options.format_version = 2");
+    if (published && !segmented_ && format::is_format_3_marker(published->data))
       throw_usage("the store's " + index_key() +
                   " says this prefix holds a format 3 database (index segments and manifests); open it with "
                   "options.format_version = 3");
@@ -208,14 +212,10 @@ class bucket {
  private:
   static constexpr std::uint64_t small_index = 1 << 20;  // read at once, without the check
 
-  // index.idx of a format 3 prefix: version 3, nothing else (docs/format.md).
-  static std::string format_3_marker() { return std::string("\x03\0\0\0\0\0\0\0\0", 9); }
-  static bool is_format_3_marker(std::string_view bytes) { return bytes == format_3_marker(); }
-
   // With no manifest: a prefix whose index.idx is a format 1 or 2 index is refused (a
   // format 3 writer would hide that database).
   void refuse_an_older_format() const {
-    if (auto index = store_.get(key(format::index_name)); index && !is_format_3_marker(index->data))
+    if (auto index = store_.get(key(format::index_name)); index && !format::is_format_3_marker(index->data))
       throw_usage("the store's " + key(format::index_name) +
                   " holds a format 1 or 2 index, and no format 3 manifest is there; open it with "
                   "options.format_version 1 or 2 (Python reads those), or convert it");
@@ -224,11 +224,11 @@ class bucket {
   // Before the first manifest, index.idx becomes the version 3 marker.
   void mark_format_3() const {
     try {
-      store_.put(key(format::index_name), format_3_marker(), put_condition::when_absent());
+      store_.put(key(format::index_name), format::format_3_marker(), put_condition::when_absent());
     } catch (const error&) {
       const auto there = store_.get(key(format::index_name));
       if (!there) throw;  // failed before taking effect
-      if (!is_format_3_marker(there->data))
+      if (!format::is_format_3_marker(there->data))
         throw_usage("commit: the store's " + key(format::index_name) +
                     " is not the format 3 marker (a format 1 or 2 database is there?); nothing was committed");
     }

@@ -23,7 +23,7 @@ namespace engine {
 template <class Store>
 class checkpoints {
  public:
-  explicit checkpoints(const detail::bucket<Store>& bucket) : bucket_(bucket) {}
+  checkpoints(const detail::bucket<Store>& bucket, clock_source clock) : bucket_(bucket), clock_(std::move(clock)) {}
 
   // Pins the published state as `name`. usage_error when the name is taken or not a valid
   // one, or nothing is published yet.
@@ -42,7 +42,7 @@ class checkpoints {
                         pin);
           return true;
         },
-        "checkpoint");
+        "checkpoint", clock_);
     if (!edit)
       detail::throw_usage("checkpoint: nothing is published under '" + bucket_.prefix() +
                           "' yet (upload() first); nothing was changed");
@@ -60,7 +60,7 @@ class checkpoints {
           m.pins.erase(it);
           return true;
         },
-        "drop_checkpoint");
+        "drop_checkpoint", clock_);
   }
 
  private:
@@ -74,6 +74,7 @@ class checkpoints {
   }
 
   const detail::bucket<Store>& bucket_;
+  clock_source clock_;
 };
 
 }  // namespace engine

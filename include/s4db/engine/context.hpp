@@ -8,6 +8,7 @@
 // itself, briefly, because a read drops it during its I/O.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <shared_mutex>
 #include <string>
@@ -66,6 +67,11 @@ struct context {
   }
 
   void log(log_level level, const std::string& message) const { detail::log(opt.log, level, message); }
+
+  // options::clock's time (the system's by default).
+  std::chrono::system_clock::time_point now() const {
+    return opt.clock ? opt.clock() : std::chrono::system_clock::now();
+  }
 
   std::string where(const location& loc) const {
     return bucket.data_key(loc.file) + " at offset " + std::to_string(loc.offset);

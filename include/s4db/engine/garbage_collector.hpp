@@ -44,7 +44,7 @@ class garbage_collector {
         keep.insert(element.second.file);
     for (const auto& [n, size] : c_.copy.data_files()) keep.insert(n);
     keep.merge(c_.pins->pinned());
-    const auto now = std::chrono::system_clock::now();
+    const auto now = c_.now();
     std::vector<std::string> gone;
     for (const auto& [n, info] : objects)
       if (!keep.contains(n) && now - info.last_modified >= grace) gone.push_back(info.key);
@@ -62,7 +62,7 @@ class garbage_collector {
   // segment, a dropped checkpoint's copy too). A pinned copy that cannot be read stops
   // it before it deletes anything.
   std::vector<std::string> collect_segmented(std::chrono::seconds grace) {
-    const auto now = std::chrono::system_clock::now();
+    const auto now = c_.now();
     const auto now_ms = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count());
     const auto grace_ms = static_cast<std::uint64_t>(grace.count()) * 1000;

@@ -28,17 +28,18 @@ struct manifest_edit {
 // Applies `edit` (format::manifest& -> bool: false gives up) to the published manifest
 // (`published`, when just read; else read now) and commits it, again on each lost race,
 // up to `attempts` times (then conflict_error). nullopt: the edit gave up, or there is no
-// manifest. Bumps the number and the time.
+// manifest. Bumps the number and the time (by `clock`, options::clock).
 template <class Store, class Edit>
 std::optional<manifest_edit> edit_manifest(const detail::bucket<Store>& bucket, std::optional<object> published,
-                                           Edit&& edit, const std::string& what, int attempts = 8) {
+                                           Edit&& edit, const std::string& what, const clock_source& clock,
+                                           int attempts = 8) {
   for (int attempt = 0; attempt < attempts; ++attempt) {
     if (!published || attempt > 0) published = bucket.get_index();
     if (!published) return std::nullopt;
     auto m = format::decode_manifest(published->data, bucket.index_key());
     if (!edit(m)) return std::nullopt;
     m.number += 1;
-    m.written_ms = format::unix_ms_now();
+    m.written_ms = format::unix_ms_now(clock);
     format::drop_old_retired(m, m.written_ms);
     std::string bytes = format::encode_manifest(m);
     bool unknown = false;
@@ -49,8 +50,8 @@ std::optional<manifest_edit> edit_manifest(const detail::bucket<Store>& bucket, 
       // another commit came first: the edit again, on it
     }
   }
-  detail::throw_conflict(what + ": other commits of " + bucket.index_key() + " came first " +
-                         std::to_string(attempts) + " times in a row; nothing was changed");
+  detail::throw_conflict(what + ": other commits of " + bucket.index_key() + " came first " + std::to_string(attempts) +
+                         " times in a row; nothing was changed");
 }
 
 }  // namespace engine

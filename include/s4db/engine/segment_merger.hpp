@@ -72,8 +72,8 @@ template <class Store>
 class segment_merger {
  public:
   // `writer`: the namespace its segments are named in (a writer's own, or a random one).
-  segment_merger(const detail::bucket<Store>& bucket, std::uint32_t writer, log_sink log)
-      : bucket_(bucket), writer_(writer), log_(std::move(log)) {}
+  segment_merger(const detail::bucket<Store>& bucket, std::uint32_t writer, log_sink log, clock_source clock)
+      : bucket_(bucket), writer_(writer), log_(std::move(log)), clock_(std::move(clock)) {}
 
   // Merges until the manifest has the size-tiered shape (usually one merge). Throws
   // store_error or corruption_error from the store; a race lost for good ends it quietly.
@@ -144,9 +144,10 @@ class segment_merger {
     }
     const auto edit = edit_manifest(
         bucket_, std::move(published), [&](format::manifest& now) { return replace(now, run, oldest, output); },
-        "merge");
+        "merge", clock_);
     if (!edit) {
-      detail::log(log_, log_level::info, "merge: another commit replaced the segments it merged; the merge is given up");
+      detail::log(log_, log_level::info,
+                  "merge: another commit replaced the segments it merged; the merge is given up");
       break_chain();
       return false;
     }
@@ -168,10 +169,11 @@ class segment_merger {
   // merge dropped tombstones).
   bool replace(format::manifest& m, const std::vector<segment_id>& run, bool oldest,
                const std::optional<format::manifest::segment>& output) const {
-    auto at = std::search(m.segments.begin(), m.segments.end(), run.begin(), run.end(),
-                          [](const format::manifest::segment& s, const segment_id& id) { return segment_id::of(s) == id; });
+    auto at =
+        std::search(m.segments.begin(), m.segments.end(), run.begin(), run.end(),
+                    [](const format::manifest::segment& s, const segment_id& id) { return segment_id::of(s) == id; });
     if (at == m.segments.end() || (oldest && at != m.segments.begin())) return false;
-    const std::uint64_t now = format::unix_ms_now();
+    const std::uint64_t now = format::unix_ms_now(clock_);
     at = m.segments.erase(at, at + static_cast<std::ptrdiff_t>(run.size()));
     if (output) m.segments.insert(at, *output);
     for (const auto& id : run) m.retired_segments.push_back({id.writer, id.sequence, now});
@@ -201,6 +203,7 @@ class segment_merger {
   const detail::bucket<Store>& bucket_;
   std::uint32_t writer_;
   log_sink log_;
+  clock_source clock_;
   std::optional<std::pair<std::string, object>> chain_;
   bool chained_ = true;
 };

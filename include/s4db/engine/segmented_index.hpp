@@ -35,6 +35,7 @@ namespace engine {
 struct segment_source {
   std::function<std::string(const std::string& name)> segment;  // a segment's bytes; store_error when missing
   std::function<std::string(const std::string& name)> where;    // its object key, for messages
+  clock_source clock;                                           // what manifests are stamped with
 };
 
 template <class Index>
@@ -105,7 +106,7 @@ class segmented_index : public whole_index<Index> {
   format::manifest next_manifest(const detail::working_copy& copy) const {
     format::manifest m = at_.value_or(format::manifest{});
     m.number = at_ ? at_->number + 1 : 1;
-    m.written_ms = format::unix_ms_now();
+    m.written_ms = format::unix_ms_now(source_.clock);
     const std::uint64_t now = m.written_ms;
     format::drop_old_retired(m, now);
     if (whole_rewrite_) {

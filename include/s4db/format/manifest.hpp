@@ -32,6 +32,7 @@
 
 #include "../detail/require_cxx20.hpp"  // a pre-C++20 build stops here, with one line
 #include "../error.hpp"
+#include "../options.hpp"
 #include "crc.hpp"
 #include "endian.hpp"
 #include "entry.hpp"
@@ -94,11 +95,11 @@ struct manifest {
   friend bool operator==(const manifest&, const manifest&) = default;
 };
 
-// The time manifests carry: Unix milliseconds.
-inline std::uint64_t unix_ms_now() {
+// The time manifests carry: Unix milliseconds, by `clock` (options::clock; empty: the system's).
+inline std::uint64_t unix_ms_now(const clock_source& clock = {}) {
+  const auto now = clock ? clock() : std::chrono::system_clock::now();
   return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count());
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count());
 }
 
 // What was retired more than a week ago is no longer listed: gc then spares it by its age
@@ -122,6 +123,16 @@ inline std::string segment_name(std::uint32_t writer, std::uint64_t sequence) {
                 static_cast<unsigned long long>(sequence));
   return std::string(segment_head) + out;
 }
+
+// index.idx of a format 3 prefix: version 3, nothing else (docs/format.md), so that older
+// readers refuse the prefix instead of seeing an empty database.
+inline std::string format_3_marker() { return std::string("\x03\0\0\0\0\0\0\0\0", 9); }
+inline bool is_format_3_marker(std::string_view bytes) { return bytes == format_3_marker(); }
+
+// The pin a conversion to format 2 seals the manifest with (engine/converter.hpp): no
+// format 3 reader or writer uses a sealed manifest. Not a valid checkpoint name.
+inline constexpr std::string_view sealed_pin = "~sealed-for-format-2";
+inline bool is_sealed(const manifest& m) { return !m.pins.empty() && m.pins.back().name == sealed_pin; }
 
 // checkpoint_NNNNNNNN_<name>.s4m: the copy of manifest NNNNNNNN (its number, 8 digits or
 // more) that checkpoint <name> pins (its manifest entry says which number).
