@@ -152,6 +152,39 @@ BOOST_AUTO_TEST_CASE(put_get_del_and_keys_on_the_default_local_directory) {
   BOOST_TEST(missing.err == "s4db: key not found: hello\n");
 }
 
+// Format 3 from the tool: its format read from the store, merge, checkpoints opened with
+// --checkpoint (read-only), and convert both ways.
+BOOST_AUTO_TEST_CASE(format_3_merge_checkpoints_and_convert) {
+  temp_dir db;
+  BOOST_TEST(s4db_cli(db.path, {"--format-version", "3", "put", "--create", "a", "1"}).code == 0);
+  for (const char* key : {"b", "c", "d", "e"}) BOOST_TEST(s4db_cli(db.path, {"put", key, "2"}).code == 0);
+  BOOST_TEST(fs::exists(db.path / "manifest.s4m"));  // no --format-version: read from the store
+  BOOST_TEST(s4db_cli(db.path, {"stat"}).out.find("format            3: 5 index segments") != std::string::npos);
+  const auto merged = s4db_cli(db.path, {"merge"});
+  BOOST_TEST(merged.code == 0);
+  BOOST_TEST(merged.out == "merged 5 segments in 1 merges; 1 segments now (5 before)\n");
+  BOOST_TEST(s4db_cli(db.path, {"checkpoint", "before"}).code == 0);
+  BOOST_TEST(s4db_cli(db.path, {"put", "a", "changed"}).code == 0);
+  BOOST_TEST(s4db_cli(db.path, {"--checkpoint", "before", "get", "a"}).out == "1");
+  BOOST_TEST(s4db_cli(db.path, {"get", "a"}).out == "changed");
+  const auto refused = s4db_cli(db.path, {"--checkpoint", "before", "put", "a", "3"});
+  BOOST_TEST(refused.code == 2);
+  BOOST_TEST(refused.err.find("read-only") != std::string::npos);
+  BOOST_TEST(s4db_cli(db.path, {"stat", "--json"}).out.find("\"checkpoints\":[\"before\"]") != std::string::npos);
+  BOOST_TEST(s4db_cli(db.path, {"checkpoint", "before"}).code == 2);      // taken
+  BOOST_TEST(s4db_cli(db.path, {"convert", "--format", "2"}).code == 2);  // a checkpoint is pinned
+  BOOST_TEST(s4db_cli(db.path, {"drop-checkpoint", "before"}).code == 0);
+  BOOST_TEST(s4db_cli(db.path, {"drop-checkpoint", "before"}).code == 1);
+  const auto to_2 = s4db_cli(db.path, {"convert", "--format", "2"});
+  BOOST_TEST(to_2.out == "converted format 3 to 2 (5 keys)\n");
+  BOOST_TEST(!fs::exists(db.path / "manifest.s4m"));
+  BOOST_TEST(s4db_cli(db.path, {"keys"}).out == "a\nb\nc\nd\ne\n");
+  BOOST_TEST(s4db_cli(db.path, {"merge"}).code == 2);  // format 2 has no segments
+  BOOST_TEST(s4db_cli(db.path, {"convert", "--format", "3"}).out == "converted format 2 to 3 (5 keys)\n");
+  BOOST_TEST(s4db_cli(db.path, {"get", "a"}).out == "changed");
+  BOOST_TEST(s4db_cli(db.path, {"convert", "--format", "3"}).code == 2);
+}
+
 // keys, dump and del over a span of keys (db.scan(), erase_range(), erase_prefix()).
 BOOST_AUTO_TEST_CASE(keys_dump_and_del_take_a_span_of_keys) {
   temp_dir db;

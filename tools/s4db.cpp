@@ -393,6 +393,8 @@ struct request {
   std::string file;               // put KEY --file PATH
   bool from_stdin = false;        // put KEY --stdin
   bool json = false;              // get --json, keys --json
+  std::string name;               // checkpoint and drop-checkpoint NAME
+  int to_format = 0;              // convert --format
   std::string where;              // the database, for messages: DIR or s3://BUCKET/PREFIX
   std::string index_object;       // its index's object name in the store
 };
@@ -536,7 +538,10 @@ int run(Db& db, const request& r, bool publish) {
                        {"dead_bytes", s.dead_bytes()},
                        {"writers", s.writers},
                        {"garbage_bytes", s.garbage_bytes},
-                       {"garbage_files", s.garbage_files}};
+                       {"garbage_files", s.garbage_files},
+                       {"format_version", s.format_version},
+                       {"segments", s.segments},
+                       {"checkpoints", s.checkpoints}};
       if (fencing)
         j["conditional_writes"] = {{"server", fencing->server},
                                    {"if_none_match", fencing->if_absent},
@@ -562,6 +567,12 @@ int run(Db& db, const request& r, bool publish) {
               << "writers           " << s.writers << " (namespaces among the data files)\n"
               << "bytes garbage     " << s.garbage_bytes << " in " << s.garbage_files
               << " files (objects the index does not name" << (s.index_published ? "; gc deletes them" : "") << ")\n";
+    if (s.format_version == 3) {
+      std::string pinned;
+      for (const auto& name : s.checkpoints) pinned += (pinned.empty() ? "" : ", ") + name;
+      std::cout << "format            3: " << s.segments << " index segments (s4db merge bounds them)\n"
+                << "checkpoints       " << (pinned.empty() ? "none" : pinned) << '\n';
+    }
     std::cout << "conditional writes "
               << (!fencing            ? "not probed: " + fencing_error
                   : fencing->fences() ? fencing->summary() + ": fenced commits are safe"
@@ -626,6 +637,40 @@ int run(Db& db, const request& r, bool publish) {
   throw s4db::usage_error("s4db: unknown command " + r.command);
 }
 
+// The commands that need no db, only the store: merge, checkpoint, drop-checkpoint and
+// convert (s4db/maintenance.hpp: processes that are not writers). nullopt for the others.
+template <class Store>
+std::optional<int> run_on_store(Store& store, const s4db::options& opt, const request& r) {
+  if (r.command == "merge") {
+    const auto report = s4db::merge_segments(store, opt);
+    std::cout << "merged " << report.segments_merged << " segments in " << report.merges << " merges; "
+              << report.segments_after << " segments now (" << report.segments_before << " before)\n";
+    return ok;
+  }
+  if (r.command == "checkpoint") return s4db::checkpoint(store, opt, r.name), ok;
+  if (r.command == "drop-checkpoint") {
+    if (s4db::drop_checkpoint(store, opt, r.name)) return ok;
+    std::cerr << "s4db: no checkpoint named '" << r.name << "'\n";
+    return not_found;
+  }
+  if (r.command == "convert") {
+    const auto report = s4db::convert_format(store, opt, r.to_format);
+    std::cout << "converted format " << report.from << " to " << report.to << " (" << report.keys << " keys)\n";
+    return ok;
+  }
+  return std::nullopt;
+}
+
+// The format of the database at the location when --format-version does not say: 3 when
+// its index.idx is format 3's marker, else 2 (which reads format 1 too).
+template <class Store>
+int detect_format(Store& store, const std::string& prefix) {
+  const auto index = store.head(prefix + std::string(s4db::format::index_name));
+  if (!index || index->size != s4db::format::format_3_marker().size()) return 2;
+  const auto bytes = store.get(prefix + std::string(s4db::format::index_name));
+  return bytes && s4db::format::is_format_3_marker(bytes->data) ? 3 : 2;
+}
+
 // Opens the database and runs the command: through the cached copy, when there is one, which
 // is left holding no unpublished writes (cached_copy).
 template <class Db, class Store>
@@ -679,7 +724,7 @@ int main(int argc, char** argv) {
       "share/doc/s4db, or docs/ in the source) has the details.");
   app.set_version_flag(
       "--version", "s4db " + std::to_string(s4db::version_major) + "." + std::to_string(s4db::version_minor) + "." +
-                       std::to_string(s4db::version_patch) + " (writes format 2 by default; reads formats 1 and 2)");
+                       std::to_string(s4db::version_patch) + " (writes format 2 by default; reads formats 1, 2 and 3)");
   std::string dir = ".", s3_url, endpoint, region, local_dir;
   bool no_upload = false;
   auto* dir_option = app.add_option("--dir", dir, "a database in a local directory (the default: .)");
@@ -714,9 +759,13 @@ int main(int argc, char** argv) {
                "commit without conditional writes, for an S3 server that ignores them (s4db stat says): then "
                "only one writer at a time is safe");
   int format_version = 2;
-  app.add_option("--format-version", format_version,
-                 "the format: 2 (the default), 1 (s4db 0.5-0.8) or 3 (index segments: commits cost the change)")
-      ->check(CLI::IsMember({1, 2, 3}));
+  auto* format_option =
+      app.add_option("--format-version", format_version,
+                     "the format: read from the store when it has a database (3 when its index.idx is format 3's "
+                     "marker), else 2; 1 (s4db 0.5-0.8) or 3 (index segments: commits cost the change) to choose")
+          ->check(CLI::IsMember({1, 2, 3}));
+  std::string checkpoint;
+  app.add_option("--checkpoint", checkpoint, "format 3: read the state checkpoint NAME pinned (read-only)");
 
   request r;
   auto* get =
@@ -762,6 +811,18 @@ int main(int argc, char** argv) {
       "rebuild-index", "rebuild the index from the data files (the store's, without --local-dir or with --from-store)");
   rebuild->add_flag("--from-store", r.from_store, "with no local data files, fetch the store's first");
   rebuild->add_flag("--allow-drop", r.allow_drop, "upload even if the rebuilt index lacks keys the old one had");
+  app.add_subcommand("merge",
+                     "format 3: merge index segments so reads and follows stay bounded (needs no working copy)");
+  auto* checkpoint_command =
+      app.add_subcommand("checkpoint", "format 3: pin the published state as NAME (gc keeps what it reads)");
+  checkpoint_command->add_option("name", r.name, "NAME: 1 to 64 of A-Z a-z 0-9 . _ -")->required();
+  auto* drop_checkpoint = app.add_subcommand("drop-checkpoint", "format 3: unpin checkpoint NAME (exit 1 if none)");
+  drop_checkpoint->add_option("name", r.name, "NAME")->required();
+  auto* convert = app.add_subcommand(
+      "convert", "rewrite the index in format 2 or 3 (data files unchanged; Python reads format 2 only)");
+  convert->add_option("--format", r.to_format, "the format to convert to: 2 or 3")
+      ->required()
+      ->check(CLI::IsMember({2, 3}));
   auto* load = app.add_subcommand("load", "put pairs from stdin (KEY<TAB>VALUE or JSON lines): the same as put -");
   load->add_flag("--create", r.create, "make a new database if there is none at the location");
 
@@ -808,6 +869,10 @@ int main(int argc, char** argv) {
   progress_bar bar;
   s4db::options opt;
   opt.format_version = format_version;
+  if (!checkpoint.empty()) {
+    opt.checkpoint = checkpoint;
+    opt.format_version = 3;
+  }
   opt.fenced = !no_fence;
   opt.on_conflict = on_conflict == "fail"         ? s4db::conflict_resolution::fail
                     : on_conflict == "keep-local" ? s4db::conflict_resolution::keep_local
@@ -843,6 +908,8 @@ int main(int argc, char** argv) {
       r.index_object = "s3://" + cfg.bucket + "/" + opt.prefix + std::string(s4db::format::index_name);
       s4db::s3_store store{cfg};
       require_database(store, opt.prefix, local_dir, r, r.create);
+      if (format_option->count() == 0 && !opt.checkpoint) opt.format_version = detect_format(store, opt.prefix);
+      if (const auto code = run_on_store(store, opt, r)) return *code;
       return open_and_run_command<s4db::db>(store, opt, cache, r, !no_upload);
     }
     r.where = dir;
@@ -852,6 +919,8 @@ int main(int argc, char** argv) {
     s4db::fs_store store{dir};
     require_database(store, "", local_dir, r,
                      r.create || ((r.command == "put" || r.command == "load") && empty_directory));
+    if (format_option->count() == 0 && !opt.checkpoint) opt.format_version = detect_format(store, opt.prefix);
+    if (const auto code = run_on_store(store, opt, r)) return *code;
     return open_and_run_command<s4db::basic_db<s4db::fs_store>>(store, opt, cache, r, !no_upload);
   };
   int code = ok;
@@ -859,6 +928,9 @@ int main(int argc, char** argv) {
   try {
     if (local_dir.empty()) scratch.emplace();
     const bool writes = r.command == "put" || r.command == "load" || r.command == "del" || r.command == "compact";
+    if (!checkpoint.empty() && (writes || !local_dir.empty()))
+      throw s4db::usage_error("s4db: --checkpoint opens a checkpoint read-only, without --local-dir: " + r.command +
+                              (writes ? " writes" : " takes none"));
     if (local_dir.empty() && !no_cache && writes) {
       // One database, one entry: s3://b/p and s3://b/p/ are one prefix; ./db, db/ and a link to it one directory.
       std::error_code ec;

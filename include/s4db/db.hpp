@@ -486,7 +486,13 @@ class basic_db {
   db_stats stats() const {
     std::shared_lock lock(c_.mutex);
     c_.check_open();
-    return verifier_.stats();
+    auto s = verifier_.stats();
+    s.format_version = c_.opt.format_version;
+    if (const auto& m = index_.manifest()) {
+      s.segments = m->segments.size();
+      for (const auto& pin : m->pins) s.checkpoints.push_back(pin.name);
+    }
+    return s;
   }
 
   // Reads every data file (the local copy, else the store's) and checks every entry's CRC,

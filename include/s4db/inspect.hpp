@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "detail/require_cxx20.hpp"  // a pre-C++20 build stops here, with one line
 #include "format/entry.hpp"
@@ -25,6 +26,11 @@ struct db_stats {
   // The store holds a published index. Data objects without one are a first upload still
   // in flight, or an index that was lost (rebuild_index() recovers the keys).
   bool index_published = false;
+  // Format 3 (0 segments and no checkpoints on formats 1 and 2): the index segments the
+  // manifest lists, and the checkpoints it pins.
+  int format_version = 2;
+  std::size_t segments = 0;
+  std::vector<std::string> checkpoints;
 
   // Overwritten entries and tombstones in the files the index names: what compact() would
   // reclaim (the garbage is gc()'s, not compaction's).

@@ -3,15 +3,18 @@
 //
 //   merge_segments(store, opt)     format 3's segment merging (engine/segment_merger.hpp);
 //                                  basic_db::merge_segments() is the same from a db
+//   checkpoint(store, opt, name)   format 3's checkpoints (engine/checkpoints.hpp), as
+//   drop_checkpoint(...)           basic_db::checkpoint() and drop_checkpoint()
 //   convert_format(store, opt, to) format 2 <-> 3, rewriting the index only, fenced against
 //                                  writers of either format (engine/converter.hpp)
 //
-// s4db merge and s4db convert run them.
+// s4db merge, checkpoint, drop-checkpoint and convert run them.
 #pragma once
 
 #include <string>
 
 #include "detail/bucket.hpp"
+#include "engine/checkpoints.hpp"
 #include "engine/converter.hpp"
 #include "engine/segment_merger.hpp"
 #include "engine/writer.hpp"
@@ -30,6 +33,19 @@ merge_report merge_segments(Store& store, const options& opt) {
                         " has one index object, not segments; nothing was changed");
   detail::bucket<Store> bucket(store, opt.prefix, 3);
   return engine::segment_merger<Store>(bucket, engine::random_writer(), opt.log, opt.clock).merge();
+}
+
+// Format 3's checkpoints, as basic_db::checkpoint() and drop_checkpoint() make them.
+template <class Store>
+void checkpoint(Store& store, const options& opt, const std::string& name) {
+  detail::bucket<Store> bucket(store, opt.prefix, 3);
+  engine::checkpoints<Store>(bucket, opt.clock).create(name);
+}
+
+template <class Store>
+bool drop_checkpoint(Store& store, const options& opt, const std::string& name) {
+  detail::bucket<Store> bucket(store, opt.prefix, 3);
+  return engine::checkpoints<Store>(bucket, opt.clock).drop(name).has_value();
 }
 
 // Converts the database under opt.prefix to format `to` (3 from 2, or 2 from 3; the other

@@ -2,7 +2,8 @@
 // are the same in both, so a conversion rewrites only the index, never a value, and needs
 // no local copy. Fenced against writers of either format:
 //
-//   2 -> 3: reads index.idx (ETag E), writes one segment of every key and manifest.s4m
+//   2 -> 3: (1 -> 3 too: format 3 reads format 1's data files as format 2 does)
+//           reads index.idx (ETag E), writes one segment of every key and manifest.s4m
 //           naming it, then replaces index.idx by the version 3 marker under If-Match E.
 //           A format 2 writer that commits meanwhile makes that fail: it starts again. A
 //           format 2 writer that commits after it finds the marker and refuses (usage_error,
@@ -66,11 +67,12 @@ class converter {
       if (!index)
         detail::throw_usage("convert: " + two_.index_key() + " is not in the store: nothing is published to convert");
       if (format::is_format_3_marker(index->data))
-        detail::throw_usage("convert: " + two_.prefix() + " holds a format 3 database already; nothing was changed");
+        detail::throw_usage("convert: " + two_.index_key() +
+                            " is format 3's marker: the database is format 3 already; nothing was changed");
       entry_list entries;
-      format::decode_index(index->data, two_.index_key(), [&](std::string_view key, const location& loc) {
-        entries.emplace_back(std::string(key), loc);
-      });
+      const auto header = format::decode_index(
+          index->data, two_.index_key(),
+          [&](std::string_view key, const location& loc) { entries.emplace_back(std::string(key), loc); });
       std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
       const std::string manifest = format::encode_manifest(manifest_of(entries));
       // A manifest an interrupted attempt left is replaced: no writer commits on it while
@@ -80,8 +82,8 @@ class converter {
                          there ? put_condition::when_matching(there->etag) : put_condition::when_absent());
       if (commit(two_, format::format_3_marker(), index->etag)) {
         detail::log(log_, log_level::info,
-                    "convert: " + two_.prefix() + " is format 3 now (" + std::to_string(entries.size()) + " keys)");
-        return {2, 3, entries.size()};
+                    "convert: " + two_.index_key() + ": format 3 now (" + std::to_string(entries.size()) + " keys)");
+        return {header.version, 3, entries.size()};
       }
     }
     lost_too_often();
@@ -93,8 +95,9 @@ class converter {
       const auto published = three_.store().get(three_.index_key());
       if (marker && !format::is_format_3_marker(marker->data)) {
         if (!published)
-          detail::throw_usage("convert: " + two_.prefix() +
-                              " holds a format 1 or 2 database already; nothing was changed");
+          detail::throw_usage("convert: " + two_.index_key() +
+                              " is a format 1 or 2 index: the database is format 2 already (format 1: compact it "
+                              "with format_version 2 first); nothing was changed");
         remove_format_3_objects();  // an interrupted conversion's last step
         return {3, 2, 0};
       }
@@ -120,7 +123,7 @@ class converter {
         continue;  // (nothing else writes index.idx while the manifest is sealed)
       remove_format_3_objects();
       detail::log(log_, log_level::info,
-                  "convert: " + two_.prefix() + " is format 2 now (" + std::to_string(entries.size()) + " keys)");
+                  "convert: " + two_.index_key() + ": format 2 now (" + std::to_string(entries.size()) + " keys)");
       return {3, 2, entries.size()};
     }
     lost_too_often();
