@@ -19,7 +19,7 @@ expect() {  # expect "WANT" WORD...: completing the last word gives WANT (space-
 }
 expect "keys" ke
 expect "get gc" --dir db g
-expect "del dump download" d
+expect "del dump download drop-checkpoint" d
 expect "--dir" keys --di
 expect "--json" keys --j
 expect "--create" put --cr
@@ -29,6 +29,12 @@ expect "--from-store" rebuild-index --from
 expect "--salvage" dump --sal
 expect "--limit" keys --li
 expect "load" lo
+expect "convert" conv
+expect "checkpoint" checkp
+expect "drop-checkpoint" dr
+expect "2 3" convert --format ""
+expect "--format-version --format" convert --form
+expect "merge" me
 complete -p s4db >/dev/null
 ((failures == 0)) && echo "bash completion: all cases complete as expected"
 exit $((failures > 0))

@@ -8,9 +8,10 @@ _s4db() {
   else
     cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]} words=("${COMP_WORDS[@]}") cword=$COMP_CWORD
   fi
-  local commands="get put del keys dump stat verify compact upload gc refresh download rebuild-index load"
+  local commands="get put del keys dump stat verify compact upload gc refresh download rebuild-index load merge
+    checkpoint drop-checkpoint convert"
   local global="--dir --s3 --endpoint --endpoint-url --region --profile --timeout --retries --local-dir
-    --no-cache --no-upload --no-fence --on-conflict --format-version --help --version"
+    --no-cache --no-upload --no-fence --on-conflict --format-version --checkpoint --help --version"
   case $prev in
     --dir | --local-dir)
       COMPREPLY=($(compgen -d -- "$cur"))
@@ -28,7 +29,11 @@ _s4db() {
       COMPREPLY=($(compgen -W "1 2 3" -- "$cur"))
       return
       ;;
-    --s3 | --endpoint | --endpoint-url | --region | --profile | --timeout | --retries | --grace | --prefix | --from | --to | --limit)
+    --format)
+      COMPREPLY=($(compgen -W "2 3" -- "$cur"))
+      return
+      ;;
+    --s3 | --endpoint | --endpoint-url | --region | --profile | --timeout | --retries | --grace | --prefix | --from | --to | --limit | --checkpoint)
       return
       ;;
   esac
@@ -51,6 +56,7 @@ _s4db() {
     gc) own="--grace" ;;
     download) own="--force" ;;
     rebuild-index) own="--from-store --allow-drop" ;;
+    convert) own="--format" ;;
   esac
   if [[ $cur == -* ]]; then
     COMPREPLY=($(compgen -W "$global $own" -- "$cur"))
