@@ -60,8 +60,9 @@ BOOST_AUTO_TEST_CASE(a_local_only_python_database_opens_from_its_directory) {
 }
 
 // Writes a database in `format_version`, then checks that the independent reader sees
-// exactly its keys and values.
-void check_with_the_python_reader(int format_version) {
+// exactly its keys and values. With `through_format_3`, the database is converted to
+// format 3, written there (a put and an erase), and converted back to 2 first.
+void check_with_the_python_reader(int format_version, bool through_format_3 = false) {
   if (std::system("/usr/bin/python3 -c 'import snappy' 2>/dev/null") != 0) {
     BOOST_TEST_MESSAGE("SKIPPED LOUDLY: /usr/bin/python3 lacks python3-snappy; run ./scripts/setup.sh");
     BOOST_FAIL("python3-snappy is missing: the setup script installs it");
@@ -87,6 +88,22 @@ void check_with_the_python_reader(int format_version) {
     expected.erase("key8");
     db.upload();  // the published database: the working copy's index is a checkpoint only s4db reads
   }
+  if (through_format_3) {
+    s4db::fs_store bucket{tmp.path / "bucket"};
+    BOOST_TEST(s4db::convert_format(bucket, o, 3).keys == expected.size());
+    auto three = o;
+    three.format_version = 3;
+    three.local_dir = tmp.path / "three";
+    {
+      s4db::basic_db<s4db::fs_store> db{bucket, three};
+      db.put("written on format 3", "\x01\x02");
+      expected["written on format 3"] = "\x01\x02";
+      db.erase("key9");
+      expected.erase("key9");
+      db.upload();
+    }
+    BOOST_TEST(s4db::convert_format(bucket, three, 2).keys == expected.size());
+  }
   std::ostringstream want;
   // next_file counts format 1's data files; format 2's live in a writer namespace.
   want << "{\"next_file\": " << (format_version == 1 ? 2 : 1) << ", \"items\": [";
@@ -105,5 +122,10 @@ void check_with_the_python_reader(int format_version) {
 BOOST_AUTO_TEST_CASE(a_database_written_here_reads_with_the_python_reader) { check_with_the_python_reader(2); }
 
 BOOST_AUTO_TEST_CASE(a_format_1_database_written_here_reads_with_the_python_reader) { check_with_the_python_reader(1); }
+
+// SPEC section 7: converting back gives a database Python reads, every value.
+BOOST_AUTO_TEST_CASE(a_database_converted_to_format_3_written_and_converted_back_reads_with_the_python_reader) {
+  check_with_the_python_reader(2, true);
+}
 
 BOOST_AUTO_TEST_SUITE_END()
