@@ -7,7 +7,9 @@
 //     database as the last finished publish left it, or as the interrupted one would);
 //   - reopening the working copy finds every acknowledged write with its value;
 //   - the reopened copy can publish, and the store then reads exactly what it holds.
-// It prints how many injection points it covered.
+// It prints how many injection points it covered. Each test runs on format 2 and on format
+// 3, whose scenario also merges segments and takes a checkpoint (which must open and read
+// after any fault, if its pin was committed).
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,6 +25,14 @@ namespace {
 
 using model = std::map<std::string, std::string>;
 
+// The format the suite's dbs write: 2, or 3 for the same tests on format 3.
+int suite_format = 2;
+struct on_format {
+  explicit on_format(int f) : saved(std::exchange(suite_format, f)) {}
+  ~on_format() { suite_format = saved; }
+  int saved;
+};
+
 template <class Store>
 struct run_context {
   using db_type = s4db::basic_db<faulty_store<Store>>;
@@ -34,6 +44,7 @@ struct run_context {
     s4db::options o;
     o.prefix = "db/";
     o.local_dir = root / name;
+    o.format_version = suite_format;
     o.max_file_size = 120;  // several data files
     o.concurrency = 1;      // store calls in a fixed order, so each run hits the call it names
     o.log = [](s4db::log_level, std::string_view) {};
@@ -52,7 +63,7 @@ struct step {
 template <class Store>
 std::vector<step<Store>> scenario() {
   using ctx = run_context<Store>;
-  return {
+  std::vector<step<Store>> steps{
       {"open", false, [](ctx& c) { c.a = c.open("a"); }},
       {"put a batch", false,
        [](ctx& c) {
@@ -104,6 +115,15 @@ std::vector<step<Store>> scenario() {
       {"compact", true, [](ctx& c) { c.a->compact(); }},
       {"download", false, [](ctx& c) { c.a->download(); }},
   };
+  if (suite_format == 3) {
+    // Before the last upload: a checkpoint of what is published, and a merge.
+    const auto at = steps.end() - 3;
+    steps.insert(at, {{"checkpoint", false, [](ctx& c) { c.a->checkpoint("pinned"); }},
+                      {"put", false, [](ctx& c) { c.a->put("k4", "merged"); }, [](model& m) { m["k4"] = "merged"; }},
+                      {"upload", true, [](ctx& c) { c.a->upload(); }},
+                      {"merge_segments", false, [](ctx& c) { c.a->merge_segments(); }}});
+  }
+  return steps;
 }
 
 template <class Store>
@@ -111,6 +131,7 @@ s4db::basic_db<Store> plain_db(Store store, const std::optional<fs::path>& local
   s4db::options o;
   o.prefix = "db/";
   o.local_dir = local;
+  o.format_version = suite_format;
   o.log = [](s4db::log_level, std::string_view) {};
   return s4db::basic_db<Store>(std::move(store), o);
 }
@@ -156,6 +177,21 @@ void check_invariants(Store bucket, const fs::path& root, std::size_t failed, co
     BOOST_CHECK_MESSAGE(ok, what << ": the store reads " << show(seen) << ", published was " << show(published_done)
                                  << (interrupted_publish ? " or " + show(acked) : std::string()));
   }
+  // Format 3: a checkpoint whose pin was committed opens and reads.
+  if (suite_format == 3) try {
+      if (const auto m = bucket.get("db/manifest.s4m"))
+        for (const auto& pin : s4db::format::decode_manifest(m->data, "manifest").pins) {
+          s4db::options o;
+          o.prefix = "db/";
+          o.format_version = 3;
+          o.checkpoint = pin.name;
+          o.log = [](s4db::log_level, std::string_view) {};
+          s4db::basic_db<Store> at(bucket, o);
+          (void)contents(at);
+        }
+    } catch (const std::exception& e) {
+      BOOST_ERROR(what << ": a checkpoint does not read: " << e.what());
+    }
   // The working copy, reopened: every acknowledged write.
   try {
     auto reopened = plain_db(bucket, root / "a");
@@ -224,11 +260,7 @@ std::size_t run_with_fault(Store bucket, const fs::path& root, std::size_t k, fa
   return steps.size();
 }
 
-}  // namespace
-
-BOOST_AUTO_TEST_SUITE(fault_injection)
-
-BOOST_AUTO_TEST_CASE(every_store_call_failing_before_or_after_it_took_effect) {
+void every_store_call_failing_before_or_after_it_took_effect() {
   std::size_t runs = 0, calls = 0;
   std::vector<bool> is_write;
   {
@@ -253,14 +285,15 @@ BOOST_AUTO_TEST_CASE(every_store_call_failing_before_or_after_it_took_effect) {
                            (failed < steps.size() ? steps[failed].name : std::string("(absorbed)")) + "'");
     }
   }
-  std::cout << "fault injection: " << calls << " store calls x 2 kinds (fails before / lost response) and " << writes
+  std::cout << "fault injection, format " << suite_format << ": " << calls
+            << " store calls x 2 kinds (fails before / lost response) and " << writes
             << " writes applied then answered 412: " << runs << " runs (" << absorbed
             << " faults absorbed without an error), invariants checked after each\n";
   BOOST_TEST(runs == 2 * calls + writes);
   BOOST_TEST(writes > 0u);
 }
 
-BOOST_AUTO_TEST_CASE(the_process_killed_right_after_every_store_call) {
+void the_process_killed_right_after_every_store_call() {
   std::size_t runs = 0, calls = 0;
   {
     temp_dir tmp;
@@ -292,9 +325,31 @@ BOOST_AUTO_TEST_CASE(the_process_killed_right_after_every_store_call) {
         bucket, tmp.path, finished,
         "killed after call " + std::to_string(k) + ", in step '" + scenario<s4db::fs_store>()[finished].name + "'");
   }
-  std::cout << "fault injection: " << calls << " store calls, process killed after each: " << runs
-            << " runs, invariants checked after each\n";
+  std::cout << "fault injection, format " << suite_format << ": " << calls
+            << " store calls, process killed after each: " << runs << " runs, invariants checked after each\n";
   BOOST_TEST(runs >= calls - 1);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(fault_injection)
+
+BOOST_AUTO_TEST_CASE(every_store_call_failing_before_or_after_it_took_effect_on_format_2) {
+  every_store_call_failing_before_or_after_it_took_effect();
+}
+
+BOOST_AUTO_TEST_CASE(the_process_killed_right_after_every_store_call_on_format_2) {
+  the_process_killed_right_after_every_store_call();
+}
+
+BOOST_AUTO_TEST_CASE(every_store_call_failing_before_or_after_it_took_effect_on_format_3) {
+  on_format three(3);
+  every_store_call_failing_before_or_after_it_took_effect();
+}
+
+BOOST_AUTO_TEST_CASE(the_process_killed_right_after_every_store_call_on_format_3) {
+  on_format three(3);
+  the_process_killed_right_after_every_store_call();
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -409,6 +409,7 @@ const char* const golden_manifest =
     "733464626d616e33"  // "s4dbman3"
     "0000000000000002"  // number 2
     "0000019af61bac00"  // written 2025-12-07T00:00:00Z, in ms
+    "0000000000000002"  // 2 changes: both commits changed keys
     "00000001"          // 1 segment: writer, sequence 1, level 0, 170 bytes, 3 entries, "a" to "b"
     "1a2b3c4d 0000000000000001 00 00000000000000aa 0000000000000003 0001 61 0001 62"
     "00000001"  // 1 data file: id, 45 bytes, 36 live
@@ -421,12 +422,13 @@ const char* const golden_manifest =
     "0badf00d00000001 0000019af6128440"
     "00000001"  // 1 retired segment, 0badf00d/1, then too
     "0badf00d 0000000000000001 0000019af6128440"
-    "1b4bd7b5";  // CRC
+    "846ca940";  // CRC
 
 format::manifest golden_manifest_value() {
   format::manifest m;
   m.number = 2;
   m.written_ms = 1765065600000;
+  m.changes = 2;
   m.segments = {{0x1a2b3c4d, 1, 0, 170, 3, "a", "b"}};
   m.files = {{golden_file, 45, 36}};
   m.writers = {{0x1a2b3c4d, 1}};
@@ -474,6 +476,7 @@ BOOST_AUTO_TEST_CASE(a_manifest_with_a_valid_checksum_that_lies_is_corruption) {
                                             "m"),
                     s4db::corruption_error);
   BOOST_CHECK_THROW(format::decode_manifest(lie([](auto& m) { m.pins[0].manifest = 3; }), "m"), s4db::corruption_error);
+  BOOST_CHECK_THROW(format::decode_manifest(lie([](auto& m) { m.changes = 3; }), "m"), s4db::corruption_error);
   // A count past the end, its CRC made right.
   auto bytes = format::encode_manifest(golden_manifest_value());
   bytes.replace(24, 4, std::string("\x7f\xff\xff\xff", 4));

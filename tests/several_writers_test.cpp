@@ -366,6 +366,26 @@ void refresh_adopts_what_another_writer_committed(Store store) {
   BOOST_TEST((p.published() == kv{{"a", "1"}, {"a2", "2"}, {"mine", "m"}}));
 }
 
+// An erase before rebuild_index() survives a rebase: the rebuilt index lacks the key, and
+// the rebase after another writer's commit erases it on the winner's index too (it used to
+// apply only the keys the rebuilt index holds, and the key came back).
+template <class Store>
+void an_erase_before_a_rebuild_survives_the_rebase(Store store) {
+  shared_prefix<Store> p(std::move(store));
+  auto a = p.open("a");
+  a.put("gone", "1");
+  a.put("kept", "2");
+  a.upload();
+  a.erase("gone");
+  a.rebuild_index();
+  auto b = p.open("b");
+  b.put("theirs", "3");
+  b.upload();
+  a.upload();
+  BOOST_TEST(a.rebases() == 1u);
+  BOOST_TEST((p.published() == kv{{"kept", "2"}, {"theirs", "3"}}));
+}
+
 // Issue 18, item 1: a store that retries a conditional PUT whose first attempt took effect
 // answers 412. The commit is read back and known as ours: compact() neither reports a
 // lost race nor deletes what the published index names, and upload() does not rebase.
@@ -857,6 +877,7 @@ S4DB_ON_LOCAL_STORES(a_follower_with_a_stale_local_copy_reads_the_newer_index)
 S4DB_ON_LOCAL_STORES(a_file_moved_to_a_fresh_name_brings_back_no_superseded_entry)
 S4DB_ON_LOCAL_STORES(a_compaction_whose_commit_outcome_is_unknown_keeps_its_files)
 S4DB_ON_LOCAL_STORES(a_format_1_writer_never_reuses_the_name_of_a_collected_file)
+S4DB_ON_LOCAL_STORES(an_erase_before_a_rebuild_survives_the_rebase)
 
 // The same on format 3 (segments and a manifest), but those about format 1.
 #define S4DB_ON_FORMAT_3(name)                   \
@@ -871,6 +892,7 @@ S4DB_ON_LOCAL_STORES(a_format_1_writer_never_reuses_the_name_of_a_collected_file
   }
 
 S4DB_ON_FORMAT_3(disjoint_writes_both_land)
+S4DB_ON_FORMAT_3(an_erase_before_a_rebuild_survives_the_rebase)
 S4DB_ON_FORMAT_3(the_last_committer_wins_a_key_and_an_erase_survives)
 S4DB_ON_FORMAT_3(no_rebase_throws_conflict_error_and_loses_nothing)
 S4DB_ON_FORMAT_3(uncommitted_writes_survive_a_restart)

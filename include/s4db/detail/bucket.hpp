@@ -84,6 +84,17 @@ class bucket {
     }
   }
 
+  // Format 3: the `changes` of the manifest `bytes` (0 on formats 1 and 2, or when they
+  // are not a manifest: then nothing is concluded from it).
+  std::uint64_t changes_of(std::string_view bytes) const {
+    if (!segmented_) return 0;
+    try {
+      return format::decode_manifest(bytes, index_key()).changes;
+    } catch (const corruption_error&) {
+      return 0;
+    }
+  }
+
   // The published index's name, size and ETag, or nullopt when there is none.
   std::optional<object_info> head_index() const { return store_.head(index_key()); }
 

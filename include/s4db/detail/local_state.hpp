@@ -155,6 +155,9 @@ struct local_state {
   bool rebase_all = false;
   bool unpublished = false;    // writes exist that no (possibly) published index holds
   std::string published_etag;  // empty: the copy matches no published index
+  // Format 3: the `changes` of that manifest (0: not known), so that a manifest changed
+  // only by merges or pins since is told from one with new writes.
+  std::uint64_t published_changes = 0;
   // The index files this state accepts: the one saved last and, while a save is under
   // way, the one being written (the state is written first, so a crash between the two
   // writes leaves an index this state still recognises).
@@ -206,6 +209,7 @@ struct local_state {
       for (auto n : created) out << ' ' << n;
       out << '\n';
     }
+    if (published_changes) out << "published_changes " << published_changes << '\n';
     out << "published " << published_etag << '\n';
     std::string text = out.str();
     return text + "crc " + std::to_string(format::crc32_of(text)) + '\n';
@@ -272,6 +276,8 @@ struct local_state {
         for (file_id n; words >> n;) s.created.insert(n);
         if (!words.eof()) return bad("malformed line '" + line + "'");
         continue;
+      } else if (word == "published_changes") {
+        words >> s.published_changes;
       } else if (word == "published") {
         s.published_etag = line.size() > 10 ? line.substr(10) : std::string();
         continue;

@@ -283,6 +283,7 @@ class publisher {
     state.publishing.reset();
     state.publishing_at.reset();
     state.unpublished = false;
+    state.published_changes = bucket_.changes_of(index);
     if (copy_.exists()) {
       copy_.mark_committed();
       copy_.write_state();

@@ -95,6 +95,7 @@ class committer {
   void follow_edit(const object& merged) {
     index_.know_manifest(format::decode_manifest(merged.data, c_.bucket.index_key()));
     c_.copy.state().published_etag = merged.etag;
+    c_.copy.state().published_changes = c_.bucket.changes_of(merged.data);
     if (!c_.copy.exists()) return;
     try {
       c_.copy.write_state();
@@ -116,6 +117,7 @@ class committer {
         index_.erase(key);
     }
     c_.copy.state().published_etag = published ? published->etag : std::string();
+    c_.copy.state().published_changes = published ? c_.bucket.changes_of(published->data) : 0;
     writer_.mark_changed();
     files_.forget();
     drop_unnamed_committed_files();
@@ -197,12 +199,23 @@ class committer {
 
   // This copy's writes since its last commit, in the order written: (key, location) for a
   // put, (key, nullopt) for an erase. Read from its own data files past the committed
-  // position, so they survive a restart; after a rebuild, every key of the index.
+  // position, so they survive a restart; after a rebuild, every key of the index and every
+  // key its own files erase that the index lacks.
   std::vector<std::pair<std::string, std::optional<location>>> uncommitted_writes() {
     std::vector<std::pair<std::string, std::optional<location>>> out;
     const auto& state = c_.copy.state();
     if (state.rebase_all) {
+      // Every key the index holds, and every key this copy erased that it does not hold:
+      // without those, a rebase after a rebuild would bring back what the copy erased.
       for (const auto& element : index_) out.emplace_back(element.first, element.second);
+      std::set<std::string, std::less<>> erased;
+      if (c_.copy.exists())
+        for (const auto& [n, size] : c_.copy.data_files())
+          if (c_.copy.is_own(n))
+            replay_file(c_.copy, c_.opt.log, n, 0, false, [&](std::string_view key, const location* loc) {
+              if (!loc && !index_.find(key)) erased.emplace(key);
+            });
+      for (const auto& key : erased) out.emplace_back(key, std::nullopt);
       return out;
     }
     if (!c_.copy.exists()) return out;

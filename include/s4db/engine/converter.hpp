@@ -147,6 +147,7 @@ class converter {
     }
     format::manifest m;
     m.number = 1;
+    m.changes = 1;
     m.written_ms = format::unix_ms_now(clock_);
     format::manifest::segment s;
     s.writer = random_writer();

@@ -125,6 +125,7 @@ class downloader {
       index_.adopt(*index, c_.bucket.index_key(), copy);
     else
       index_.clear();
+    state.published_changes = index ? c_.bucket.changes_of(*index) : 0;
     state.unpublished = false;
     state.publishing.reset();
     state.publishing_at.reset();

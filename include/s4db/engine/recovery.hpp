@@ -172,6 +172,15 @@ class recovery {
       state.published_etag.clear();
       return;
     }
+    if (state.unpublished && state.published_changes != 0) {
+      // Format 3: a manifest changed by merges and pins only (its changes as they were)
+      // holds the keys of the one this copy is at: no conflict, and nothing to rebase.
+      auto published = c_.bucket.get_index();
+      if (published && c_.bucket.changes_of(published->data) == state.published_changes) {
+        committer_.follow_edit(*published);
+        return;
+      }
+    }
     if (state.unpublished) {
       switch (c_.opt.on_conflict) {
         case conflict_resolution::keep_local:
@@ -212,6 +221,7 @@ class recovery {
     if (published) {
       index_.adopt(published->data, c_.bucket.index_key(), c_.copy);
       c_.copy.state().published_etag = published->etag;
+      c_.copy.state().published_changes = c_.bucket.changes_of(published->data);
       return;
     }
     // A local-only database, as the Python original leaves it: index.idx, no state file.

@@ -117,6 +117,7 @@ class segmented_index : public whole_index<Index> {
       m.files.clear();
     }
     if (staged_) m.segments.push_back(*staged_);
+    if (staged_ || whole_rewrite_) m.changes += 1;
     std::map<file_id, format::manifest::data_file> files;
     for (const auto& f : m.files) files[f.id] = f;
     for (const auto& [n, live] : staged_files_) {

@@ -1,11 +1,12 @@
 // The format 3 manifest (docs/format.md, "Format 3: the manifest"): the root of a
 // published database, one object (manifest.s4m) replaced by every commit under If-Match,
-// as index.idx is on format 2; its number counts the commits. It names every index segment
+// as index.idx is on format 2; its number counts every commit, its `changes` those that
+// changed keys or where their entries lie (a merge or a pin changes neither). It names every index segment
 // in commit order (a lookup asks the newest first), every data file with its live bytes,
 // the writers, the checkpoints, and what recent commits stopped naming (gc spares that for
 // its grace); its size grows with those, never with the keys.
 //
-//   manifest   := "s4dbman3" | u64 number | u64 written (Unix ms)
+//   manifest   := "s4dbman3" | u64 number | u64 written (Unix ms) | u64 changes
 //                 | u32 n | segment{n} | u32 n | file{n} | u32 n | writer{n} | u32 n | pin{n}
 //                 | u32 n | retired file{n} | u32 n | retired segment{n}
 //                 | u32 crc32(every byte before it)
@@ -86,6 +87,10 @@ struct manifest {
 
   std::uint64_t number = 0;
   std::uint64_t written_ms = 0;
+  // The commits that changed keys or where their entries lie: writes, compactions,
+  // rebuilds, a conversion. A merge or a checkpoint's pin does not count, so a copy that
+  // finds only this unchanged knows no key changed (engine/recovery.hpp).
+  std::uint64_t changes = 0;
   std::vector<segment> segments;  // oldest first
   std::vector<data_file> files;
   std::vector<writer> writers;
@@ -157,6 +162,7 @@ inline std::string encode_manifest(const manifest& m) {
   std::string out(manifest_magic);
   append_be(out, m.number);
   append_be(out, m.written_ms);
+  append_be(out, m.changes);
   auto key = [&](std::string_view k) {
     if (k.size() > max_key_size) detail::throw_usage("manifest: a key or name over 65,535 bytes");
     append_be(out, static_cast<std::uint16_t>(k.size()));
@@ -248,6 +254,8 @@ inline manifest decode_manifest(std::string_view bytes, const std::string& where
   std::set<std::pair<std::uint32_t, std::uint64_t>> named;  // (writer, sequence) of each segment
   m.number = u64();
   m.written_ms = u64();
+  m.changes = u64();
+  if (m.changes > m.number) detail::throw_corruption(where + ": manifest counts more changes than commits");
   for (std::uint32_t i = count(41); i > 0; --i) {
     manifest::segment s;
     s.writer = u32();
