@@ -210,6 +210,47 @@ BOOST_AUTO_TEST_CASE(a_background_merge_keeps_the_segments_bounded_while_a_write
   BOOST_TEST(published(store, "b/") == model);
 }
 
+// options::inline_threshold: a small entry is also in the segment, byte for byte as the data
+// file holds it; a large one is only named; a merge carries both as they are.
+BOOST_AUTO_TEST_CASE(small_entries_are_inline_in_the_segment_and_merges_keep_them) {
+  temp_dir tmp;
+  s4db::memory_store store;
+  auto o = format_3("i/", tmp.path / "w");
+  o.inline_threshold = 64;
+  s4db::basic_db<s4db::memory_store> db(store, o);
+  std::string large;  // incompressible: snappy leaves it 200 bytes
+  for (int i = 0; i < 200; ++i) large += static_cast<char>((i * 7919 + 13) % 251);
+  db.put({{"small", "tiny"}, {"large", large}});
+  db.upload();
+  db.put("small2", "t2");
+  db.upload();
+  auto kinds = [&] {
+    std::map<std::string, std::pair<s4db::format::segment_kind, std::string>> out;
+    for (const auto& s : manifest_of(store, "i/").segments) {
+      const auto name = s4db::format::segment_name(s.writer, s.sequence);
+      const std::string bytes = store.get("i/" + name)->data;
+      s4db::format::segment_view::open(bytes, name).for_each([&](const s4db::format::segment_entry& e) {
+        std::string entry(e.inline_entry);
+        if (e.kind == s4db::format::segment_kind::inline_put) {
+          // exactly the data file's bytes at the location
+          const std::string file = store.get("i/" + s4db::format::data_file_name(e.loc.file))->data;
+          BOOST_TEST(entry == file.substr(e.loc.offset, e.loc.length));
+        }
+        out[std::string(e.key)] = {e.kind, entry};
+      });
+    }
+    return out;
+  };
+  auto before = kinds();
+  BOOST_TEST((before.at("small").first == s4db::format::segment_kind::inline_put));
+  BOOST_TEST((before.at("small2").first == s4db::format::segment_kind::inline_put));
+  BOOST_TEST((before.at("large").first == s4db::format::segment_kind::put));
+  BOOST_TEST(db.merge_segments().merges == 1u);
+  BOOST_TEST(manifest_of(store, "i/").segments.size() == 1u);
+  BOOST_TEST((kinds() == before));
+  BOOST_TEST(published(store, "i/").at("small") == "tiny");
+}
+
 BOOST_AUTO_TEST_CASE(formats_1_and_2_have_no_segments_to_merge) {
   s4db::memory_store store;
   s4db::options o;

@@ -87,6 +87,10 @@ struct options {
   // so reads and follows stay bounded without calling it. Off: merges happen when
   // merge_segments(), compact() or `s4db merge` is called.
   bool merge_in_background = false;
+  // Format 3: an entry (header, key and value as the data file holds it) of at most this
+  // many bytes is also copied into the index segment a commit writes, so that a reader
+  // without the data file has it with the segment's block (SPEC section 8); 0: none.
+  std::uint32_t inline_threshold = 128;
   // Format 3: open the state checkpoint(name) pinned, read-only (writes, upload(), compact(),
   // gc() and the like throw usage_error), without a local_dir.
   std::optional<std::string> checkpoint{};

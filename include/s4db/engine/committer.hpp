@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -180,10 +181,16 @@ class committer {
     if (changes.empty() && !whole) return index_.stage(std::nullopt, {});
     format::segment_builder builder;
     std::map<file_id, std::uint64_t> files;  // the files it names, with its live bytes there
+    local_entries small(c_);
     for (const auto& [key, loc] : changes) {
-      const bool erased = loc.length == 0;
-      builder.add({key, erased ? format::segment_kind::tombstone : format::segment_kind::put, loc, {}});
-      if (!erased) files[loc.file] += loc.length;
+      if (loc.length == 0) {
+        builder.add({key, format::segment_kind::tombstone, loc, {}});
+        continue;
+      }
+      files[loc.file] += loc.length;
+      const auto entry = loc.length <= c_.opt.inline_threshold ? small.read(loc) : std::nullopt;
+      builder.add({key, entry ? format::segment_kind::inline_put : format::segment_kind::put, loc,
+                   entry ? std::string_view(*entry) : std::string_view()});
     }
     format::manifest::segment record;
     record.writer = c_.copy.writer();
@@ -196,6 +203,29 @@ class committer {
     record.sequence = c_.bucket.put_segment(record.writer, index_.next_segment(record.writer), bytes);
     index_.stage(std::move(record), std::move(files));
   }
+
+  // The bytes of small entries in this copy's local data files, for inline segment entries
+  // (options::inline_threshold); nullopt where the file is not local (another writer's).
+  class local_entries {
+   public:
+    explicit local_entries(const context<Store>& c) : c_(c) {}
+    std::optional<std::string> read(const location& loc) {
+      if (!c_.copy.exists()) return std::nullopt;
+      auto [it, fresh] = open_.try_emplace(loc.file);
+      if (fresh) it->second = detail::file::open_existing(c_.copy.data_path(loc.file));
+      if (!it->second) return std::nullopt;
+      try {
+        std::string bytes = it->second->read_at(loc.offset, loc.length);
+        if (bytes.size() == loc.length) return bytes;
+      } catch (const error&) {  // unreadable here: the segment names the entry, as for a large one
+      }
+      return std::nullopt;
+    }
+
+   private:
+    const context<Store>& c_;
+    std::map<file_id, std::optional<detail::file>> open_;
+  };
 
   // This copy's writes since its last commit, in the order written: (key, location) for a
   // put, (key, nullopt) for an erase. Read from its own data files past the committed
