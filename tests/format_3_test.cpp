@@ -504,3 +504,103 @@ BOOST_AUTO_TEST_CASE(checkpoints_stop_a_conversion_to_format_2) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// rewrite_sparse_files(): the live entries of data files less than half live move to a new
+// file through a relocation segment placed above what it read; newer writes stay above it.
+BOOST_AUTO_TEST_SUITE(sparse_file_rewrite)
+
+BOOST_AUTO_TEST_CASE(live_entries_move_and_the_sparse_files_are_retired) {
+  temp_dir tmp;
+  s4db::memory_store store;
+  s4db::basic_db<s4db::memory_store> db(store, format_3("s/", tmp.path / "w"));
+  std::map<std::string, std::string> model;
+  std::vector<std::pair<std::string, std::string>> batch;
+  for (int i = 0; i < 40; ++i) batch.emplace_back("key" + std::to_string(i), std::string(30, 'a'));
+  db.put(batch);
+  db.upload();  // one file of 40
+  for (int i = 0; i < 40; ++i) model["key" + std::to_string(i)] = std::string(30, 'a');
+  for (int i = 0; i < 30; ++i) {  // three quarters overwritten or erased
+    if (i % 3 == 0) {
+      db.erase("key" + std::to_string(i));
+      model.erase("key" + std::to_string(i));
+    } else {
+      db.put("key" + std::to_string(i), "b" + std::to_string(i));
+      model["key" + std::to_string(i)] = "b" + std::to_string(i);
+    }
+  }
+  db.upload();
+  const auto first_file = manifest_of(store, "s/").files.front().id;
+  const auto report = s4db::rewrite_sparse_files(store, format_3("s/"));
+  BOOST_TEST(report.files_rewritten == 1u);
+  BOOST_TEST(report.entries_moved == 10u);  // key30 .. key39
+  const auto m = manifest_of(store, "s/");
+  BOOST_TEST(std::none_of(m.files.begin(), m.files.end(), [&](const auto& f) { return f.id == first_file; }));
+  BOOST_TEST(
+      std::any_of(m.retired_files.begin(), m.retired_files.end(), [&](const auto& r) { return r.id == first_file; }));
+  BOOST_TEST(published(store, "s/") == model);
+  // The writer follows it (a lost race, rebased), and its next write stays above it.
+  db.put("key35", "newer");
+  model["key35"] = "newer";
+  db.upload();
+  BOOST_TEST(published(store, "s/") == model);
+  // Once gc has taken the old file, everything still reads, and a second run has nothing to do.
+  db.gc(std::chrono::seconds(0));
+  BOOST_TEST(!store.get("s/" + s4db::format::data_file_name(first_file)));
+  BOOST_TEST(published(store, "s/") == model);
+  BOOST_TEST(s4db::rewrite_sparse_files(store, format_3("s/")).files_rewritten == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_commit_that_lands_while_it_rewrites_stays_above_the_relocation) {
+  temp_dir tmp;
+  s4db::memory_store bucket;
+  faulty_store<s4db::memory_store> store(bucket);
+  s4db::basic_db<s4db::memory_store> db(bucket, format_3("r/", tmp.path / "w"));
+  std::vector<std::pair<std::string, std::string>> batch;
+  for (int i = 0; i < 20; ++i) batch.emplace_back("key" + std::to_string(i), "old");
+  db.put(batch);
+  db.upload();
+  for (int i = 0; i < 15; ++i) db.erase("key" + std::to_string(i));
+  db.upload();
+  // Right before the relocation is committed, the writer overwrites a key it moves.
+  bool raced = false;
+  store.set_rule([&](const store_call& c) {
+    if (!raced && c.op == "put" && c.key == "r/manifest.s4m") {
+      raced = true;
+      db.put("key17", "written meanwhile");
+      db.upload();
+    }
+    return fault::none;
+  });
+  const auto report = s4db::rewrite_sparse_files(store, format_3("r/"));
+  BOOST_TEST(raced);
+  BOOST_TEST(report.entries_moved == 5u);
+  const auto now = published(bucket, "r/");
+  BOOST_TEST(now.at("key17") == "written meanwhile");
+  BOOST_TEST(now.at("key16") == "old");
+  BOOST_TEST(now.size() == 5u);
+}
+
+BOOST_AUTO_TEST_CASE(a_rewrite_that_finds_its_segments_compacted_away_gives_up) {
+  temp_dir tmp;
+  s4db::memory_store bucket;
+  faulty_store<s4db::memory_store> store(bucket);
+  s4db::basic_db<s4db::memory_store> db(bucket, format_3("g/", tmp.path / "w"));
+  for (int i = 0; i < 10; ++i) db.put("key" + std::to_string(i), "v");
+  db.upload();
+  for (int i = 0; i < 8; ++i) db.erase("key" + std::to_string(i));
+  db.upload();
+  bool raced = false;
+  store.set_rule([&](const store_call& c) {
+    if (!raced && c.op == "put" && c.key == "g/manifest.s4m") {
+      raced = true;
+      db.compact();
+    }
+    return fault::none;
+  });
+  const auto report = s4db::rewrite_sparse_files(store, format_3("g/"));
+  BOOST_TEST(raced);
+  BOOST_TEST(report.files_rewritten == 0u);
+  BOOST_TEST((published(bucket, "g/") == std::map<std::string, std::string>{{"key8", "v"}, {"key9", "v"}}));
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -6,8 +6,8 @@
 // One thread, no timing: an actor's operation runs to its end, and at any of its store
 // calls the scheduler may inject a fault (fails before taking effect; takes effect and
 // loses its response; takes effect and reports a lost condition, as a retried conditional
-// PUT does) or run another actor's upload, compaction, gc or (format 3) segment merge, by a
-// writer or by a process that is not one, in the middle of it. Object
+// PUT does) or run another actor's upload, compaction, gc or (format 3) segment merge or
+// sparse data file rewrite, by a writer or by a process that is not one, in the middle of it. Object
 // ages come from a virtual clock (a second a step), so gc's grace is exercised exactly.
 //
 // After every step the published database is checked against a model:
@@ -197,11 +197,15 @@ struct simulation {
   void act(int who, bool nested) {
     if (!nested) acked_inside.clear();
     if (who < 0 && format == 3 && below(2) == 0) {
-      // A merge by a process that is not a writer (s4db merge): it changes no value.
-      trace += " merge";
+      // A merge, or a rewrite of sparse data files, by a process that is not a writer (s4db
+      // merge, s4db compact): neither changes a value.
+      const bool merging = below(2) == 0;
+      trace += merging ? " merge" : " rewrite";
       try {
-        const auto report = s4db::merge_segments(store, opts(""));
-        trace += "(" + std::to_string(report.segments_merged) + ")";
+        if (merging)
+          trace += "(" + std::to_string(s4db::merge_segments(store, opts("")).segments_merged) + ")";
+        else
+          trace += "(" + std::to_string(s4db::rewrite_sparse_files(store, opts("")).entries_moved) + ")";
       } catch (const s4db::error& e) {
         trace += "(failed: " + std::string(e.what()).substr(0, 80) + ")";
       }

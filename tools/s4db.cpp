@@ -653,6 +653,15 @@ std::optional<int> run_on_store(Store& store, const s4db::options& opt, const re
     std::cerr << "s4db: no checkpoint named '" << r.name << "'\n";
     return not_found;
   }
+  if (r.command == "compact" && opt.format_version == 3 && !opt.local_dir) {
+    // Format 3's compactor that is not a writer: segments merged, sparse data files rewritten.
+    const auto merged = s4db::merge_segments(store, opt);
+    const auto rewritten = s4db::rewrite_sparse_files(store, opt);
+    std::cout << "merged " << merged.segments_merged << " segments (" << merged.segments_after << " now); moved "
+              << rewritten.entries_moved << " live entries out of " << rewritten.files_rewritten
+              << " sparse data files (" << rewritten.bytes_released << " bytes for gc)\n";
+    return ok;
+  }
   if (r.command == "convert") {
     const auto report = s4db::convert_format(store, opt, r.to_format);
     std::cout << "converted format " << report.from << " to " << report.to << " (" << report.keys << " keys)\n";

@@ -3,12 +3,15 @@
 //
 //   merge_segments(store, opt)     format 3's segment merging (engine/segment_merger.hpp);
 //                                  basic_db::merge_segments() is the same from a db
+//   rewrite_sparse_files(store, opt) format 3: the live entries of data files less than half
+//                                  live moved to a new one (engine/file_rewriter.hpp)
 //   checkpoint(store, opt, name)   format 3's checkpoints (engine/checkpoints.hpp), as
 //   drop_checkpoint(...)           basic_db::checkpoint() and drop_checkpoint()
 //   convert_format(store, opt, to) format 2 <-> 3, rewriting the index only, fenced against
 //                                  writers of either format (engine/converter.hpp)
 //
-// s4db merge, checkpoint, drop-checkpoint and convert run them.
+// s4db merge, compact (format 3, without --local-dir: a merge and a rewrite), checkpoint,
+// drop-checkpoint and convert run them.
 #pragma once
 
 #include <string>
@@ -16,6 +19,7 @@
 #include "detail/bucket.hpp"
 #include "engine/checkpoints.hpp"
 #include "engine/converter.hpp"
+#include "engine/file_rewriter.hpp"
 #include "engine/segment_merger.hpp"
 #include "engine/writer.hpp"
 #include "error.hpp"
@@ -33,6 +37,19 @@ merge_report merge_segments(Store& store, const options& opt) {
                         " has one index object, not segments; nothing was changed");
   detail::bucket<Store> bucket(store, opt.prefix, 3);
   return engine::segment_merger<Store>(bucket, engine::random_writer(), opt.log, opt.clock).merge();
+}
+
+// Format 3: rewrites the data files whose live entries fill less than half of them (their
+// live entries into one new file, committed as a relocation segment that never shadows a
+// newer write). usage_error unless opt.format_version is 3. Reads each such file whole.
+template <class Store>
+rewrite_report rewrite_sparse_files(Store& store, const options& opt) {
+  if (opt.format_version != 3)
+    detail::throw_usage("rewrite_sparse_files: format " + std::to_string(opt.format_version) +
+                        " has no manifest to list files by (compact() rewrites formats 1 and 2); nothing was changed");
+  detail::bucket<Store> bucket(store, opt.prefix, 3);
+  return engine::file_rewriter<Store>(bucket, engine::random_writer(), opt.log, opt.clock, opt.inline_threshold)
+      .rewrite();
 }
 
 // Format 3's checkpoints, as basic_db::checkpoint() and drop_checkpoint() make them.
