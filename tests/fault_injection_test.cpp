@@ -121,7 +121,14 @@ std::vector<step<Store>> scenario() {
     steps.insert(at, {{"checkpoint", false, [](ctx& c) { c.a->checkpoint("pinned"); }},
                       {"put", false, [](ctx& c) { c.a->put("k4", "merged"); }, [](model& m) { m["k4"] = "merged"; }},
                       {"upload", true, [](ctx& c) { c.a->upload(); }},
-                      {"merge_segments", false, [](ctx& c) { c.a->merge_segments(); }}});
+                      {"merge_segments", false, [](ctx& c) { c.a->merge_segments(); }},
+                      {"rewrite_sparse_files", false, [](ctx& c) {
+                         s4db::options o;
+                         o.prefix = "db/";
+                         o.format_version = 3;
+                         o.log = [](s4db::log_level, std::string_view) {};
+                         s4db::rewrite_sparse_files(c.store, o);
+                       }}});
   }
   return steps;
 }

@@ -63,7 +63,12 @@ class committer {
   // Format 3 first uploads the segment of this copy's changes since its last commit (once:
   // a lost race re-reads the manifest and commits the same segment on top of it).
   void commit_index(bool rebase) {
-    if (c_.bucket.segmented()) stage_segment();
+    if (c_.bucket.segmented()) {
+      stage_segment();
+      // Nothing to publish on a published manifest: no commit of nothing, only what a
+      // commit would have adopted (one HEAD when nothing changed).
+      if (!c_.unpublished() && !index_.staged() && !c_.copy.state().published_etag.empty()) return void(refresh());
+    }
     std::string committed;
     const int rebased = c_.publisher.commit(
         [&] { return committed = index_.encode(c_.opt.format_version, c_.copy); },

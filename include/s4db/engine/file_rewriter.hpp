@@ -42,8 +42,8 @@ struct rewrite_report {
   std::size_t files_rewritten = 0;  // their live entries moved to the new file
   std::size_t files_unlisted = 0;   // holding nothing live, only dropped from the manifest
   std::size_t entries_moved = 0;
-  std::uint64_t bytes_written = 0;    // the new data file
-  std::uint64_t bytes_released = 0;   // the files retired, whole (gc deletes them after its grace)
+  std::uint64_t bytes_written = 0;   // the new data file
+  std::uint64_t bytes_released = 0;  // the files retired, whole (gc deletes them after its grace)
 };
 
 namespace engine {
@@ -101,7 +101,8 @@ class file_rewriter {
         const auto& e = parsed.entry;
         const auto newest = stack.find(e.key);
         const bool tombstone = e.flags & format::flag_tombstone;
-        if (!tombstone && newest && newest->live() && newest->loc == location{n, at, static_cast<std::uint32_t>(e.size)}) {
+        if (!tombstone && newest && newest->live() &&
+            newest->loc == location{n, at, static_cast<std::uint32_t>(e.size)}) {
           moved.emplace_back(std::string(e.key), location{to, file_bytes.size(), static_cast<std::uint32_t>(e.size)});
           entries.emplace_back(all.substr(at, e.size));
           file_bytes += entries.back();
@@ -113,7 +114,8 @@ class file_rewriter {
     }
     std::vector<std::size_t> order(moved.size());
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return moved[a].first < moved[b].first; });
+    std::sort(order.begin(), order.end(),
+              [&](std::size_t a, std::size_t b) { return moved[a].first < moved[b].first; });
 
     std::optional<format::manifest::segment> relocation;
     const bool writes_file = file_bytes.size() > format::file_header_size;
@@ -144,9 +146,8 @@ class file_rewriter {
     const auto edit = edit_manifest(
         bucket_, std::move(published),
         [&](format::manifest& now) {
-          auto at = std::find_if(now.segments.begin(), now.segments.end(), [&](const auto& s) {
-            return s.writer == last.writer && s.sequence == last.sequence;
-          });
+          auto at = std::find_if(now.segments.begin(), now.segments.end(),
+                                 [&](const auto& s) { return s.writer == last.writer && s.sequence == last.sequence; });
           if (at == now.segments.end()) return false;
           // What segments committed meanwhile name stays listed.
           std::set<file_id> named_above;
@@ -177,10 +178,12 @@ class file_rewriter {
           }
           if (relocation) {
             now.segments.insert(at + 1, *relocation);
-            auto w = std::find_if(now.writers.begin(), now.writers.end(), [&](const auto& x) { return x.id == writer_; });
+            auto w =
+                std::find_if(now.writers.begin(), now.writers.end(), [&](const auto& x) { return x.id == writer_; });
             if (w == now.writers.end()) {
               now.writers.push_back({writer_, relocation->sequence});
-              std::sort(now.writers.begin(), now.writers.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+              std::sort(now.writers.begin(), now.writers.end(),
+                        [](const auto& a, const auto& b) { return a.id < b.id; });
             } else {
               w->last_segment = std::max(w->last_segment, relocation->sequence);
             }

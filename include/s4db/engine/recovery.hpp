@@ -131,7 +131,9 @@ class recovery {
       copy.clear_staging();
       check_lost_bytes(loaded.covers, saved.file_ends);
       const bool replayed = replay_tail(loaded.covers.covered_file, loaded.covers.covered_offset);
-      if (replayed) copy.state().unpublished = true;
+      // Format 3 saves no index at a commit (it costs the change): a tail replayed from
+      // before the committed position was published, and marks nothing unpublished.
+      if (replayed && (c_.opt.format_version != 3 || copy.holds_uncommitted_writes())) copy.state().unpublished = true;
       writer_.mark_changed(replayed);
     }
     reconcile_with_store();
@@ -157,7 +159,9 @@ class recovery {
         c_.copy.mark_committed(state.publishing_at);  // writes after that commit stay uncommitted
         if (c_.copy.holds_uncommitted_writes()) state.unpublished = true;
       } else {
-        state.unpublished = true;
+        // Not ours: what the copy had unpublished still is (a commit of nothing new, say
+        // format 3's after a merge, leaves nothing unpublished).
+        state.unpublished = c_.copy.holds_uncommitted_writes() || state.rebase_all;
       }
       state.publishing.reset();
       state.publishing_at.reset();

@@ -96,6 +96,9 @@ class segmented_index : public whole_index<Index> {
     staged_files_ = std::move(new_files);
   }
 
+  // Whether a segment (or a rewrite of every key) waits for the next commit.
+  bool staged() const noexcept { return staged_.has_value() || whole_rewrite_; }
+
   // The published bytes: for format 3, the next manifest.
   std::string encode(int format_version, const detail::working_copy& copy) const {
     if (!segmented()) return base::encode(format_version, copy);
