@@ -159,9 +159,7 @@ class recovery {
         c_.copy.mark_committed(state.publishing_at);  // writes after that commit stay uncommitted
         if (c_.copy.holds_uncommitted_writes()) state.unpublished = true;
       } else {
-        // Not ours: what the copy had unpublished still is (a commit of nothing new, say
-        // format 3's after a merge, leaves nothing unpublished).
-        state.unpublished = c_.copy.holds_uncommitted_writes() || state.rebase_all;
+        state.unpublished = true;
       }
       state.publishing.reset();
       state.publishing_at.reset();
