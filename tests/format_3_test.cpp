@@ -9,6 +9,7 @@
 // Races of merges and checkpoints with commits, compactions and gc are the race
 // simulation's; the Python reader reading a 2 -> 3 -> 2 conversion is compat_test's.
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,22 @@ s4db::options format_3(const std::string& prefix, const std::filesystem::path& d
 
 s4db::format::manifest manifest_of(s4db::memory_store& store, const std::string& prefix) {
   return s4db::format::decode_manifest(store.get(prefix + "manifest.s4m")->data, "manifest");
+}
+
+// Makes `meanwhile` run once, right before the first PUT of `key` through `store`; the
+// returned flag says whether it ran.
+template <class Meanwhile>
+std::shared_ptr<bool> before_the_first_put_of(faulty_store<s4db::memory_store>& store, std::string key,
+                                              Meanwhile meanwhile) {
+  auto ran = std::make_shared<bool>(false);
+  store.set_rule([=](const store_call& c) mutable {
+    if (!*ran && c.op == "put" && c.key == key) {
+      *ran = true;
+      meanwhile();
+    }
+    return fault::none;
+  });
+  return ran;
 }
 
 s4db::format::manifest::segment of_entries(std::uint64_t n) {
@@ -451,17 +468,12 @@ BOOST_AUTO_TEST_CASE(a_commit_that_lands_while_it_converts_is_converted_too) {
   two.put("a", "1");
   two.upload();
   // Right before the marker replaces index.idx, the format 2 writer commits.
-  bool raced = false;
-  store.set_rule([&](const store_call& c) {
-    if (!raced && c.op == "put" && c.key == "r/index.idx") {
-      raced = true;
-      two.put("b", "landed meanwhile");
-      two.upload();
-    }
-    return fault::none;
+  const auto raced = before_the_first_put_of(store, "r/index.idx", [&] {
+    two.put("b", "landed meanwhile");
+    two.upload();
   });
   s4db::convert_format(store, format_2("r/"), 3);
-  BOOST_TEST(raced);
+  BOOST_TEST(*raced);
   BOOST_TEST(
       (read_all(bucket, format_3("r/")) == std::map<std::string, std::string>{{"a", "1"}, {"b", "landed meanwhile"}}));
 }
@@ -562,17 +574,12 @@ BOOST_AUTO_TEST_CASE(a_commit_that_lands_while_it_rewrites_stays_above_the_reloc
   for (int i = 0; i < 15; ++i) db.erase("key" + std::to_string(i));
   db.upload();
   // Right before the relocation is committed, the writer overwrites a key it moves.
-  bool raced = false;
-  store.set_rule([&](const store_call& c) {
-    if (!raced && c.op == "put" && c.key == "r/manifest.s4m") {
-      raced = true;
-      db.put("key17", "written meanwhile");
-      db.upload();
-    }
-    return fault::none;
+  const auto raced = before_the_first_put_of(store, "r/manifest.s4m", [&] {
+    db.put("key17", "written meanwhile");
+    db.upload();
   });
   const auto report = s4db::rewrite_sparse_files(store, format_3("r/"));
-  BOOST_TEST(raced);
+  BOOST_TEST(*raced);
   BOOST_TEST(report.entries_moved == 5u);
   const auto now = published(bucket, "r/");
   BOOST_TEST(now.at("key17") == "written meanwhile");
@@ -589,16 +596,9 @@ BOOST_AUTO_TEST_CASE(a_rewrite_that_finds_its_segments_compacted_away_gives_up) 
   db.upload();
   for (int i = 0; i < 8; ++i) db.erase("key" + std::to_string(i));
   db.upload();
-  bool raced = false;
-  store.set_rule([&](const store_call& c) {
-    if (!raced && c.op == "put" && c.key == "g/manifest.s4m") {
-      raced = true;
-      db.compact();
-    }
-    return fault::none;
-  });
+  const auto raced = before_the_first_put_of(store, "g/manifest.s4m", [&] { db.compact(); });
   const auto report = s4db::rewrite_sparse_files(store, format_3("g/"));
-  BOOST_TEST(raced);
+  BOOST_TEST(*raced);
   BOOST_TEST(report.files_rewritten == 0u);
   BOOST_TEST((published(bucket, "g/") == std::map<std::string, std::string>{{"key8", "v"}, {"key9", "v"}}));
 }

@@ -28,13 +28,19 @@
 namespace s4db {
 inline namespace v0 {
 
+namespace detail {
+inline void require_format_3(const char* what, const options& opt, const char* otherwise) {
+  if (opt.format_version != 3)
+    throw_usage(std::string(what) + ": format " + std::to_string(opt.format_version) + otherwise +
+                "; nothing was changed");
+}
+}  // namespace detail
+
 // Throws usage_error unless opt.format_version is 3; store and corruption errors as a
 // db's calls do. Its segments are named in a random writer namespace of their own.
 template <class Store>
 merge_report merge_segments(Store& store, const options& opt) {
-  if (opt.format_version != 3)
-    detail::throw_usage("merge_segments: format " + std::to_string(opt.format_version) +
-                        " has one index object, not segments; nothing was changed");
+  detail::require_format_3("merge_segments", opt, " has one index object, not segments");
   detail::bucket<Store> bucket(store, opt.prefix, 3);
   return engine::segment_merger<Store>(bucket, engine::random_writer(), opt.log, opt.clock).merge();
 }
@@ -44,9 +50,8 @@ merge_report merge_segments(Store& store, const options& opt) {
 // newer write). usage_error unless opt.format_version is 3. Reads each such file whole.
 template <class Store>
 rewrite_report rewrite_sparse_files(Store& store, const options& opt) {
-  if (opt.format_version != 3)
-    detail::throw_usage("rewrite_sparse_files: format " + std::to_string(opt.format_version) +
-                        " has no manifest to list files by (compact() rewrites formats 1 and 2); nothing was changed");
+  detail::require_format_3("rewrite_sparse_files", opt,
+                           " has no manifest to list files by (compact() rewrites formats 1 and 2)");
   detail::bucket<Store> bucket(store, opt.prefix, 3);
   return engine::file_rewriter<Store>(bucket, engine::random_writer(), opt.log, opt.clock, opt.inline_threshold)
       .rewrite();
