@@ -108,7 +108,7 @@ std::string human(std::uint64_t bytes) {
 }
 
 void row(const char* what, int format, std::size_t keys, const cost& c) {
-  std::printf("| %d | %zu | %s | %llu (%llu writes) | %s | %s | %.1f |\n", format, keys, what,
+  std::printf("| %d | %zu | %s | %llu (%llu writes) | %s | %s | %.2f |\n", format, keys, what,
               static_cast<unsigned long long>(c.used.requests), static_cast<unsigned long long>(c.used.writes),
               human(c.used.bytes_up).c_str(), human(c.used.bytes_down).c_str(), c.ms);
   std::fflush(stdout);
@@ -149,6 +149,18 @@ void run(const fs::path& root, int format, std::size_t keys) {
   row("one-key commit", format, keys, median(commits));
   row("follower refresh", format, keys, median(follows));
   row("refresh, nothing new", format, keys, median(unchanged));
+  if (format != 3) return;
+  // Merging: 100 one-key commits more, then merge_segments() (what s4db merge does).
+  for (int round = 0; round < 100; ++round) {
+    writer.put("key" + std::to_string(round), "again " + std::to_string(round));
+    writer.upload();
+  }
+  s4db::merge_report report;
+  const auto merge = measure(m, [&] { report = writer.merge_segments(); });
+  const std::string what = "merge after 105 one-key commits: " + std::to_string(report.segments_before) + " -> " +
+                           std::to_string(report.segments_after) + " segments";
+  row(what.c_str(), format, keys, merge);
+  row("follower refresh after the merge", format, keys, measure(m, [&] { follower.refresh(); }));
 }
 
 }  // namespace
